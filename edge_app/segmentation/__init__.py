@@ -1,0 +1,9 @@
+"""Person segmentation backends behind one ``Segmenter`` protocol.
+
+``create_segmenter(config)`` picks the backend from the config's ``type``. Native runtimes
+(onnxruntime, tensorrt, pycuda) are imported inside their backend module only.
+"""
+
+from edge_app.segmentation.base import Segmenter, create_segmenter
+
+__all__ = ["Segmenter", "create_segmenter"]

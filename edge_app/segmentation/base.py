@@ -1,0 +1,48 @@
+"""The ``Segmenter`` protocol and the factory that builds one from the config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from edge_app.config import (
+    BackgroundSegmenterConfig,
+    OnnxSegmenterConfig,
+    SegmenterConfig,
+    TensorRTSegmenterConfig,
+)
+from edge_app.domain import Frame, PersonMask
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """A batch of frames in, one person mask per frame out, in the same order.
+
+    ``batch_size`` is the largest batch ``segment`` accepts in one call (the inference
+    worker batches frames across cameras up to it). Masks are uint8 0/1 at the model's
+    output resolution, each with its mapping back to frame pixels.
+    """
+
+    name: str
+    batch_size: int
+
+    def segment(self, frames: Sequence[Frame]) -> list[PersonMask]: ...
+
+    def close(self) -> None: ...
+
+
+def create_segmenter(config: SegmenterConfig) -> Segmenter:
+    """Build the configured backend; raises ``SegmenterError`` with a clear message."""
+    if isinstance(config, BackgroundSegmenterConfig):
+        from edge_app.segmentation.background import BackgroundSegmenter
+
+        return BackgroundSegmenter(config)
+    if isinstance(config, OnnxSegmenterConfig):
+        from edge_app.segmentation.onnx import OnnxSegmenter
+
+        return OnnxSegmenter(config)
+    if isinstance(config, TensorRTSegmenterConfig):
+        from edge_app.segmentation.tensorrt import TensorRTSegmenter
+
+        return TensorRTSegmenter(config)
+    raise TypeError(f"unknown segmenter config {type(config).__name__}")
