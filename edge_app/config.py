@@ -70,15 +70,22 @@ class SecretRef(StrictModel):
         if self.env is not None:
             text = os.environ.get(self.env)
             if text is None:
-                raise ConfigError(f"${self.env}", None, "environment variable is not set",
-                                  "export it or give the secret another way")
+                raise ConfigError(
+                    f"${self.env}",
+                    None,
+                    "environment variable is not set",
+                    "export it or give the secret another way",
+                )
             return text
         if self.credential is not None:
             directory = os.environ.get("CREDENTIALS_DIRECTORY")
             if not directory:
-                raise ConfigError(f"credential {self.credential!r}", None,
-                                  "$CREDENTIALS_DIRECTORY is not set",
-                                  "run under systemd with LoadCredential= or use file:")
+                raise ConfigError(
+                    f"credential {self.credential!r}",
+                    None,
+                    "$CREDENTIALS_DIRECTORY is not set",
+                    "run under systemd with LoadCredential= or use file:",
+                )
             path = Path(directory) / self.credential
         else:
             assert self.file is not None  # guaranteed by _exactly_one
@@ -86,8 +93,12 @@ class SecretRef(StrictModel):
         try:
             return path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
-            raise ConfigError(str(path), None, f"cannot read secret: {exc.strerror}",
-                              "check the path and its permissions") from exc
+            raise ConfigError(
+                str(path),
+                None,
+                f"cannot read secret: {exc.strerror}",
+                "check the path and its permissions",
+            ) from exc
 
 
 # --- sources -------------------------------------------------------------------------
@@ -202,6 +213,10 @@ class OutputConfig(StrictModel):
     threshold: float = Field(
         0.5, gt=0, lt=1, description="person probability cut for probability/score outputs"
     )
+    score_type: Literal["logits", "probabilities"] = Field(
+        "logits",
+        description="what a 2-channel 'scores' output holds; matters only when threshold != 0.5",
+    )
 
 
 class BackgroundSegmenterConfig(StrictModel):
@@ -279,6 +294,12 @@ class AnalyticsConfig(StrictModel):
     person_size_learning: bool = Field(
         True, description="estimate people per merged blob from the learned size of one person"
     )
+    occupancy_event_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="at most one zone.occupancy event per zone this often, "
+        "except when the occupied state flips (always at once)",
+    )
 
 
 # --- sinks -----------------------------------------------------------------------------
@@ -353,8 +374,9 @@ def read_yaml(path: Path) -> Any:
     except IsADirectoryError as exc:
         raise ConfigError(str(path), None, "is a directory", "give a YAML file") from exc
     except OSError as exc:
-        raise ConfigError(str(path), None, f"cannot read: {exc.strerror}",
-                          "check its permissions") from exc
+        raise ConfigError(
+            str(path), None, f"cannot read: {exc.strerror}", "check its permissions"
+        ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), None, "is not UTF-8 text", "save it as UTF-8") from exc
     try:
@@ -363,8 +385,12 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(str(path), where, f"YAML syntax error: {problem}",
-                          "fix the indentation or quoting there") from exc
+        raise ConfigError(
+            str(path),
+            where,
+            f"YAML syntax error: {problem}",
+            "fix the indentation or quoting there",
+        ) from exc
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:
@@ -373,8 +399,16 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("file", "synthetic", "rtsp", "usb", "gstreamer", "background",
-                      "onnxruntime", "tensorrt") and out.endswith(("source", "segmenter")):
+        elif part in (
+            "file",
+            "synthetic",
+            "rtsp",
+            "usb",
+            "gstreamer",
+            "background",
+            "onnxruntime",
+            "tensorrt",
+        ) and out.endswith(("source", "segmenter")):
             continue  # the discriminator's branch name is noise to a user
         else:
             out += f".{part}" if out else str(part)
@@ -418,16 +452,16 @@ def _resolve_paths(config: AppConfig, base: Path) -> AppConfig:
     if isinstance(seg, OnnxSegmenterConfig):
         seg = seg.model_copy(update={"model": absolute(seg.model)})
     elif isinstance(seg, TensorRTSegmenterConfig):
-        seg = seg.model_copy(update={
-            "onnx": absolute(seg.onnx) if seg.onnx else None,
-            "engine": absolute(seg.engine) if seg.engine else None,
-            "engine_cache_dir": absolute(seg.engine_cache_dir),
-            "calibration_dir": absolute(seg.calibration_dir) if seg.calibration_dir else None,
-        })
+        seg = seg.model_copy(
+            update={
+                "onnx": absolute(seg.onnx) if seg.onnx else None,
+                "engine": absolute(seg.engine) if seg.engine else None,
+                "engine_cache_dir": absolute(seg.engine_cache_dir),
+                "calibration_dir": absolute(seg.calibration_dir) if seg.calibration_dir else None,
+            }
+        )
     store = config.store.model_copy(update={"path": absolute(config.store.path)})
-    return config.model_copy(
-        update={"cameras": tuple(cameras), "segmenter": seg, "store": store}
-    )
+    return config.model_copy(update={"cameras": tuple(cameras), "segmenter": seg, "store": store})
 
 
 def parse_config(data: Any, path: Path, base_dir: Path | None = None) -> AppConfig:
@@ -435,8 +469,9 @@ def parse_config(data: Any, path: Path, base_dir: Path | None = None) -> AppConf
     if data is None:
         raise ConfigError(str(path), None, "file is empty", "see configs/edge-app.yaml")
     if not isinstance(data, dict):
-        raise ConfigError(str(path), None, "top level must be a mapping of keys",
-                          "see configs/edge-app.yaml")
+        raise ConfigError(
+            str(path), None, "top level must be a mapping of keys", "see configs/edge-app.yaml"
+        )
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:

@@ -39,12 +39,18 @@ class ZoneEnter:
 
 @dataclass(frozen=True, slots=True)
 class ZoneExit:
-    """A tracked person left the zone (after ``exit_after_s``); ``dwell_s`` is the stay."""
+    """A tracked person's visit ended; ``dwell_s`` is the stay.
+
+    ``reason`` is ``left`` (walked out, after ``exit_after_s``), ``lost`` (the track was
+    lost inside the zone for longer than the tracker keeps it) or ``ended`` (the stream
+    ended). ``entered_t`` is source-clock seconds.
+    """
 
     type: ClassVar[EventType] = "zone.exit"
     track_id: int
     dwell_s: float
     entered_t: float
+    reason: Literal["left", "lost", "ended"] = "left"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +153,20 @@ class Event:
         if kind == "zone.enter":
             payload = ZoneEnter(int(data["track_id"]))
         elif kind == "zone.exit":
-            payload = ZoneExit(int(data["track_id"]), float(data["dwell_s"]),
-                               float(data["entered_t"]))
+            payload = ZoneExit(
+                int(data["track_id"]),
+                float(data["dwell_s"]),
+                float(data["entered_t"]),
+                data.get("reason", "left"),
+            )
         elif kind == "zone.occupancy":
-            payload = ZoneOccupancy(int(data["count"]), float(data["coverage"]),
-                                    bool(data["occupied"]))
+            payload = ZoneOccupancy(
+                int(data["count"]), float(data["coverage"]), bool(data["occupied"])
+            )
         elif kind == "zone.dwell_exceeded":
-            payload = DwellExceeded(int(data["track_id"]), float(data["dwell_s"]),
-                                    float(data["limit_s"]))
+            payload = DwellExceeded(
+                int(data["track_id"]), float(data["dwell_s"]), float(data["limit_s"])
+            )
         elif kind == "zone.capacity_exceeded":
             payload = CapacityExceeded(int(data["count"]), int(data["capacity"]))
         elif kind in ("camera.online", "camera.offline"):
