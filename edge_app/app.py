@@ -23,7 +23,6 @@ from edge_app.domain import Frame
 from edge_app.events import Event
 from edge_app.pipeline import CameraAnalytics, CameraResult
 from edge_app.segmentation import Segmenter, create_segmenter
-from edge_app.sinks import create_sinks
 from edge_app.sinks.base import CameraStats, PipelineStats, Sink, StatsSink
 from edge_app.sources import Source, create_source
 from edge_app.zones import ZoneSet
@@ -141,6 +140,8 @@ class App:
         self.sinks = []
 
     def _init_sinks(self) -> None:
+        from edge_app.sinks import create_sinks
+
         stamper, self.sinks = create_sinks(self.config)
         self._stamper = stamper
 

@@ -322,7 +322,7 @@ class ZoneAnalyzer:
             count=count,
             coverage=coverage,
             occupied=occupied,
-            occupied_since=zone.occupied.since,
+            occupied_since=zone.occupied.since if occupied else None,
             dwell_s=dwell,
         )
 

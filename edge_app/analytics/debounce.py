@@ -7,8 +7,9 @@ class Debounce:
     """A boolean that turns on once its input has been on for ``on_after_s`` seconds and
     off once its input has been off for ``off_after_s`` seconds (source-clock time).
 
-    0 means "at once". ``since`` is when the input first came on for the current on
-    period (so an occupancy confirmed after 1 s still starts when the person arrived);
+    0 means "at once". ``since`` is when the input first came on for the current (or,
+    once off, the last) on period, so an occupancy confirmed after 1 s still starts when
+    the person arrived;
     ``last_on_t`` is the last time the input was on (so a visit ends when the person was
     last seen inside, not when the debounce gave up on them).
 
@@ -47,7 +48,8 @@ class Debounce:
         if t - self._pending_since < threshold:
             return None
         self.on = raw
-        self.since = self._pending_since if raw else None
+        if raw:
+            self.since = self._pending_since
         self._pending_since = None
         return raw
 

@@ -16,6 +16,8 @@ import numpy.typing as npt
 
 from edge_app.domain import ImageU8, Points
 
+SUPERSAMPLE = 4
+
 
 @dataclass(frozen=True, slots=True)
 class ZoneMap:
@@ -98,14 +100,23 @@ class ZoneMap:
 
 
 def _rasterise(polygon: Points, width: int, height: int) -> npt.NDArray[np.bool_]:
-    canvas = np.zeros((height, width), dtype=np.uint8)
-    # Sub-pixel precision keeps small zones in a small mask honest.
-    shift = 4
-    pts = np.round(np.asarray(polygon, dtype=np.float64) * (1 << shift) - 0.5 * (1 << shift))
+    """Pixels of which at least half lies inside ``polygon`` (``(N, 2)``, pixel units).
+
+    fillPoly includes pixels on the right and bottom edges, which would grow every zone
+    by a row and a column; drawing at ``SUPERSAMPLE`` times the resolution and keeping
+    pixels that are at least half covered makes zone areas (and so coverage) exact.
+    """
+    s = SUPERSAMPLE
+    canvas = np.zeros((height * s, width * s), dtype=np.uint8)
+    shift = 4  # sub-pixel precision of the fine grid
+    scale = s * (1 << shift)
+    pts = np.round(np.asarray(polygon, dtype=np.float64) * scale - 0.5 * (1 << shift))
     cv2.fillPoly(canvas, [pts.astype(np.int32).reshape(-1, 1, 2)], 1, cv2.LINE_8, shift)
-    if not canvas.any():
-        # A zone thinner than a pixel at this resolution: keep its centre pixel so it can
-        # still be counted instead of silently vanishing.
+    share = canvas.reshape(height, s, width, s).mean(axis=(1, 3))
+    inside = share >= 0.5
+    if not inside.any():
+        # A zone thinner than half a pixel at this resolution: keep its centre pixel so it
+        # can still be counted instead of silently vanishing.
         cx, cy = np.asarray(polygon, dtype=np.float64).mean(axis=0)
-        canvas[int(np.clip(cy, 0, height - 1)), int(np.clip(cx, 0, width - 1))] = 1
-    return canvas.astype(np.bool_)
+        inside[int(np.clip(cy, 0, height - 1)), int(np.clip(cx, 0, width - 1))] = True
+    return inside

@@ -1,0 +1,241 @@
+"""Config and zone-file validation: every bad input is one clear message, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_app.cli import main
+from edge_app.config import SecretRef, load_config
+from edge_app.errors import ConfigError
+from edge_app.zones import load_zones
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD_ZONES = {
+    "camera": "entrance",
+    "frame_size": [1920, 1080],
+    "zones": [
+        {
+            "id": "checkout-1",
+            "name": "Checkout lane 1",
+            "polygon": [[192, 600], [672, 600], [768, 1030], [96, 1030]],
+            "capacity": 3,
+        },
+        {"id": "door", "polygon": [[1000, 100], [1400, 100], [1400, 500]]},
+    ],
+}
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def zones_with(**changes: object) -> dict[str, object]:
+    data = yaml.safe_load(yaml.safe_dump(GOOD_ZONES))
+    for key, value in changes.items():
+        if key.startswith("zone0_"):
+            data["zones"][0][key.removeprefix("zone0_")] = value
+        else:
+            data[key] = value
+    return data
+
+
+def test_good_zone_file_loads(tmp_path: Path) -> None:
+    zs = load_zones(write_yaml(tmp_path / "z.yaml", GOOD_ZONES))
+    assert zs.camera == "entrance"
+    assert [z.id for z in zs.zones] == ["checkout-1", "door"]
+    assert zs.zones[1].name == "door"  # name defaults to the id
+    assert zs.zones[0].capacity == 3
+    # Pixels on a 1920x1080 drawing scale to a 960x540 stream of the same view.
+    half = zs.polygons_px((960, 540))[0]
+    assert half[0].tolist() == [96.0, 300.0]
+
+
+def test_normalised_zone_points_scale_to_frame(tmp_path: Path) -> None:
+    data = {"camera": "cam", "zones": [{"id": "a", "polygon": [[0, 0], [0.5, 0], [0.5, 1]]}]}
+    zs = load_zones(write_yaml(tmp_path / "z.yaml", data))
+    assert zs.polygons_px((640, 480))[0].tolist() == [[0, 0], [320, 0], [320, 480]]
+
+
+BAD_ZONES = [
+    ("missing file", None, None, "file not found"),
+    ("bad yaml", "camera: [unclosed\n", "line", "YAML syntax error"),
+    ("empty", "", None, "file is empty"),
+    ("not a mapping", "- a\n- b\n", None, "top level must be a mapping"),
+    ("unknown key", zones_with(colour="red"), "colour", "unknown key"),
+    ("unknown zone key", zones_with(zone0_colour="red"), "zones[0].colour", "unknown key"),
+    ("missing zones", {"camera": "a"}, "zones", "required key is missing"),
+    ("empty zone list", zones_with(zones=[]), "zones", "zone list is empty"),
+    ("wrong type", zones_with(zone0_capacity="many"), "zones[0].capacity", "integer"),
+    ("negative capacity", zones_with(zone0_capacity=0), "zones[0].capacity", "greater"),
+    ("unsafe id", zones_with(zone0_id="Check out#1"), "zones[0].id", "not a valid id"),
+    ("unsafe camera", zones_with(camera="Cam/1"), "camera", "pattern"),
+    ("two points", zones_with(zone0_polygon=[[0, 0], [10, 10]]), "zones[0].polygon", "2 points"),
+    (
+        "self intersecting",
+        zones_with(zone0_polygon=[[0, 0], [100, 100], [100, 0], [0, 100]]),
+        "zones[0].polygon",
+        "crosses itself",
+    ),
+    (
+        "zero area",
+        zones_with(zone0_polygon=[[0, 0], [50, 50], [100, 100]]),
+        "zones[0].polygon",
+        "zero area",
+    ),
+    (
+        "outside frame",
+        zones_with(zone0_polygon=[[0, 0], [2000, 0], [100, 100]]),
+        "zones[0].polygon[1]",
+        "outside the frame",
+    ),
+    (
+        "normalised outside",
+        {"camera": "a", "zones": [{"id": "z", "polygon": [[0, 0], [1.5, 0], [1, 1]]}]},
+        "zones[0].polygon[1]",
+        "outside the frame",
+    ),
+    (
+        "duplicate id",
+        zones_with(zones=[GOOD_ZONES["zones"][0], GOOD_ZONES["zones"][0]]),  # type: ignore[index]
+        "zones[1].id",
+        "already used",
+    ),
+    ("not a point", zones_with(zone0_polygon=[[0, 0, 1], [1, 1], [2, 0]]), "zones[0].polygon", ""),
+    ("bad frame size", zones_with(frame_size=[0, 1080]), "frame_size", "> 0"),
+]
+
+
+@pytest.mark.parametrize(("case", "content", "field", "message"), BAD_ZONES,
+                         ids=[c[0] for c in BAD_ZONES])
+def test_bad_zone_files(tmp_path: Path, case: str, content: object, field: str | None,
+                        message: str) -> None:
+    path = tmp_path / "zones.yaml"
+    if content is not None:
+        write_yaml(path, content)
+    with pytest.raises(ConfigError) as info:
+        load_zones(path)
+    text = str(info.value)
+    assert str(path) in text
+    if field:
+        assert field in text
+    assert message in text
+
+
+@pytest.mark.parametrize(("case", "content", "field", "message"), BAD_ZONES[:6],
+                         ids=[c[0] for c in BAD_ZONES[:6]])
+def test_check_command_reports_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 case: str, content: object, field: str | None,
+                                                 message: str) -> None:
+    path = tmp_path / "zones.yaml"
+    if content is not None:
+        write_yaml(path, content)
+    assert main(["check", "--zones", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def good_config(tmp_path: Path, **changes: object) -> dict[str, object]:
+    write_yaml(tmp_path / "entrance.yaml", GOOD_ZONES)
+    data: dict[str, object] = {
+        "device_id": "store-7",
+        "cameras": [
+            {"id": "entrance", "source": {"type": "file", "path": "video.mp4"},
+             "zones": "entrance.yaml"},
+        ],
+    }
+    data.update(changes)
+    return data
+
+
+def test_good_config_resolves_relative_paths(tmp_path: Path) -> None:
+    cfg = load_config(write_yaml(tmp_path / "c.yaml", good_config(tmp_path)))
+    cam = cfg.cameras[0]
+    assert cam.zones == tmp_path / "entrance.yaml"
+    assert cam.source.type == "file" and cam.source.path == tmp_path / "video.mp4"
+    assert cfg.segmenter.type == "background"
+    assert cfg.store.path == tmp_path / "var/edge-app.db"
+
+
+BAD_CONFIGS = [
+    ("unknown top key", {"colour": 1}, "colour", "unknown key"),
+    ("bad device id", {"device_id": "Store 7"}, "device_id", "lowercase"),
+    ("no cameras", {"cameras": []}, "cameras", "at least 1"),
+    ("unknown source type",
+     {"cameras": [{"id": "a", "source": {"type": "ftp"}, "zones": "z.yaml"}]},
+     "cameras[0].source", "type"),
+    ("unknown source key",
+     {"cameras": [{"id": "a", "source": {"type": "file", "path": "v", "speed": 2},
+                   "zones": "z.yaml"}]},
+     "cameras[0].source.speed", "unknown key"),
+    ("segmenter needs model", {"segmenter": {"type": "onnxruntime"}}, "segmenter.model",
+     "required key is missing"),
+    ("tensorrt needs a model", {"segmenter": {"type": "tensorrt"}}, "segmenter",
+     "give onnx"),
+    ("bad port", {"mqtt": {"port": 70000}}, "mqtt.port", "less than or equal"),
+    ("wildcard topic", {"mqtt": {"base_topic": "shop/#"}}, "mqtt.base_topic", "must not contain"),
+    ("duplicate cameras",
+     {"cameras": [{"id": "a", "source": {"type": "synthetic"}, "zones": "z.yaml"}] * 2},
+     "cameras", "used twice"),
+    ("wrong type", {"analytics": {"enter_after_s": "soon"}}, "analytics.enter_after_s",
+     "number"),
+    ("secret both ways", {"mqtt": {"password": {"env": "A", "file": "/x"}}}, "mqtt.password",
+     "exactly one"),
+]
+
+
+@pytest.mark.parametrize(("case", "changes", "field", "message"), BAD_CONFIGS,
+                         ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_configs(tmp_path: Path, case: str, changes: dict[str, object], field: str,
+                     message: str) -> None:
+    path = write_yaml(tmp_path / "c.yaml", good_config(tmp_path, **changes))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert f"{path}: {field}" in text
+    assert message in text
+
+
+def test_config_camera_must_match_its_zone_file(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    data = good_config(tmp_path)
+    data["cameras"][0]["id"] = "backdoor"  # type: ignore[index]
+    path = write_yaml(tmp_path / "c.yaml", data)
+    assert main(["check", "--config", str(path)]) == 1
+    assert "says 'entrance' but cameras[0] is 'backdoor'" in capsys.readouterr().err
+
+
+def test_secrets_from_env_file_and_credentials(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGE_TEST_PW", "from-env")
+    (tmp_path / "pw").write_text("from-file\n")
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "mqtt").write_text("from-credential")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
+    assert SecretRef.model_validate("inline").resolve() == "inline"
+    assert SecretRef(env="EDGE_TEST_PW").resolve() == "from-env"
+    assert SecretRef(file=tmp_path / "pw").resolve() == "from-file"
+    assert SecretRef(credential="mqtt").resolve() == "from-credential"
+    # A secret never shows in the config's repr.
+    assert "inline" not in repr(SecretRef.model_validate("inline"))
+    with pytest.raises(ConfigError, match="not set"):
+        SecretRef(env="EDGE_TEST_MISSING").resolve()
+    with pytest.raises(ConfigError, match="cannot read secret"):
+        SecretRef(file=tmp_path / "nope").resolve()
+
+
+def test_shipped_example_config_and_zones_check_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "edge_app", "check", "--config", "configs/edge-app.yaml",
+         "--zones", "zones/store-floor.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout and "store-floor" in result.stdout
