@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, then every test (a private mosquitto is started by the
+# tests themselves on a free 127.0.0.1 port). Extra arguments go to pytest.
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+ensure_venv dev
+ensure_mosquitto
+cd "$REPO_ROOT"
+echo "== ruff"; "$VENV/bin/ruff" check edge_app tests
+echo "== mypy"; "$VENV/bin/mypy"
+echo "== pytest"; exec "$VENV/bin/python" -m pytest "$@"
