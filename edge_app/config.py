@@ -134,6 +134,13 @@ class RtspSourceConfig(StrictModel):
     username: SecretRef | None = None
     password: SecretRef | None = None
     transport: Literal["tcp", "udp"] = "tcp"
+    codec: Literal["h264", "h265"] = Field("h264", description="the stream's video codec")
+    decode: Literal["software", "jetson"] = Field(
+        "software",
+        description="jetson: decode on NVDEC and scale on the VIC (GStreamer, JetPack); "
+        "falls back to software with a logged reason when that is not available",
+    )
+    latency_ms: int = Field(200, ge=0, le=10_000, description="RTSP jitter buffer")
 
 
 class UsbSourceConfig(StrictModel):
@@ -144,6 +151,17 @@ class UsbSourceConfig(StrictModel):
     width: int | None = Field(None, ge=1)
     height: int | None = Field(None, ge=1)
     fps: float | None = Field(None, gt=0)
+
+
+class CsiSourceConfig(StrictModel):
+    """A Jetson CSI camera (nvarguscamerasrc); decoded and scaled in hardware."""
+
+    type: Literal["csi"] = "csi"
+    sensor_id: int = Field(0, ge=0, le=7)
+    width: int = Field(1920, ge=1)
+    height: int = Field(1080, ge=1)
+    fps: int = Field(30, ge=1, le=240)
+    flip_method: int = Field(0, ge=0, le=7, description="nvvidconv flip-method (0 = none)")
 
 
 class GStreamerSourceConfig(StrictModel):
@@ -158,6 +176,7 @@ SourceConfig = Annotated[
     | SyntheticSourceConfig
     | RtspSourceConfig
     | UsbSourceConfig
+    | CsiSourceConfig
     | GStreamerSourceConfig,
     Field(discriminator="type"),
 ]
@@ -246,24 +265,55 @@ class OnnxSegmenterConfig(StrictModel):
 
 
 class TensorRTSegmenterConfig(StrictModel):
-    """TensorRT engine on an NVIDIA GPU (Jetson); see docs/jetson.md."""
+    """TensorRT engine on an NVIDIA GPU (Jetson); see docs/jetson.md.
+
+    The model is given by ``onnx`` and/or ``engine``, or by a DeepStream ``nvinfer_config``
+    (whose keys then override the model settings here). ``runtime: onnxruntime`` runs the
+    ONNX model on ONNX Runtime's TensorRT/CUDA execution providers instead of TensorRT's
+    own Python API.
+    """
 
     type: Literal["tensorrt"] = "tensorrt"
     onnx: Path | None = None
-    engine: Path | None = None
+    engine: Path | None = Field(
+        None, description="serialized engine; rebuilt here from onnx when stale or corrupt"
+    )
     engine_cache_dir: Path = Path("engines")
+    nvinfer_config: Path | None = Field(
+        None, description="DeepStream nvinfer config (+ its labels file) giving the model"
+    )
+    runtime: Literal["tensorrt", "onnxruntime"] = "tensorrt"
+    ort_providers: tuple[Literal["tensorrt", "cuda", "cpu"], ...] = Field(
+        ("tensorrt", "cuda"),
+        min_length=1,
+        description="ONNX Runtime execution providers in priority order (runtime: onnxruntime)",
+    )
+    device_id: int = Field(0, ge=0, description="CUDA device index")
     input_name: str = "input"
     output: OutputConfig = OutputConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     batch_size: int = Field(1, ge=1, le=64)
     network_mode: Literal[0, 1, 2] = Field(2, description="0 FP32, 1 INT8, 2 FP16 (as nvinfer)")
     workspace_mb: int = Field(2048, ge=64)
-    calibration_dir: Path | None = None
+    calibration_dir: Path | None = Field(None, description="store frames for INT8 calibration")
+    calibration_cache: Path | None = Field(
+        None, description="INT8 calibration cache (read when present, written after calibrating)"
+    )
+    calibration_max_frames: int = Field(500, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _model_given(self) -> TensorRTSegmenterConfig:
-        if self.onnx is None and self.engine is None:
-            raise ValueError("give onnx (to build an engine) or engine (a serialized one)")
+        if self.nvinfer_config is not None:
+            if self.onnx is not None or self.engine is not None:
+                raise ValueError(
+                    "give the model either in nvinfer_config or with onnx/engine, not both"
+                )
+        elif self.onnx is None and self.engine is None:
+            raise ValueError(
+                "give onnx (to build an engine), engine (a serialized one) or nvinfer_config"
+            )
+        if self.runtime == "onnxruntime" and self.onnx is None and self.nvinfer_config is None:
+            raise ValueError("runtime onnxruntime needs the onnx model, not only an engine")
         return self
 
 
@@ -404,6 +454,7 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
             "synthetic",
             "rtsp",
             "usb",
+            "csi",
             "gstreamer",
             "background",
             "onnxruntime",
@@ -458,6 +509,10 @@ def _resolve_paths(config: AppConfig, base: Path) -> AppConfig:
                 "engine": absolute(seg.engine) if seg.engine else None,
                 "engine_cache_dir": absolute(seg.engine_cache_dir),
                 "calibration_dir": absolute(seg.calibration_dir) if seg.calibration_dir else None,
+                "calibration_cache": (
+                    absolute(seg.calibration_cache) if seg.calibration_cache else None
+                ),
+                "nvinfer_config": absolute(seg.nvinfer_config) if seg.nvinfer_config else None,
             }
         )
     store = config.store.model_copy(update={"path": absolute(config.store.path)})
