@@ -141,7 +141,7 @@ def _as_bgr(image: ImageU8) -> ImageU8:
     return image
 
 
-class _Clock:
+class FrameClock:
     """Turns container timestamps into a strictly increasing ``t`` across loops.
 
     ``t = pts + offset``. The offset is 0 during the first pass; when the file restarts
@@ -207,7 +207,7 @@ class FileSource:
     def frames(self) -> Iterator[Frame]:
         """Yield every frame; ends at the end of the file (never, with ``loop``)."""
         period_s = 1.0 / (self.info.fps or DEFAULT_FPS)
-        clock = _Clock(period_s)
+        clock = FrameClock(period_s)
         index = 0
         with self._lock:
             if self._stop.is_set():

@@ -28,8 +28,8 @@ STRIDE_M = 1.4
 class PersonShape:
     """A person's drawing in pixels: polygons and ellipses in paint order, and their box.
 
-    ``bbox`` is ``(x, y, w, h)``: the smallest integer box holding every drawn pixel
-    (it may reach outside the frame). ``depth`` is metres from the camera (paint order).
+    ``bbox`` is ``(x, y, w, h)``: the pixels the outline covers (it may reach outside
+    the frame); anti-aliasing tints at most 2 pixels beyond it. ``depth`` is metres from the camera (paint order).
     """
 
     polygons: tuple[tuple[np.ndarray, BGR], ...]
@@ -117,7 +117,7 @@ def person_shape(
     half_h = math.hypot(rx * math.sin(th), ry * math.cos(th))
     lo = np.minimum(np.min(px[:38], axis=0), [head_c[0] - half_w, head_c[1] - half_h])
     hi = np.maximum(np.max(px[:38], axis=0), [head_c[0] + half_w, head_c[1] + half_h])
-    # Anti-aliasing may tint the pixel the exact edge falls in: round outwards.
+    # Every pixel the outline touches; pixel i spans [i, i + 1) here.
     x0, y0 = math.floor(lo[0]), math.floor(lo[1])
     x1, y1 = math.floor(hi[0]) + 1, math.floor(hi[1]) + 1
     sc, sx, sy = px[42], px[43], px[44]
