@@ -294,20 +294,19 @@ def read_nvinfer_config(path: Path) -> NvinferModel:
             )
         else:
             notes.append(KeyNote(key, value, line, "not a key this reader knows", warn=True))
-    if "num-detected-classes" in props and labels:
+    if "num-detected-classes" in props:
+        # Meaningless here either way; only a count that contradicts the labels file (the
+        # model card's own 20 against its 2 labels) is worth a warning.
         value, line = props["num-detected-classes"]
-        if value != str(len(labels)):
-            notes = [n for n in notes if n.key != "num-detected-classes"]
-            notes.append(
-                KeyNote(
-                    "num-detected-classes",
-                    value,
-                    line,
-                    f"it does not match the {len(labels)} labels of the labels "
-                    "file, which give the person class",
-                    warn=True,
-                )
-            )
+        mismatch = bool(labels) and value != str(len(labels))
+        reason = (
+            f"it does not match the {len(labels)} labels of the labels file, which give "
+            "the person class"
+            if mismatch
+            else IGNORED_KEYS["num-detected-classes"][1]
+        )
+        notes = [n for n in notes if n.key != "num-detected-classes"]
+        notes.append(KeyNote("num-detected-classes", value, line, reason, warn=mismatch))
     for group in groups:
         if group != "property":
             notes.append(
@@ -362,6 +361,9 @@ def apply_nvinfer(config: TensorRTSegmenterConfig) -> TensorRTSegmenterConfig:
     try:
         resolved = TensorRTSegmenterConfig.model_validate(data)
     except ValidationError as exc:
-        raise validation_to_config_error(config.nvinfer_config, exc) from exc
+        error = validation_to_config_error(config.nvinfer_config, exc)
+        # Name the nvinfer key the user wrote, not the setting it became.
+        key = next((k for k, v in MODEL_KEYS.items() if v == error.field), error.field)
+        raise ConfigError(error.file, key, error.problem, error.fix) from exc
     log.info("model settings from %s: %s", config.nvinfer_config, ", ".join(sorted(model.updates)))
     return resolved

@@ -39,6 +39,8 @@ ElementProbe = Callable[[str], bool | None]
 """Does a GStreamer element exist? ``None`` when it cannot be told (no gi bindings)."""
 
 APPSINK = "appsink drop=true max-buffers=1 sync=false"
+MASK = "***"
+"""What credentials look like in ``CapturePlan.display``."""
 HW_ELEMENTS = ("nvv4l2decoder", "nvvidconv")
 
 
@@ -140,20 +142,19 @@ def rtsp_url_with_credentials(url: str, username: str | None, password: str | No
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = quote(username, safe="")
+
+    def encode(text: str) -> str:
+        return text if text == MASK else quote(text, safe="")
+
+    netloc = encode(username)
     if password is not None:
-        netloc += ":" + quote(password, safe="")
+        netloc += ":" + encode(password)
     netloc += "@" + host + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with every secret (raw and URL-quoted) replaced by ``***``, for logs."""
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe=""), quote_value(secret)[1:-1]}:
-                text = text.replace(form, "***")
-    return text
+def _masked(secret: str | None) -> str | None:
+    return None if secret is None else MASK
 
 
 _GSTREAMER_LINE = re.compile(r"^\s*GStreamer:\s*(\S+)", re.MULTILINE)
@@ -220,7 +221,7 @@ def plan_rtsp(
     (and logged). Elements that cannot be checked (no gi bindings) are assumed present; the
     capture then reports a failing pipeline when it opens it.
     """
-    secrets = (username, password)
+    hidden = (_masked(username), _masked(password))
     reason = None
     if not has_gstreamer():
         if cfg.decode == "jetson":
@@ -234,9 +235,8 @@ def plan_rtsp(
             missing = _missing((depay, parse, *HW_ELEMENTS), element_exists)
             if not missing:
                 pipeline = rtsp_jetson_pipeline(cfg, output_size, username, password)
-                return CapturePlan(
-                    "gstreamer", pipeline, redact(pipeline, *secrets), True, output_size
-                )
+                display = rtsp_jetson_pipeline(cfg, output_size, *hidden)
+                return CapturePlan("gstreamer", pipeline, display, True, output_size)
             reason = (
                 f"GStreamer elements {missing} are missing (install JetPack's "
                 "nvidia-l4t-gstreamer and gstreamer1.0-plugins-good/bad)"
@@ -244,15 +244,15 @@ def plan_rtsp(
         decoder = "avdec_h264" if cfg.codec == "h264" else "avdec_h265"
         if not _missing((depay, parse, decoder), element_exists):
             pipeline = rtsp_software_pipeline(cfg, output_size, username, password)
-            plan = CapturePlan(
-                "gstreamer", pipeline, redact(pipeline, *secrets), False, output_size, reason
-            )
+            display = rtsp_software_pipeline(cfg, output_size, *hidden)
+            plan = CapturePlan("gstreamer", pipeline, display, False, output_size, reason)
             _log_fallback(plan)
             return plan
-        if reason is None:
-            reason = f"GStreamer lacks {decoder} (gstreamer1.0-libav); using FFmpeg"
+        if reason is not None:
+            reason += f", and GStreamer lacks {decoder} (gstreamer1.0-libav)"
     url = rtsp_url_with_credentials(cfg.url, username, password)
-    plan = CapturePlan("ffmpeg", url, redact(url, *secrets), False, None, reason)
+    display = rtsp_url_with_credentials(cfg.url, *hidden)
+    plan = CapturePlan("ffmpeg", url, display, False, None, reason)
     _log_fallback(plan)
     return plan
 
