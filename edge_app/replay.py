@@ -21,6 +21,7 @@ from edge_app.domain import ZoneState
 from edge_app.events import Event, EventStamper, ZoneExit
 from edge_app.pipeline import CameraAnalytics, CameraResult, Prefetch, segment_stream
 from edge_app.segmentation import create_segmenter
+from edge_app.sources.base import Source
 from edge_app.sources.file import FileSource
 from edge_app.zones import ZoneSet
 
@@ -162,7 +163,29 @@ def run_replay(
 
     Decoding runs one step ahead in its own thread so it overlaps segmentation.
     """
-    source = FileSource(zones.camera, video)
+    return replay_source(
+        FileSource(zones.camera, video),
+        zones,
+        out_dir,
+        segmenter_cfg,
+        analytics_cfg,
+        device_id=device_id,
+        on_result=on_result,
+        extra_sinks=extra_sinks,
+    )
+
+
+def replay_source(
+    source: Source,
+    zones: ZoneSet,
+    out_dir: Path,
+    segmenter_cfg: SegmenterConfig,
+    analytics_cfg: AnalyticsConfig,
+    device_id: str = "replay",
+    on_result: ProgressCallback | None = None,
+    extra_sinks: Iterable[Callable[[CameraResult], None]] = (),
+) -> dict[str, Any]:
+    """``run_replay`` for any finite source (a file, the synthetic camera); closes it."""
     segmenter = create_segmenter(segmenter_cfg)
     camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper(device_id))
     writer = ReplayWriter(out_dir)

@@ -1,0 +1,369 @@
+"""``edge-app eval``: replay footage with known truth and measure how close the product is.
+
+Two kinds of development set:
+
+- a video with MOT ground truth (``frame(1-based),id,left,top,width,height,...``; a
+  person's foot point is the bottom centre of the box), e.g. TUD-Stadtmitte;
+- the built-in synthetic shop camera, whose truth is exact (crowds that merge, people
+  who stand still, people hidden behind others).
+
+The footage goes through exactly what ``edge-app replay`` runs (same segmenter, same
+analytics, same outputs in ``--out-dir``); the comparison (``edge_app.truth``) is written
+as ``eval.json`` (machine-readable) and ``eval.txt`` (the table printed on screen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edge_app.config import AnalyticsConfig, SegmenterConfig, SyntheticSourceConfig
+from edge_app.errors import ConfigError
+from edge_app.events import Event
+from edge_app.pipeline import CameraResult, zone_rules
+from edge_app.sources.base import Source
+from edge_app.truth import TruthComparison, TruthPoint, ZoneComparison, overall
+from edge_app.zones import ZoneSet
+
+TruthLookup = Callable[[int], list[TruthPoint]]
+"""Frame index (0-based, decode order) -> the true people of that frame."""
+
+
+def load_mot(path: Path) -> dict[int, list[TruthPoint]]:
+    """Foot points per 0-based frame index from a MOT ground-truth file.
+
+    Rows whose 7th column (the MOT "consider" flag) is 0 are ignored, as MOT's own
+    evaluation does. Raises ``ConfigError`` naming the line of any malformed row.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), None, "ground-truth file not found", "check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot read: {exc}", "give a MOT gt.txt") from exc
+    truth: dict[int, list[TruthPoint]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        try:
+            frame, pid = int(float(cells[0])), int(float(cells[1]))
+            left, top, width, height = (float(c) for c in cells[2:6])
+            consider = float(cells[6]) if len(cells) > 6 else 1.0
+        except (ValueError, IndexError) as exc:
+            raise ConfigError(
+                str(path),
+                f"line {number}",
+                f"not a MOT row: {line.strip()!r}",
+                "rows are frame,id,left,top,width,height[,conf,...] with a 1-based frame",
+            ) from exc
+        if frame < 1 or not all(math.isfinite(v) for v in (left, top, width, height)):
+            raise ConfigError(
+                str(path), f"line {number}", "frame must be >= 1 and the box finite", "fix the row"
+            )
+        if consider == 0:
+            continue
+        truth.setdefault(frame - 1, []).append(TruthPoint(pid, left + width / 2, top + height))
+    if not truth:
+        raise ConfigError(str(path), None, "no ground-truth boxes", "give a MOT gt.txt")
+    return truth
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    """The comparison of one run: per zone, overall, and what was run."""
+
+    dataset: str
+    frames: int
+    duration_s: float
+    segmenter: str
+    visit_iou: float
+    zones: tuple[ZoneComparison, ...]
+    truth_frames_unused: int = 0
+
+    @property
+    def overall(self) -> ZoneComparison:
+        return overall(self.zones)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "frames": self.frames,
+            "duration_s": round(self.duration_s, 3),
+            "segmenter": self.segmenter,
+            "visit_iou": self.visit_iou,
+            "truth_frames_unused": self.truth_frames_unused,
+            "overall": self.overall.to_dict(),
+            "zones": [z.to_dict() for z in self.zones],
+        }
+
+
+class _Collector:
+    """An extra replay sink: feeds each analysed frame and its truth to the comparison."""
+
+    def __init__(self, zones: ZoneSet, cfg: AnalyticsConfig, truth: TruthLookup, iou: float):
+        self.zones, self.cfg, self.truth, self.iou = zones, cfg, truth, iou
+        self.comparison: TruthComparison | None = None
+        self.indices: set[int] = set()
+
+    def __call__(self, result: CameraResult) -> None:
+        frame = result.frame
+        if self.comparison is None:
+            rules = zone_rules(self.zones, frame.size, self.cfg)
+            self.comparison = TruthComparison(rules, visit_iou=self.iou)
+        self.indices.add(frame.index)
+        self.comparison.add_frame(frame.t, self.truth(frame.index), result.analysis.states)
+
+
+def evaluate(
+    source: Source,
+    truth: TruthLookup,
+    zones: ZoneSet,
+    segmenter_cfg: SegmenterConfig,
+    analytics_cfg: AnalyticsConfig,
+    out_dir: Path | None = None,
+    dataset: str = "",
+    visit_iou: float = 0.5,
+    extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
+    on_result: Callable[[CameraResult], None] | None = None,
+) -> tuple[EvalReport, set[int]]:
+    """Replay ``source`` and compare with ``truth``; returns the report and the frame
+    indices seen. With ``out_dir`` the replay outputs and ``eval.json``/``eval.txt`` stay
+    there; without, they go to a temporary folder that is removed."""
+    from edge_app.replay import replay_source
+
+    collector = _Collector(zones, analytics_cfg, truth, visit_iou)
+    with tempfile.TemporaryDirectory(prefix="edge-app-eval-") as tmp:
+        target = out_dir if out_dir is not None else Path(tmp)
+        summary = replay_source(
+            source,
+            zones,
+            target,
+            segmenter_cfg,
+            analytics_cfg,
+            device_id="eval",
+            on_result=on_result,
+            extra_sinks=(collector, *extra_sinks),
+        )
+        comparison = collector.comparison
+        if comparison is None:
+            raise ConfigError(dataset or "(source)", None, "no frames were decoded", "check it")
+        # Measured visits come from the replay's own events file, so visits still open
+        # when the stream ended (closed by the replay) are included.
+        with open(target / "events.jsonl", encoding="utf-8") as f:
+            comparison.add_events(Event.from_dict(json.loads(line)) for line in f)
+        report = EvalReport(
+            dataset=dataset,
+            frames=int(summary["frames"]),
+            duration_s=float(summary["duration_s"]),
+            segmenter=segmenter_cfg.type,
+            visit_iou=visit_iou,
+            zones=tuple(comparison.finish()),
+        )
+        if out_dir is not None:
+            write_report(report, out_dir)
+    return report, collector.indices
+
+
+def evaluate_video(
+    video: Path,
+    gt: Path,
+    zones: ZoneSet,
+    segmenter_cfg: SegmenterConfig,
+    analytics_cfg: AnalyticsConfig,
+    out_dir: Path | None = None,
+    visit_iou: float = 0.5,
+    extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
+) -> EvalReport:
+    """Evaluate a video file against its MOT ground truth (see ``load_mot``)."""
+    from edge_app.sources.file import FileSource
+
+    if not video.is_file():
+        raise ConfigError(str(video), None, "video file not found", "check the path")
+    truth = load_mot(gt)
+    report, seen = evaluate(
+        FileSource(zones.camera, video),
+        lambda index: truth.get(index, []),
+        zones,
+        segmenter_cfg,
+        analytics_cfg,
+        out_dir,
+        dataset=video.name,
+        visit_iou=visit_iou,
+        extra_sinks=extra_sinks,
+    )
+    unused = len(set(truth) - seen)
+    if unused:
+        # Truth for frames the video does not have: the files do not belong together.
+        report = _with_unused(report, unused, out_dir)
+    return report
+
+
+def _with_unused(report: EvalReport, unused: int, out_dir: Path | None) -> EvalReport:
+    report = replace(report, truth_frames_unused=unused)
+    if out_dir is not None:
+        write_report(report, out_dir)
+    return report
+
+
+def evaluate_synthetic(
+    scene: SyntheticSourceConfig,
+    zones: ZoneSet,
+    segmenter_cfg: SegmenterConfig,
+    analytics_cfg: AnalyticsConfig,
+    out_dir: Path | None = None,
+    visit_iou: float = 0.5,
+    extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
+) -> EvalReport:
+    """Evaluate the synthetic shop camera against its exact truth.
+
+    Everyone whose foot point is in a zone counts, including people hidden behind others:
+    that is how many people really are there.
+    """
+    from edge_app.sources.synthetic import SyntheticSource
+
+    source = SyntheticSource(zones.camera, scene)
+
+    def truth(index: int) -> list[TruthPoint]:
+        return [TruthPoint(p.person_id, p.foot[0], p.foot[1]) for p in source.truth(index)]
+
+    name = f"synthetic seed={scene.seed} people={scene.people} {scene.duration_s:g}s"
+    report, _ = evaluate(
+        source, truth, zones, segmenter_cfg, analytics_cfg, out_dir, name, visit_iou, extra_sinks
+    )
+    return report
+
+
+# --- output ----------------------------------------------------------------------------
+
+
+def report_table(report: EvalReport) -> Table:
+    """The readable table: one row per zone and the overall row."""
+    table = Table(
+        title=f"{report.dataset}: {report.frames} frames, {report.duration_s:.1f} s, "
+        f"segmenter {report.segmenter}, visits matched at IoU >= {report.visit_iou:g}"
+    )
+    columns = (
+        "zone",
+        "count MAE",
+        "count bias",
+        "occupied acc",
+        "occupied s true/meas",
+        "visits true/meas/match",
+        "visit P",
+        "visit R",
+        "dwell MAE s",
+    )
+    for col in columns:
+        table.add_column(col, justify="left" if col == "zone" else "right")
+    for i, z in enumerate((*report.zones, report.overall)):
+        table.add_row(
+            z.zone,
+            f"{z.count_mae:.3f}",
+            f"{z.count_bias:+.3f}",
+            f"{z.occupied_accuracy:.1%}",
+            f"{z.true_occupied_s:.1f}/{z.measured_occupied_s:.1f}",
+            f"{z.true_visits}/{z.measured_visits}/{z.matched_visits}",
+            f"{z.visit_precision:.2f}",
+            f"{z.visit_recall:.2f}",
+            f"{z.dwell_mae_s:.2f}",
+            end_section=i == len(report.zones) - 1,
+        )
+    return table
+
+
+def render_text(report: EvalReport, width: int = 140) -> str:
+    """The table (and any warning) as plain text."""
+    console = Console(record=True, width=width, file=io.StringIO())
+    console.print(report_table(report))
+    if report.truth_frames_unused:
+        console.print(
+            f"warning: {report.truth_frames_unused} frame(s) of ground truth have no video "
+            "frame: check that the truth belongs to this video"
+        )
+    return console.export_text()
+
+
+def write_report(report: EvalReport, out_dir: Path) -> None:
+    """``eval.json`` and ``eval.txt`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "eval.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out_dir / "eval.txt").write_text(render_text(report))
+
+
+# --- command ---------------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from edge_app.cli import _segmenter_for
+    from edge_app.config import load_config
+    from edge_app.zones import load_zones
+
+    config = load_config(args.config) if args.config else None
+    segmenter = _segmenter_for(args, config)
+    analytics = config.analytics if config else AnalyticsConfig()
+    if args.synthetic:
+        from edge_app.demo import demo_zones_path
+
+        zones = load_zones(args.zones or demo_zones_path())
+        scene = SyntheticSourceConfig(
+            seed=args.seed, duration_s=args.duration, people=args.people, fps=args.fps
+        )
+        report = evaluate_synthetic(
+            scene, zones, segmenter, analytics, args.out_dir, visit_iou=args.visit_iou
+        )
+    else:
+        if args.video is None or args.gt is None or args.zones is None:
+            raise ConfigError(
+                "(command line)",
+                None,
+                "eval needs VIDEO --zones ZONES.yaml --gt GT.txt",
+                "or --synthetic for the built-in shop camera",
+            )
+        zones = load_zones(args.zones)
+        report = evaluate_video(
+            args.video, args.gt, zones, segmenter, analytics, args.out_dir, args.visit_iou
+        )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2), flush=True)
+    else:
+        print(render_text(report), end="", flush=True)
+        if args.out_dir is not None:
+            print(f"wrote {args.out_dir / 'eval.json'} and {args.out_dir / 'eval.txt'}")
+    return 0
+
+
+def add_eval_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="replay footage with ground truth and report count, occupancy, visit and "
+        "dwell accuracy per zone",
+    )
+    p.add_argument("video", type=Path, nargs="?", help="video file (with --gt)")
+    p.add_argument("--zones", type=Path, help="zone file of the video's camera")
+    p.add_argument("--gt", type=Path, help="ground truth in MOT format (gt.txt)")
+    p.add_argument("--out-dir", type=Path, help="keep replay outputs and eval.json/eval.txt here")
+    p.add_argument("--config", type=Path, help="take segmenter and analytics settings from here")
+    p.add_argument("--segmenter", choices=["background", "onnxruntime"])
+    p.add_argument("--model", type=Path, help="ONNX model for --segmenter onnxruntime")
+    p.add_argument(
+        "--visit-iou", type=float, default=0.5, help="time overlap that matches two visits"
+    )
+    p.add_argument("--json", action="store_true", help="print the JSON report instead")
+    g = p.add_argument_group("synthetic shop camera (exact truth)")
+    g.add_argument("--synthetic", action="store_true", help="evaluate on the synthetic camera")
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--duration", type=float, default=90.0, help="seconds of store time")
+    g.add_argument("--people", type=int, default=8, help="people visiting during the run")
+    g.add_argument("--fps", type=float, default=10.0)
+    p.set_defaults(func=cmd_eval)
