@@ -57,6 +57,10 @@ long stops, short stops, passers-by and a checkout queue."""
 SERVICE_S = (14.0, 26.0)
 """How long the customer at the counter is served, uniform range in seconds."""
 
+LEAD_IN_S = 3.0
+"""The shop is empty for the first seconds of a run (at most a tenth of it), so a
+background model can learn the empty floor, as it would over a real camera's first night."""
+
 MAX_WAITING = 4
 """A customer who finds this many people already in line gives up and leaves (so a busy
 long run does not grow an endless queue)."""
@@ -282,10 +286,12 @@ def plan_visits(
     """The visitors of one run, deterministic in ``seed``.
 
     Arrivals are spread over the first part of the run (its first half for short runs, all
-    but the last 50 s for long ones), so most visits are seen from start to end.
+    but the last 50 s for long ones) after an empty lead-in, so most visits are seen from
+    start to end.
     """
     rng = np.random.default_rng(seed)
-    window_s = max(duration_s - 50.0, 0.5 * duration_s)
+    lead_in_s = min(LEAD_IN_S, 0.1 * duration_s)
+    window_s = max(duration_s - 50.0, 0.5 * duration_s) - lead_in_s
     spacing_s = window_s / max(people, 1)
     routes: list[_Route] = []
     bodies = []
@@ -298,7 +304,8 @@ def plan_visits(
         height = float(np.clip(rng.normal(1.72, 0.09), 1.52, 1.98))
         shoulder = float(np.clip(height * rng.uniform(0.23, 0.28), 0.36, 0.54))
         speed = float(rng.uniform(1.0, 1.45))
-        t0 = max(0.0, pid * spacing_s + float(rng.uniform(-0.3, 0.3)) * spacing_s)
+        jitter_s = float(rng.uniform(0.0, 0.6)) * spacing_s
+        t0 = lead_in_s + pid * spacing_s + jitter_s
         route = _Route(t0, _jitter(rng, layout.door_outside, 0.3), speed)
         route.walk(_jitter(rng, layout.door_inside, 0.25))
         _before_queue(route, rng, layout, role, float(spots[pid]))

@@ -42,8 +42,11 @@ Polygon = npt.NDArray[np.floating[Any]] | Sequence[Sequence[float]]
 NOISE_SIGMA = 2.0
 """Standard deviation of the sensor noise, in 8-bit grey levels."""
 
-_NOISE_BANK_BYTES = 48 * 1024 * 1024
-"""Memory allowed for pre-computed noise (a few frames, reused in a shuffled order)."""
+_NOISE_BANK_BYTES = 24 * 1024 * 1024
+"""Memory allowed for pre-computed noise (a few frames, reused in a fixed random order)."""
+
+_NOISE_ORDER_LEN = 251
+"""Length of the (prime, so not a multiple of the bank size) cycle of noise frames."""
 
 MAX_HIDDEN_FOR_VISIBLE = 0.5
 """A person counts as visible when at most this fraction of their box is behind others."""
@@ -103,8 +106,10 @@ class SyntheticSource:
             layout, cfg.seed, cfg.people, cfg.duration_s
         )
         self._stop = threading.Event()
+        self._prepare_lock = threading.Lock()
         self._backdrop: ImageU8 | None = None
         self._noise: list[tuple[ImageU8, ImageU8]] = []
+        self._noise_order: list[int] = []
 
     def close(self) -> None:
         """Stop ``frames()``; there is nothing else to release. Safe to call twice."""
@@ -170,14 +175,14 @@ class SyntheticSource:
         return self._render(index, self._shapes(index))
 
     def _render(self, index: int, shapes: list[tuple[PersonPlan, PersonShape]]) -> ImageU8:
-        backdrop, noise = self._prepared()
+        backdrop, noise, order = self._prepared()
         image: ImageU8 = backdrop.copy()
         for _, shape in shapes:
             draw_shadow(image, shape)
         for _, shape in shapes:
             draw_person(image, shape)
-        # Noise over people too; the bank is reused in a shuffled but fixed order.
-        up, down = noise[(index * 7 + index // len(noise)) % len(noise)]
+        # Noise over people too: a sensor does not know what it is looking at.
+        up, down = noise[order[index % len(order)]]
         cv2.add(image, up, dst=image)
         cv2.subtract(image, down, dst=image)
         return image
@@ -205,19 +210,25 @@ class SyntheticSource:
             frame = Frame(self.camera_id, index, t, wall0 + timedelta(seconds=t), image)
             yield frame, self._truth(index, shapes)
 
-    def _prepared(self) -> tuple[ImageU8, list[tuple[ImageU8, ImageU8]]]:
-        """The static scene and the noise bank, made on first use (about 0.1-0.3 s)."""
-        if self._backdrop is None:
-            self._backdrop = render_backdrop(self.layout, self.size, self.cfg.seed)
-            rng = np.random.default_rng(self.cfg.seed + 1)
-            shape = self._backdrop.shape
-            frames = int(np.clip(_NOISE_BANK_BYTES // (2 * self._backdrop.nbytes), 2, 8))
-            for _ in range(frames):
-                noise = np.rint(rng.normal(0.0, NOISE_SIGMA, shape))
-                up = np.clip(noise, 0, 255).astype(np.uint8)
-                down = np.clip(-noise, 0, 255).astype(np.uint8)
-                self._noise.append((up, down))
-        return self._backdrop, self._noise
+    def _prepared(self) -> tuple[ImageU8, list[tuple[ImageU8, ImageU8]], list[int]]:
+        """The static scene and the noise bank, made on first use (about 0.5 s).
+
+        Noise is a few frames of ``(add, subtract)`` uint8 pairs (saturating adds are far
+        cheaper per frame than drawing random numbers) used in a fixed random order.
+        """
+        with self._prepare_lock:
+            if self._backdrop is None:
+                backdrop = render_backdrop(self.layout, self.size, self.cfg.seed)
+                rng = np.random.default_rng(self.cfg.seed + 1)
+                count = int(np.clip(_NOISE_BANK_BYTES // (2 * backdrop.nbytes), 2, 6))
+                for _ in range(count):
+                    noise = np.rint(rng.normal(0.0, NOISE_SIGMA, backdrop.shape))
+                    up = np.clip(noise, 0, 255).astype(np.uint8)
+                    down = np.clip(-noise, 0, 255).astype(np.uint8)
+                    self._noise.append((up, down))
+                self._noise_order = [int(i) for i in rng.integers(0, count, _NOISE_ORDER_LEN)]
+                self._backdrop = backdrop
+            return self._backdrop, self._noise, self._noise_order
 
 
 def people_inside(people: Sequence[PersonTruth], polygon: Polygon) -> set[int]:
