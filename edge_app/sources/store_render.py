@@ -29,7 +29,8 @@ class PersonShape:
     """A person's drawing in pixels: polygons and ellipses in paint order, and their box.
 
     ``bbox`` is ``(x, y, w, h)``: the pixels the outline covers (it may reach outside
-    the frame); anti-aliasing tints at most 2 pixels beyond it. ``depth`` is metres from the camera (paint order).
+    the frame); anti-aliasing tints at most 2 pixels beyond it. ``depth`` is metres from
+    the camera to the feet (paint order).
     """
 
     polygons: tuple[tuple[np.ndarray, BGR], ...]
