@@ -85,7 +85,6 @@ class _NativeRunner:
                 trt, self._gpu, cfg, progress=progress or LogProgress(), cancel=cancel
             )
             self._runner = TrtRunner(
-                trt,
                 self._gpu,
                 loaded.engine,
                 loaded.bindings,

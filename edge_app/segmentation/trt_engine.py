@@ -195,7 +195,6 @@ class TrtRunner:
 
     def __init__(
         self,
-        trt: ModuleType,
         gpu: GpuSession,
         engine: Any,
         bindings: EngineBindings,
@@ -203,7 +202,6 @@ class TrtRunner:
         output_spec: TensorSpec,
         batch_size: int,
     ) -> None:
-        self._trt = trt
         self._gpu = gpu
         self._engine = engine
         self.bindings = bindings

@@ -95,26 +95,6 @@ def engine_path(cfg: TensorRTSegmenterConfig, key: EngineKey) -> Path:
     return cache_path(cfg.engine_cache_dir, cfg.onnx, key)
 
 
-def _deserialize(
-    trt: ModuleType, gpu: GpuSession, data: bytes, cfg: TensorRTSegmenterConfig
-) -> tuple[Any, Any, Any, list[str]]:
-    """Deserialize and check an engine: (engine, runtime, logger, problems)."""
-    logger = make_logger(trt)
-    with gpu.active():
-        runtime = trt.Runtime(logger)
-        engine = runtime.deserialize_cuda_engine(data)
-    if engine is None:
-        reason = logger.take_errors() or "TensorRT rejected the file"
-        return None, runtime, logger, [f"it cannot be deserialized ({reason})"]
-    bindings = discover_bindings(trt, engine)
-    try:
-        spec = bindings.pick(cfg.input_name, is_input=True)
-        bindings.pick(cfg.output.name, is_input=False)
-    except SegmenterError as exc:
-        return engine, runtime, logger, [str(exc)]
-    return engine, runtime, logger, check_input(spec, frame_shape(cfg), cfg.batch_size)
-
-
 def _load(
     trt: ModuleType,
     gpu: GpuSession,
@@ -123,20 +103,24 @@ def _load(
     cfg: TensorRTSegmenterConfig,
     built: bool,
 ) -> LoadedEngine | list[str]:
-    engine, runtime, logger, problems = _deserialize(trt, gpu, data, cfg)
+    """Deserialize ``data`` and check its tensors against ``cfg``; else the problems."""
+    logger = make_logger(trt)
+    with gpu.active():
+        runtime = trt.Runtime(logger)
+        engine = runtime.deserialize_cuda_engine(data)
+    if engine is None:
+        reason = logger.take_errors() or "TensorRT rejected the file"
+        return [f"it cannot be deserialized ({reason})"]
+    bindings = discover_bindings(trt, engine)
+    try:
+        input_spec = bindings.pick(cfg.input_name, is_input=True)
+        output_spec = bindings.pick(cfg.output.name, is_input=False)
+    except SegmenterError as exc:
+        return [str(exc)]
+    problems = check_input(input_spec, frame_shape(cfg), cfg.batch_size)
     if problems:
         return problems
-    bindings = discover_bindings(trt, engine)
-    return LoadedEngine(
-        path,
-        engine,
-        runtime,
-        logger,
-        bindings,
-        bindings.pick(cfg.input_name, is_input=True),
-        bindings.pick(cfg.output.name, is_input=False),
-        built,
-    )
+    return LoadedEngine(path, engine, runtime, logger, bindings, input_spec, output_spec, built)
 
 
 def _read(path: Path) -> bytes:
