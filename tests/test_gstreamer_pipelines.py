@@ -220,3 +220,16 @@ def test_source_configs_validate_decode_and_codec() -> None:
     with pytest.raises(ValueError):
         RtspSourceConfig.model_validate({"url": URL, "codec": "mjpeg"})
     assert _rtsp().decode == "software"
+
+
+def test_a_csi_camera_in_yaml() -> None:
+    from pathlib import Path
+
+    from edge_app.config import parse_config
+
+    data = {
+        "cameras": [{"id": "back", "source": {"type": "csi", "sensor_id": 1}, "zones": "z.yaml"}]
+    }
+    source = parse_config(data, Path("/etc/edge-app/edge-app.yaml")).cameras[0].source
+    assert isinstance(source, CsiSourceConfig)
+    assert (source.sensor_id, source.width, source.height, source.fps) == (1, 1920, 1080, 30)

@@ -374,3 +374,36 @@ def test_int8_on_onnxruntime_uses_the_native_calibration_cache(tmp_path: Path, m
     assert options["trt_int8_enable"] == "True"
     assert options["trt_int8_calibration_table_name"] == "people.calib"
     assert options["trt_int8_use_native_calibration_table"] == "True"
+
+
+def test_onnxruntime_runtime_with_a_fixed_batch_model_pads_the_last_batch(
+    tmp_path: Path,
+) -> None:
+    fixed = bright_person_model(tmp_path / "fixed.onnx", batch=2, size=(16, 24))
+    cfg = _config(tmp_path, fixed, runtime="onnxruntime", ort_providers=("cpu",), batch_size=4)
+    seg = TensorRTSegmenter(cfg)
+    try:
+        assert seg.batch_size == 2
+        masks = seg.segment(_frames(3))
+    finally:
+        seg.close()
+    assert len(masks) == 3 and all(m.mask.sum() > 0 for m in masks)
+
+
+def test_onnxruntime_runtime_config_and_model_errors(tmp_path: Path, model: Path) -> None:
+    with pytest.raises(ValueError, match="runtime onnxruntime needs the onnx model"):
+        TensorRTSegmenterConfig(engine=tmp_path / "x.engine", runtime="onnxruntime")
+    missing = _config(
+        tmp_path, tmp_path / "none.onnx", runtime="onnxruntime", ort_providers=("cpu",)
+    )
+    with pytest.raises(SegmenterError, match=r"none\.onnx not found"):
+        TensorRTSegmenter(missing)
+    wrong = _config(
+        tmp_path,
+        model,
+        runtime="onnxruntime",
+        ort_providers=("cpu",),
+        preprocess=PreprocessConfig(infer_dims=(3, 32, 32)),
+    )
+    with pytest.raises(SegmenterError, match=r"is \['N', 3, 16, 24\]"):
+        TensorRTSegmenter(wrong)

@@ -137,16 +137,17 @@ class OrtGpuRunner:
             )
         self._prepare_cache(cfg)
         options = ort.SessionOptions()
-        probe: Any = None
+        quick = ort.SessionOptions()
+        quick.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
-            # A first session tells whether the input batch is dynamic, which decides the
-            # TensorRT provider's profile options; it is cheap on the CPU provider.
-            probe = ort.InferenceSession(str(cfg.onnx), options, providers=["CPUExecutionProvider"])
+            # A first, unoptimised CPU session tells whether the input batch is dynamic,
+            # which decides the TensorRT provider's profile options.
+            probe = ort.InferenceSession(str(cfg.onnx), quick, providers=[PROVIDERS["cpu"]])
             self._input = self._pick(probe.get_inputs(), cfg.input_name, "input")
             self._output = self._pick(probe.get_outputs(), cfg.output.name, "output")
+            del probe
             batch = self._input.shape[0]
             dynamic = not (isinstance(batch, int) and batch > 0)
-            del probe
             providers = provider_options(cfg, self._input.name, dynamic)
             self._session: Any = ort.InferenceSession(
                 str(cfg.onnx),

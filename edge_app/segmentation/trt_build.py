@@ -245,8 +245,11 @@ def build_engine(
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, request.workspace_mb << 20)
         profile = _profile(builder, tensor, request)
-        if profile is not None:
-            config.add_optimization_profile(profile)
+        if profile is not None and config.add_optimization_profile(profile) < 0:
+            raise SegmenterError(
+                f"TensorRT rejected the optimisation profile for batch "
+                f"1..{request.batch_size}: {logger.take_errors()}"
+            )
         if request.network_mode in (1, 2):
             # INT8 builds keep FP16 on too, for the layers that cannot be quantised.
             config.set_flag(trt.BuilderFlag.FP16)
