@@ -362,3 +362,22 @@ def test_gpu_info_reads_the_board_from_the_device_tree(
         assert session.info.multiprocessors == 8
     finally:
         session.close()
+
+
+def test_importing_the_backend_loads_no_native_runtime() -> None:
+    import subprocess
+
+    code = (
+        "import sys, edge_app.segmentation.tensorrt, edge_app.engine_cli, "
+        "edge_app.sources.gstreamer; "
+        "print(sorted(m for m in ('tensorrt', 'pycuda', 'pycuda.driver', 'gi') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.stdout.strip() == "[]"
