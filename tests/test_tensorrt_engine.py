@@ -381,3 +381,18 @@ def test_importing_the_backend_loads_no_native_runtime() -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_model_with_dynamic_height_and_width_runs_at_infer_dims(
+    gpu: FakeGpu, tmp_path: Path
+) -> None:
+    model = bright_person_model(tmp_path / "any_size.onnx", dynamic_size=True)
+    seg = TensorRTSegmenter(_config(tmp_path, onnx=model, batch_size=2))
+    try:
+        assert gpu.record.builds[-1]["profiles"] == {
+            "input": [[1, 3, 16, 16], [2, 3, 16, 16], [2, 3, 16, 16]]
+        }
+        masks = seg.segment(_frames(3))
+    finally:
+        seg.close()
+    assert [m.mask.shape for m in masks] == [(16, 16)] * 3

@@ -40,7 +40,7 @@ from edge_app.segmentation.nvinfer import apply_nvinfer
 from edge_app.segmentation.preprocess import prepare_batch
 from edge_app.segmentation.trt_build import BuildProgress, LogProgress
 from edge_app.segmentation.trt_engine import TrtRunner
-from edge_app.segmentation.trt_loader import open_engine
+from edge_app.segmentation.trt_loader import frame_shape, open_engine
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class _NativeRunner:
                 loaded.input_spec,
                 loaded.output_spec,
                 cfg.batch_size,
+                frame_shape(cfg),
             )
             self._keep: Any = loaded  # runtime and logger must outlive the engine
         except BaseException:

@@ -187,7 +187,8 @@ def check_input(spec: TensorSpec, frame_shape: Shape, batch_size: int) -> list[s
 class TrtRunner:
     """Runs one engine on batches written into ``input_buffer``.
 
-    ``input_buffer`` is page-locked, shaped ``(rows, *frame_shape)`` float32; write the
+    ``input_buffer`` is page-locked, shaped ``(rows, *frame_shape)`` float32 (one frame's
+    tensor shape in the model's layout, which also fixes any dynamic H/W); write the
     first ``count`` rows (``prepare_batch(..., out=runner.input_buffer)``), then call
     ``infer(count)``. The output is returned as a view of a page-locked buffer, valid until
     the next ``infer``. A fixed-batch engine always runs its full batch (unused rows zero).
@@ -201,8 +202,10 @@ class TrtRunner:
         input_spec: TensorSpec,
         output_spec: TensorSpec,
         batch_size: int,
+        frame_shape: Shape,
     ) -> None:
         self._gpu = gpu
+        self.frame_shape = frame_shape
         self._engine = engine
         self.bindings = bindings
         self.input_spec = input_spec
@@ -234,7 +237,6 @@ class TrtRunner:
                 "TensorRT could not create an execution context (out of GPU memory?)"
             )
         self._stream = CudaStream(cuda)
-        frame_shape = self.input_spec.shape[1:]
         # Output sizes are known only once the input shape is: size everything for the
         # largest batch this runner will ever send.
         self._set_input_shape(self.rows)
@@ -244,7 +246,7 @@ class TrtRunner:
                     f"the engine has a second input {spec.name!r}; only single-input "
                     "segmentation models are supported"
                 )
-            shape = (self.rows, *frame_shape) if spec.is_input else self._output_shape(spec)
+            shape = (self.rows, *self.frame_shape) if spec.is_input else self._output_shape(spec)
             dtype = spec.dtype if spec.dtype is not None else np.dtype(np.uint8)
             nbytes = math.prod(shape) * dtype.itemsize
             self._device[spec.name] = DeviceBuffer(cuda, max(nbytes, 1))
@@ -256,7 +258,7 @@ class TrtRunner:
         self.input_buffer.fill(0.0)
 
     def _set_input_shape(self, rows: int) -> None:
-        shape = (rows, *self.input_spec.shape[1:])
+        shape = (rows, *self.frame_shape)
         if not self._context.set_input_shape(self.input_spec.name, shape):
             lo, hi = batch_range(self.input_spec)
             raise SegmenterError(

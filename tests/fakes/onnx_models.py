@@ -22,13 +22,15 @@ def bright_person_model(
     output: Literal["class_map", "scores"] = "class_map",
     input_name: str = "input",
     output_name: str = "output",
+    dynamic_size: bool = False,
 ) -> Path:
     """Write the model to ``path``: input ``[N,3,H,W]`` float, output a class map
     ``[N,1,H,W]`` int64 (1 = person) or 2-class scores ``[N,2,H,W]`` float.
-    ``batch=None`` makes the batch dimension dynamic; ``size`` is ``(H, W)``.
+    ``batch=None`` makes the batch dimension dynamic; ``size`` is ``(H, W)``, or dynamic
+    ``H``/``W`` dimensions with ``dynamic_size``.
     """
     n: int | str = batch if batch is not None else "N"
-    h, w = size
+    h, w = ("H", "W") if dynamic_size else size
     nodes = [helper.make_node("ReduceMean", [input_name], ["mean"], axes=[1], keepdims=1)]
     if output == "class_map":
         nodes += [

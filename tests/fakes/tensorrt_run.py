@@ -164,10 +164,16 @@ class IExecutionContext:
         if name in self.engine._inputs:
             return trt.Dims(self._shapes.get(name, self.engine._inputs[name]["shape"]))
         declared = list(self.engine._outputs[name]["shape"])
-        batches = {s[0] for s in self._shapes.values()}
-        if declared and declared[0] < 0 and len(batches) == 1:
-            declared[0] = batches.pop()
-        return trt.Dims(declared)
+        if all(d >= 0 for d in declared):
+            return trt.Dims(declared)
+        if set(self._shapes) != set(self.engine._inputs):
+            return trt.Dims(declared)  # unknown until every input shape is set, as in TRT
+        # TensorRT infers output shapes from the input shapes; the fake asks the model.
+        feeds = {
+            n: np.zeros(self._shapes[n], trt.nptype(trt.DataType[spec["dtype"]]))
+            for n, spec in self.engine._inputs.items()
+        }
+        return trt.Dims(self.engine.run(feeds)[name].shape)
 
     def set_tensor_address(self, name: str, memory: int) -> bool:
         if name not in self.engine._order:
