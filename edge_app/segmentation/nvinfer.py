@@ -112,7 +112,8 @@ class KeyNote:
     warn: bool
 
     def text(self, path: Path) -> str:
-        return f"{path}:{self.line}: {self.key}={self.value} is ignored: {self.reason}"
+        where = f"{path}:{self.line}" if self.line else str(path)
+        return f"{where}: {self.key}={self.value} is ignored: {self.reason}"
 
 
 @dataclass(frozen=True)
