@@ -204,8 +204,9 @@ def _extra_commands() -> list[Register]:
     """Subcommands that live in their own modules (kept out of here to keep this small)."""
     from edge_app.app import add_run_commands
     from edge_app.evaluation import add_eval_commands
+    from edge_app.zone_editor.cli import add_zone_commands
 
-    commands: list[Register] = [add_run_commands, add_eval_commands]
+    commands: list[Register] = [add_run_commands, add_eval_commands, add_zone_commands]
     try:
         from edge_app.engine_cli import add_engine_commands
     except ImportError:  # pragma: no cover - the engine tools ship with the Jetson backend
