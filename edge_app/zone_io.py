@@ -168,9 +168,19 @@ def _key_of(pair: tuple[Node, Node]) -> str:
     return str(key.value)
 
 
+def _end_mark(node: Node) -> Any:
+    """Where ``node``'s own text ends (a block collection's end mark lies past the comments
+    that follow it, so it is taken from its last child instead)."""
+    if isinstance(node, SequenceNode) and not node.flow_style and node.value:
+        return _end_mark(node.value[-1])
+    if isinstance(node, MappingNode) and not node.flow_style and node.value:
+        return _end_mark(node.value[-1][1])
+    return node.end_mark
+
+
 def _end_line(node: Node) -> int:
     """The 0-based line holding the last character of ``node``."""
-    end = node.end_mark
+    end = _end_mark(node)
     return (
         int(end.line) - 1 if end.column == 0 and end.line > node.start_mark.line else int(end.line)
     )
@@ -229,9 +239,12 @@ def _edit_mapping_text(
                 isinstance(value_node, ScalarNode) and value_node.style in ("|", ">")
             ):
                 raise _Unsupported(f"{key!r} is a block value")
-            edits.append(
-                (value_node.start_mark.index, value_node.end_mark.index, format_value(new[key]))
-            )
+            start, text_value = int(value_node.start_mark.index), format_value(new[key])
+            if value_node.start_mark.line != key_node.end_mark.line:
+                # A block value below its key: the one-line value goes after the colon.
+                start = text.index(":", key_node.end_mark.index) + 1
+                text_value = " " + text_value
+            edits.append((start, int(_end_mark(value_node).index), text_value))
     added = [k for k in ZONE_KEYS if k not in present and new.get(k) is not None]
     added += [k for k in new if k not in present and k not in ZONE_KEYS and new[k] is not None]
     if added:
