@@ -1,101 +1,100 @@
 """The composition root: wires sources, the segmenter, analytics and sinks together.
 
 ``App.start()`` is a readable list of steps and ``App.stop()`` undoes them in reverse.
-Threads, not processes: one capture thread per camera, one inference + analytics worker
-that batches frames across cameras, and the sinks' own writer/network threads.
+Threads, not processes: one capture thread per camera (``runtime.capture``), one inference
+worker that batches frames across cameras (``runtime.worker``), the sinks' own writer and
+network threads, and the main thread as supervisor (``App.run``): it handles signals and
+zone reloads, notices stalled cameras, pings systemd's watchdog while inference makes
+progress, and reports health.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
-from edge_app.config import AppConfig, CameraConfig, load_config
-from edge_app.domain import Frame
-from edge_app.events import Event
+import numpy as np
+
+from edge_app.config import AppConfig, CameraConfig
+from edge_app.domain import Frame, PersonMask
+from edge_app.errors import EdgeAppError, SegmenterError
+from edge_app.events import CameraStatus, Event, EventStamper, ZoneEvent
 from edge_app.pipeline import CameraAnalytics, CameraResult
+from edge_app.runtime.capture import BackoffPolicy, CameraCapture
+from edge_app.runtime.feed import FrameFeed
+from edge_app.runtime.health import (
+    CameraFigures,
+    EventCounter,
+    FpsMeter,
+    HealthSnapshot,
+    LatencyHistogram,
+    RecentMean,
+    WatchdogGate,
+)
+from edge_app.runtime.worker import InferenceWorker
 from edge_app.segmentation import Segmenter, create_segmenter
 from edge_app.sinks.base import CameraStats, PipelineStats, Sink, StatsSink
 from edge_app.sources import Source, create_source
+from edge_app.systemd import Notifier, watchdog_interval_s
 from edge_app.zones import ZoneSet
 
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[CameraResult], None]
 EventsCallback = Callable[[tuple[Event, ...]], None]
+ZonesLoader = Callable[[AppConfig], dict[str, ZoneSet]]
+
+_FILE_FEED_DEPTH = 8  # frames a file camera may have decoded ahead of inference
+_WARMUP_SIZE = (640, 360)  # (w, h) of the blank frames that warm the model up
+# Capture join (2 s) + inference drain (5 s) + MQTT "offline" (2 s), with a margin, on top
+# of the drain timeout: beyond this a stop is stuck and the process just ends.
+_STOP_BUDGET_S = 15.0
 
 
-class FrameFeed:
-    """Frames of one camera waiting for the inference worker.
+def _same(a: ZoneSet, b: ZoneSet) -> bool:
+    """Same zones and frame size: a reload keeps the camera's open visits then."""
+    return (a.zones, a.frame_size) == (b.zones, b.frame_size)
 
-    A file (or any source that must not lose frames) waits for room: nothing is
-    dropped, the file is simply read as fast as it is processed. A live camera keeps only
-    the newest ``depth`` frames: older ones are dropped and counted, so a slow model never
-    makes a live camera lag behind reality.
-    """
 
-    def __init__(self, live: bool, depth: int) -> None:
-        self.live = live
-        self.depth = max(1, depth)
-        self.dropped = 0
-        self.ended = False
-        self._frames: deque[Frame] = deque()
-        self._cond = threading.Condition()
+class _Camera:
+    """One camera's parts: capture thread, feed, analytics and counters."""
 
-    def put(self, frame: Frame, stop: threading.Event) -> None:
-        with self._cond:
-            if self.live:
-                while len(self._frames) >= self.depth:
-                    self._frames.popleft()
-                    self.dropped += 1
-            else:
-                while len(self._frames) >= self.depth and not stop.is_set():
-                    self._cond.wait(0.1)
-            self._frames.append(frame)
-            self._cond.notify_all()
-
-    def take(self) -> Frame | None:
-        with self._cond:
-            if not self._frames:
-                return None
-            frame = self._frames.popleft()
-            self._cond.notify_all()
-            return frame
-
-    def end(self) -> None:
-        with self._cond:
-            self.ended = True
-            self._cond.notify_all()
+    def __init__(
+        self, config: CameraConfig, capture: CameraCapture, analytics: CameraAnalytics, now: float
+    ) -> None:
+        self.config = config
+        self.capture = capture
+        self.feed = capture.feed
+        self.analytics = analytics
+        self.fps = FpsMeter(now)
 
     @property
-    def drained(self) -> bool:
-        with self._cond:
-            return self.ended and not self._frames
+    def source(self) -> Source:
+        return self.capture.source
 
-
-@dataclass(slots=True)
-class _CameraRuntime:
-    config: CameraConfig
-    source: Source
-    feed: FrameFeed
-    analytics: CameraAnalytics
-    thread: threading.Thread | None = None
-    processed: int = 0
-    window_start: float = 0.0
-    window_frames: int = 0
-    fps: float = 0.0
+    def figures(self, now: float) -> CameraFigures:
+        return CameraFigures(
+            camera_id=self.config.id,
+            live=self.capture.live,
+            online=self.capture.online if self.capture.live else None,
+            fps=round(self.fps.update(now), 2),
+            frames_processed=self.fps.total,
+            frames_dropped=self.feed.dropped,
+            frames_skipped=self.capture.skipped + getattr(self.source, "skipped", 0),
+            reconnects=self.capture.reconnects,
+        )
 
 
 class App:
-    """The daemon. ``run()`` blocks until every file source has ended or ``stop()``."""
+    """The daemon. ``run()`` blocks until every finite source has ended or a stop."""
 
     def __init__(
         self,
@@ -103,234 +102,414 @@ class App:
         zones: dict[str, ZoneSet],
         on_result: ResultCallback | None = None,
         on_finish: EventsCallback | None = None,
+        *,
+        notifier: Notifier | None = None,
+        make_segmenter: Callable[[AppConfig], Segmenter] = lambda c: create_segmenter(c.segmenter),
+        make_source: Callable[[CameraConfig], Source] | None = None,
+        load_zones: ZonesLoader | None = None,
     ) -> None:
         self.config = config
-        self.zones = zones
+        self.zones = dict(zones)
         self.on_result = on_result
         self.on_finish = on_finish
+        self.notifier = notifier if notifier is not None else Notifier(None)
         self.stop_event = threading.Event()
-        self.cameras: dict[str, _CameraRuntime] = {}
+        self.reload_event = threading.Event()
+        self.cameras: dict[str, _Camera] = {}
         self.segmenter: Segmenter | None = None
+        self.worker: InferenceWorker | None = None
         self.sinks: list[Sink] = []
-        self._infer_ms: deque[float] = deque(maxlen=256)
-        self._last_stats = 0.0
+        self.events = EventCounter()
+        self.inference = LatencyHistogram()
+        self.watchdog = WatchdogGate(
+            self.notifier, watchdog_interval_s(), config.daemon.hang_timeout_s
+        )
+        self.healthy_stop = True
+        self._make_segmenter = make_segmenter
+        self._make_source = make_source or (
+            lambda cam: create_source(cam, read_timeout_s=config.daemon.stall_timeout_s)
+        )
+        self._load_zones = load_zones
+        self._stamper = EventStamper(config.device_id)
+        self._frame_ms = RecentMean()
+        self._wakeup = threading.Event()
+        self._started_at = time.monotonic()
+        self._snapshot: HealthSnapshot | None = None
+        self._metrics: Callable[[], None] | None = None
+        self._stopped = False
 
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        """Open everything; READY goes to systemd once the cameras and the model are up."""
         self._init_sinks()
         self._init_segmenter()
         self._init_cameras()
+        self._start_worker()
         self._start_capture()
+        self._start_metrics()
+        self._wait_for_cameras()
+        self._snapshot = self.health_snapshot()
+        self.notifier.ready(self._snapshot.status_line())
+        log.info("ready: %s", self._snapshot.status_line())
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop capture, finish open visits, flush and close the sinks (in that order)."""
+        """Stop capture, finish the frames in flight and open visits, flush the sinks
+        (SQLite, then MQTT with ``offline``) within about ``timeout_s`` + 6 seconds."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.notifier.stopping("stopping: finishing the frames in flight")
         self.stop_event.set()
-        for cam in self.cameras.values():
-            cam.source.close()
-            if cam.thread is not None:
-                cam.thread.join(timeout=5)
-        for cam in self.cameras.values():
-            self._emit_events(cam, cam.analytics.finish())
-        if self.segmenter is not None:
-            self.segmenter.close()
-            self.segmenter = None
+        self._stop_capture()
+        finished = self._stop_worker()
+        if finished:
+            self._finish_cameras()
+            if self.segmenter is not None:
+                self.segmenter.close()
+        self.segmenter = None
+        if self._metrics is not None:
+            self._metrics()
+            self._metrics = None
         for sink in reversed(self.sinks):
             sink.close(timeout_s)
         self.sinks = []
+        self.notifier.close()
 
     def _init_sinks(self) -> None:
         from edge_app.sinks import create_sinks
 
-        stamper, self.sinks = create_sinks(self.config)
-        self._stamper = stamper
+        self._stamper, self.sinks = create_sinks(self.config)
 
     def _init_segmenter(self) -> None:
-        self.segmenter = create_segmenter(self.config.segmenter)
-        log.info("segmenter %s ready (batch %d)", self.segmenter.name, self.segmenter.batch_size)
+        self.segmenter = self._make_segmenter(self.config)
+        if self.stop_event.is_set():
+            return
+        # One call at the full batch size builds the runtime's buffers and kernels now,
+        # so READY means warm, and the first real frames are not minutes late.
+        wall = datetime.now(timezone.utc)
+        blank = np.zeros((_WARMUP_SIZE[1], _WARMUP_SIZE[0], 3), np.uint8)
+        start = time.perf_counter()
+        self.segmenter.segment(
+            [Frame("warmup", i, 0.0, wall, blank) for i in range(self.segmenter.batch_size)]
+        )
+        log.info(
+            "segmenter %s warm (batch %d, %.0f ms)",
+            self.segmenter.name,
+            self.segmenter.batch_size,
+            (time.perf_counter() - start) * 1000,
+        )
 
     def _init_cameras(self) -> None:
-        depth = 2 * (self.segmenter.batch_size if self.segmenter else 1)
+        daemon = self.config.daemon
+        backoff = BackoffPolicy(daemon.reconnect_min_s, daemon.reconnect_max_s)
+        now = time.monotonic()
         for cam in self.config.cameras:
-            source = create_source(cam)
-            self.cameras[cam.id] = _CameraRuntime(
-                config=cam,
-                source=source,
-                feed=FrameFeed(source.live, depth),
-                analytics=CameraAnalytics(
-                    cam.id, self.zones[cam.id], self.config.analytics, self._stamper
-                ),
+            source = self._make_source(cam)
+            feed = FrameFeed(source.live, 1 if source.live else _FILE_FEED_DEPTH, self._wakeup)
+            capture = CameraCapture(
+                cam.id,
+                source,
+                lambda cam=cam: self._make_source(cam),  # type: ignore[misc]
+                feed,
+                backoff=backoff,
+                stall_timeout_s=daemon.stall_timeout_s * 1.5,  # the backend's own timeout first
+                on_status=self._on_camera_status,
+                min_interval_s=1.0 / cam.fps if cam.fps else 0.0,
             )
+            analytics = CameraAnalytics(
+                cam.id, self.zones[cam.id], self.config.analytics, self._stamper
+            )
+            self.cameras[cam.id] = _Camera(cam, capture, analytics, now)
+
+    def _start_worker(self) -> None:
+        if self.segmenter is None:
+            raise SegmenterError("the segmenter was not created")
+        self.worker = InferenceWorker(
+            self.segmenter,
+            {cid: cam.feed for cid, cam in self.cameras.items()},
+            self._handle,
+            self._wakeup,
+            on_batch=self._on_batch,
+        )
+        self.worker.start()
 
     def _start_capture(self) -> None:
         for cam in self.cameras.values():
-            cam.thread = threading.Thread(
-                target=self._capture, args=(cam,), name=f"capture-{cam.config.id}", daemon=True
-            )
-            cam.thread.start()
+            cam.capture.start()
 
-    # --- capture -----------------------------------------------------------------------
+    def _start_metrics(self) -> None:
+        metrics = self.config.daemon.metrics
+        if metrics.enabled:
+            from edge_app.metrics import start_metrics_server
 
-    def _capture(self, cam: _CameraRuntime) -> None:
-        min_dt = 1.0 / cam.config.fps if cam.config.fps else 0.0
-        last_t: float | None = None
-        try:
-            for frame in cam.source.frames():
-                if self.stop_event.is_set():
-                    break
-                # Rate limit on the source's own clock: keeps dwell exact on replays.
-                if last_t is not None and frame.t - last_t < min_dt - 1e-6:
-                    continue
-                last_t = frame.t
-                cam.feed.put(frame, self.stop_event)
-        except Exception:
-            log.exception("camera %s: capture failed", cam.config.id)
-        finally:
-            cam.feed.end()
-            log.info("camera %s: source ended", cam.config.id)
+            self._metrics = start_metrics_server(metrics.host, metrics.port, self.last_snapshot)
 
-    # --- inference + analytics ---------------------------------------------------------
+    def _wait_for_cameras(self) -> None:
+        # READY waits for each camera's first frame or first failure, not longer than its
+        # open timeout: an unreachable camera must not keep the whole service from starting.
+        deadline = time.monotonic() + self.config.daemon.stall_timeout_s * 1.5
+        for cam in self.cameras.values():
+            while not cam.capture.settled.wait(0.1):
+                if self.stop_event.is_set() or time.monotonic() > deadline:
+                    return
+
+    def _stop_capture(self) -> None:
+        for cam in self.cameras.values():
+            cam.capture.stop()
+        deadline = time.monotonic() + 2.0
+        for cam in self.cameras.values():
+            if not cam.capture.join(max(0.0, deadline - time.monotonic())):
+                log.warning(
+                    "camera %s: the capture thread is stuck in a read; leaving it", cam.config.id
+                )
+
+    def _stop_worker(self) -> bool:
+        if self.worker is None:
+            return True
+        self.worker.stop(drain=True)
+        if self.worker.join(5.0):
+            return True
+        self.healthy_stop = False
+        log.error(
+            "inference did not finish within 5 s of the stop (stuck segmenter); "
+            "stopping without it, open visits stay open until the next start"
+        )
+        return False
+
+    def _finish_cameras(self) -> None:
+        now = time.monotonic()
+        for cam in self.cameras.values():
+            self._emit(cam.analytics.finish())
+            if cam.capture.live and cam.capture.online:
+                self._emit((self._status_event(cam.config.id, False, "stopping", now),))
+
+    # --- supervisor (main thread) ------------------------------------------------------
 
     def run(self) -> None:
-        """The inference worker: batch frames across cameras until done or stopped."""
-        assert self.segmenter is not None
-        batch_size = self.segmenter.batch_size
+        """Supervise until a stop, or until every finite source has ended."""
+        if self.worker is None:
+            raise SegmenterError("App.run() needs App.start() first")
+        daemon = self.config.daemon
+        tick = min(0.5, daemon.stall_timeout_s / 4)
+        next_report = time.monotonic() + daemon.status_interval_s
+        next_log = time.monotonic() + (daemon.log_stats_interval_s or float("inf"))
         while not self.stop_event.is_set():
-            batch: list[tuple[_CameraRuntime, Frame]] = []
-            # Round-robin over cameras so one busy camera cannot starve the others.
-            progress = True
-            while len(batch) < batch_size and progress:
-                progress = False
-                for cam in self.cameras.values():
-                    frame = cam.feed.take()
-                    if frame is not None:
-                        batch.append((cam, frame))
-                        progress = True
-                        if len(batch) >= batch_size:
-                            break
-            if not batch:
-                if all(c.feed.drained for c in self.cameras.values()):
-                    log.info("all sources ended")
-                    return
-                self.stop_event.wait(0.005)
-                continue
-            self._process(batch)
+            now = time.monotonic()
+            if self.reload_event.is_set():
+                self.reload_event.clear()
+                self.reload_zones()
+            for cam in self.cameras.values():
+                cam.capture.check_stall(now)
+            self.watchdog.tick(now, self.worker.busy_for(now), self.worker.alive)
+            if self.worker.finished.is_set():
+                break
+            if now >= next_report:
+                next_report = now + daemon.status_interval_s
+                self._report(now, log_it=now >= next_log)
+                if now >= next_log:
+                    next_log = now + daemon.log_stats_interval_s
+            self.stop_event.wait(tick)
+        if self.worker.error is not None:
+            self.healthy_stop = False
+            if isinstance(self.worker.error, EdgeAppError):
+                raise self.worker.error
+            raise SegmenterError(f"inference failed: {self.worker.error}") from self.worker.error
+        if self.worker.finished.is_set():
+            log.info("all sources ended")
 
-    def _process(self, batch: list[tuple[_CameraRuntime, Frame]]) -> None:
-        assert self.segmenter is not None
-        start = time.perf_counter()
-        masks = self.segmenter.segment([f for _, f in batch])
-        per_frame_ms = (time.perf_counter() - start) * 1000 / len(batch)
-        self._infer_ms.append(per_frame_ms)
-        for (cam, frame), mask in zip(batch, masks, strict=True):
-            result = cam.analytics.process(frame, mask)
-            for sink in self.sinks:
-                sink.handle(result.events, result.analysis.states)
-            self._count(cam)
-            if self.on_result is not None:
-                self.on_result(result)
-        self._maybe_report_stats()
+    def request_stop(self) -> None:
+        self.stop_event.set()
 
-    def _emit_events(self, cam: _CameraRuntime, events: tuple[Event, ...]) -> None:
+    def request_reload(self) -> None:
+        """Reload the zone files at the supervisor's next tick (what SIGHUP does)."""
+        self.reload_event.set()
+
+    def reload_zones(self) -> bool:
+        """Validate every zone file, then swap in the ones that changed; on any error keep
+        all current zones and log why. True when new zones were taken."""
+        from edge_app.cli import load_camera_zones
+
+        self.notifier.reloading("reloading zone files")
+        try:
+            new = (self._load_zones or load_camera_zones)(self.config)
+        except EdgeAppError as exc:
+            log.error("zone reload failed, keeping the current zones: %s", exc)
+            self.notifier.reloaded(f"zone reload failed (current zones kept): {exc}")
+            return False
+        changed = {cid: zones for cid, zones in new.items() if not _same(zones, self.zones[cid])}
+        self.zones.update(changed)
+        for cid, zones in changed.items():
+            cam = self.cameras[cid]
+            log.info("zones reloaded: camera %s: %s", cid, ", ".join(z.id for z in zones.zones))
+            if self.worker is not None:
+                self.worker.call(
+                    lambda cam=cam, zones=zones: self._emit(  # type: ignore[misc]
+                        cam.analytics.reload(zones)
+                    )
+                )
+        if not changed:
+            log.info("zone reload: no zone file changed")
+        self.notifier.reloaded(f"zones reloaded ({len(changed)} camera(s) changed)")
+        return bool(changed)
+
+    # --- events and figures ------------------------------------------------------------
+
+    def _handle(self, camera_id: str, frame: Frame, mask: PersonMask) -> None:
+        """One segmented frame (worker thread): analytics, then the sinks."""
+        cam = self.cameras[camera_id]
+        result = cam.analytics.process(frame, mask)
+        for sink in self.sinks:
+            sink.handle(result.events, result.analysis.states)
+        for event in result.events:
+            self.events.add(event.type)
+        cam.fps.count()
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def _on_batch(self, frames: int, seconds: float) -> None:
+        self.inference.observe(seconds)
+        self._frame_ms.add(seconds * 1000 / frames)
+
+    def _emit(self, events: tuple[Event, ...]) -> None:
         if not events:
             return
         for sink in self.sinks:
             sink.handle(events, ())
+        for event in events:
+            self.events.add(event.type)
         if self.on_finish is not None:
             self.on_finish(events)
 
-    def _count(self, cam: _CameraRuntime) -> None:
-        now = time.monotonic()
-        cam.processed += 1
-        cam.window_frames += 1
-        if cam.window_start == 0.0:
-            cam.window_start = now
-        elif now - cam.window_start >= 5.0:
-            cam.fps = cam.window_frames / (now - cam.window_start)
-            cam.window_start, cam.window_frames = now, 0
-
-    def stats(self) -> PipelineStats:
-        cams = {
-            cid: CameraStats(
-                fps=round(c.fps, 2), frames_dropped=c.feed.dropped, online=not c.feed.ended
-            )
-            for cid, c in self.cameras.items()
-        }
-        mean_ms = sum(self._infer_ms) / len(self._infer_ms) if self._infer_ms else 0.0
-        return PipelineStats(
-            cams, round(mean_ms, 2), sum(c.feed.dropped for c in self.cameras.values())
+    def _status_event(self, camera_id: str, online: bool, reason: str, t: float) -> Event:
+        return self._stamper.stamp(
+            ZoneEvent(camera_id, None, t, CameraStatus(online, reason)), datetime.now(timezone.utc)
         )
 
-    def _maybe_report_stats(self) -> None:
+    def _on_camera_status(self, camera_id: str, online: bool, reason: str) -> None:
+        """A live camera went offline or came back (capture thread). Handled on the worker
+        thread, which owns the analytics: an offline camera's open visits end first."""
+        t = time.monotonic()
+        cam = self.cameras[camera_id]
+
+        def apply() -> None:
+            ended = () if online else cam.analytics.finish()
+            self._emit((*ended, self._status_event(camera_id, online, reason, t)))
+
+        if self.worker is not None:
+            self.worker.call(apply)
+
+    def health_snapshot(self) -> HealthSnapshot:
         now = time.monotonic()
-        if now - self._last_stats < 1.0:
-            return
-        self._last_stats = now
-        stats = self.stats()
+        return HealthSnapshot(
+            cameras=tuple(cam.figures(now) for cam in self.cameras.values()),
+            inference=self.inference.snapshot(),
+            inference_ms=round(self._frame_ms.mean(), 2),
+            batch_size=self.worker.batch_size if self.worker else 1,
+            events_by_type=self.events.snapshot(),
+            outbox_backlog=self._outbox_backlog(),
+            uptime_s=round(now - self._started_at, 1),
+        )
+
+    def last_snapshot(self) -> HealthSnapshot | None:
+        """The figures of the last report (what the metrics endpoint serves)."""
+        return self._snapshot
+
+    def _outbox_backlog(self) -> int | None:
+        for sink in self.sinks:
+            backlog = getattr(sink, "outbox_backlog", None)
+            if callable(backlog):
+                try:
+                    value = backlog()
+                except EdgeAppError as exc:
+                    log.warning("outbox backlog unknown: %s", exc)
+                    return None
+                return int(value) if value is not None else None
+        return None
+
+    def _report(self, now: float, log_it: bool) -> None:
+        snap = self.health_snapshot()
+        self._snapshot = snap
+        if self.watchdog.healthy:
+            self.notifier.status(snap.status_line())
+        if log_it:
+            log.info("health: %s", snap.status_line())
+        stats = PipelineStats(
+            {
+                c.camera_id: CameraStats(c.fps, c.frames_dropped, c.online is not False)
+                for c in snap.cameras
+            },
+            snap.inference_ms,
+            snap.frames_dropped,
+        )
         for sink in self.sinks:
             if isinstance(sink, StatsSink):
                 sink.report_stats(stats)
 
 
-# --- commands ----------------------------------------------------------------------------
+# --- running it --------------------------------------------------------------------------
 
 
 def _install_signal_handlers(app: App) -> None:
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        app.stop_event.set()
+    """SIGTERM/SIGINT stop the daemon, SIGHUP reloads the zone files (main thread only)."""
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        app.request_stop()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        log.info("signal SIGHUP: reloading the zone files")
+        app.request_reload()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+
+
+def _hard_exit(limit_s: float) -> None:
+    log.critical("the stop took longer than %.0f s: exiting now without finishing it", limit_s)
+    logging.shutdown()
+    os._exit(1)
 
 
 def run_app(
-    config: AppConfig, on_result: ResultCallback | None = None, drain_timeout_s: float = 10.0
+    config: AppConfig,
+    on_result: ResultCallback | None = None,
+    drain_timeout_s: float = 10.0,
+    pid_file: Path | None = None,
+    stop_guard: bool = False,
 ) -> App:
-    """Start the daemon, run until done or signalled, stop it cleanly; returns it."""
-    from edge_app.cli import load_camera_zones
+    """Start the daemon, run until done or signalled, stop it cleanly; returns it.
 
-    app = App(config, load_camera_zones(config), on_result)
+    ``stop_guard`` (the ``run`` command) ends the process outright if the stop itself
+    hangs for longer than its budget, so a stop never outlasts systemd's TimeoutStopSec.
+    """
+    from edge_app.cli import load_camera_zones
+    from edge_app.runtime.pidfile import PidFile
+
+    app = App(config, load_camera_zones(config), on_result, notifier=Notifier.from_environment())
     if threading.current_thread() is threading.main_thread():
         _install_signal_handlers(app)
-    try:
-        app.start()
-        app.run()
-    finally:
-        app.stop(drain_timeout_s)
+    with PidFile(pid_file):
+        try:
+            if not app.stop_event.is_set():
+                app.start()
+                app.run()
+        finally:
+            limit_s = drain_timeout_s + _STOP_BUDGET_S
+            guard = threading.Timer(limit_s, _hard_exit, args=(limit_s,))
+            guard.daemon = True
+            if stop_guard:
+                guard.start()
+            try:
+                app.stop(drain_timeout_s)
+            finally:
+                guard.cancel()
     return app
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    logging.getLogger().setLevel(config.log_level)
-    run_app(config, drain_timeout_s=args.drain_timeout)
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from edge_app.demo import run_demo
-
-    return run_demo(duration_s=args.duration, live=not args.no_live, state_dir=args.state_dir)
-
-
 def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="run the configured cameras (the daemon)")
-    p.add_argument("--config", type=Path, required=True)
-    p.add_argument(
-        "--drain-timeout",
-        type=float,
-        default=10.0,
-        help="seconds to wait for the MQTT outbox to drain at the end",
-    )
-    p.set_defaults(func=cmd_run)
+    """Register ``run``, ``demo`` and ``install-service`` (kept in runtime.commands)."""
+    from edge_app.runtime.commands import add_commands
 
-    p = sub.add_parser(
-        "demo",
-        help="the whole product on a built-in synthetic store camera, "
-        "compared with its exact truth",
-    )
-    p.add_argument("--duration", type=float, default=90.0, help="seconds of store time")
-    p.add_argument("--no-live", action="store_true", help="no live table, only the result")
-    p.add_argument("--state-dir", type=Path, default=Path("var"), help="where the SQLite file goes")
-    p.set_defaults(func=cmd_demo)
+    add_commands(sub)

@@ -392,6 +392,46 @@ class MqttConfig(StrictModel):
         return value
 
 
+# --- daemon ----------------------------------------------------------------------------
+
+
+class MetricsConfig(StrictModel):
+    """An optional Prometheus endpoint (needs the ``metrics`` extra: prometheus-client)."""
+
+    enabled: bool = False
+    host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 for every one")
+    port: int = Field(9464, ge=1, le=65535)
+
+
+class DaemonConfig(StrictModel):
+    """How ``edge-app run`` keeps live cameras and the pipeline healthy (see docs/operations.md)."""
+
+    stall_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="a live camera silent this long is offline and reopened"
+    )
+    reconnect_min_s: float = Field(1.0, gt=0, description="first reconnect delay (then doubled)")
+    reconnect_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
+    hang_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="an inference batch running longer than this stops the systemd watchdog "
+        "pings, so systemd restarts the daemon",
+    )
+    status_interval_s: float = Field(
+        5.0, gt=0, le=300, description="how often health figures are refreshed and reported"
+    )
+    log_stats_interval_s: float = Field(
+        300.0, ge=0, description="one health line in the log this often (0: never)"
+    )
+    metrics: MetricsConfig = MetricsConfig()
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> DaemonConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
 class AppConfig(StrictModel):
     device_id: str = Field("edge-1", pattern=SLUG_PATTERN, description="device id; " + SLUG_HELP)
     cameras: tuple[CameraConfig, ...] = Field(min_length=1)
@@ -399,6 +439,7 @@ class AppConfig(StrictModel):
     analytics: AnalyticsConfig = AnalyticsConfig()
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig = MqttConfig()
+    daemon: DaemonConfig = DaemonConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("cameras")

@@ -24,8 +24,12 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def create_source(camera: CameraConfig) -> Source:
-    """Build the source of one camera from its config."""
+def create_source(camera: CameraConfig, read_timeout_s: float = 10.0) -> Source:
+    """Build the source of one camera from its config.
+
+    ``read_timeout_s`` is how long a live camera may stay silent before its read fails
+    (rtsp, usb, csi and gstreamer sources, see ``sources.live``).
+    """
     src = camera.source
     if isinstance(src, FileSourceConfig):
         from edge_app.sources.file import FileSource
@@ -35,4 +39,6 @@ def create_source(camera: CameraConfig) -> Source:
         from edge_app.sources.synthetic import SyntheticSource
 
         return SyntheticSource(camera.id, src)
-    raise NotImplementedError(f"source type {src.type!r} is not available yet")
+    from edge_app.sources.live import create_live_source
+
+    return create_live_source(camera, timeout_s=read_timeout_s)
