@@ -201,10 +201,13 @@ function newId() {
 }
 
 function addZone() {
+  if (ed.drawing) finishDrawing();
   ed.zones.push({source: null, id: newId(), name: '', polygon: [],
                  capacity: null, dwell_alert_s: null, enter_after_s: null, exit_after_s: null});
+  ed.selected = ed.zones.length - 1;
+  ed.point = -1;
   ed.drawing = true;
-  select(ed.zones.length - 1);
+  refresh();
 }
 
 function finishDrawing() {

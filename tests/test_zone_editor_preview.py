@@ -1,0 +1,122 @@
+"""The live preview: mask overlay geometry, and a real segmenter counting on a real video."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_app.config import AnalyticsConfig, OnnxSegmenterConfig, OutputConfig, PreprocessConfig
+from edge_app.domain import MaskMapping, PersonMask
+from edge_app.sources.file import FileSource
+from edge_app.zone_editor.preview import LivePreview, mask_in_frame, render_overlay
+from edge_app.zones import load_zones
+from tests.conftest import shared_data
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        MaskMapping.stretch((200, 100), (50, 25)),
+        # letterbox: a 200x100 frame in a 64x64 mask, 16 rows of padding above and below
+        MaskMapping((200, 100), (64, 64), 0.32, 0.32, 0.0, 16.0),
+    ],
+)
+def test_mask_in_frame_puts_person_pixels_back_where_they_were(mapping: MaskMapping) -> None:
+    # A person block at frame x 100..140, y 40..80, drawn into the mask through the mapping.
+    corners = mapping.frame_to_mask(np.array([[100.0, 40.0], [140.0, 80.0]]))
+    (x0, y0), (x1, y1) = np.round(corners).astype(int)
+    mask = np.zeros((mapping.mask_size[1], mapping.mask_size[0]), np.uint8)
+    mask[y0:y1, x0:x1] = 1
+    frame_mask = mask_in_frame(PersonMask(mask, mapping))
+    assert frame_mask.shape == (100, 200)
+    ys, xs = np.nonzero(frame_mask)
+    assert abs(xs.min() - 100) <= 4 and abs(xs.max() - 139) <= 4
+    assert abs(ys.min() - 40) <= 4 and abs(ys.max() - 79) <= 4
+
+
+def test_overlay_tints_people_and_marks_feet() -> None:
+    image = np.full((100, 200, 3), 100, np.uint8)
+    mask = np.zeros((100, 200), np.uint8)
+    mask[10:30, 10:30] = 1
+    out = render_overlay(
+        image,
+        PersonMask(mask, MaskMapping.stretch((200, 100), (200, 100))),
+        np.array([[150.0, 80.0]]),
+    )
+    assert out[20, 20].tolist() != [100, 100, 100]  # tinted
+    assert out[60, 60].tolist() == [100, 100, 100]  # background untouched
+    assert out[80, 150].tolist() == [0, 255, 255]  # foot dot
+    assert image[20, 20].tolist() == [100, 100, 100]  # input not modified
+
+
+def test_preview_runs_a_real_segmenter_on_a_real_video() -> None:
+    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
+    model = shared_data("selfie_segmentation", "selfie_segmentation_landscape.onnx")
+    pytest.importorskip("onnxruntime")
+    from edge_app.segmentation import create_segmenter
+
+    config = OnnxSegmenterConfig(
+        model=model,
+        input_name="input_1",
+        output=OutputConfig(name="segment_back"),
+        preprocess=PreprocessConfig(
+            infer_dims=(3, 144, 256), tensor_layout="NHWC", net_scale_factor=1 / 255, offsets=(0.0,)
+        ),
+    )
+    zones = load_zones(REPO / "tests" / "zones" / "tud-stadtmitte.yaml")
+    preview = LivePreview(
+        "tud",
+        lambda: FileSource("tud", video, loop=True, realtime=False),
+        lambda: create_segmenter(config),
+        AnalyticsConfig(),
+        "onnxruntime",
+    )
+    preview.set_zones(zones)
+    preview.start()
+    try:
+        deadline = time.monotonic() + 60  # a guard against hanging, not a speed check
+        status = preview.status()
+        while time.monotonic() < deadline:
+            status = preview.status()
+            frame = status["frame"]
+            if status["error"] or (frame and frame["index"] >= 40 and frame["people"] > 0):
+                break
+            time.sleep(0.05)
+        assert status["error"] is None
+        frame = status["frame"]
+        assert frame is not None and frame["index"] >= 40 and frame["people"] > 0
+        assert [c["zone"] for c in frame["counts"]] == ["window-left", "doorway", "window-right"]
+        assert sum(c["count"] for c in frame["counts"]) <= frame["people"]
+        latest = preview.latest()
+        assert latest is not None
+        picture = cv2.imdecode(np.frombuffer(latest.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert picture.shape == (480, 640, 3)
+    finally:
+        preview.stop()
+    assert not preview.running
+
+
+def test_preview_reports_a_segmenter_that_cannot_start(tmp_path: Path) -> None:
+    from edge_app.segmentation import create_segmenter
+
+    config = OnnxSegmenterConfig(model=tmp_path / "missing.onnx")
+    preview = LivePreview(
+        "cam",
+        lambda: FileSource("cam", tmp_path / "none.mp4"),
+        lambda: create_segmenter(config),
+        AnalyticsConfig(),
+        "onnxruntime",
+    )
+    preview.start()
+    deadline = time.monotonic() + 30
+    while preview.running and time.monotonic() < deadline:
+        time.sleep(0.02)
+    status = preview.status()
+    assert not status["running"]
+    assert status["error"] and "missing.onnx" in status["error"]
