@@ -75,3 +75,13 @@ ensure_mosquitto() {
         return 1
     }
 }
+
+ensure_chromium() {
+    # The zone editor's browser test drives Debian's chromium through Playwright (whose own
+    # browser download is never used). Without chromium that test skips and says why.
+    if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then
+        return 0
+    fi
+    apt_install chromium || say "chromium is missing: the browser test will be skipped" \
+        "(install it with: apt-get install chromium)"
+}

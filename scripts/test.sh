@@ -4,6 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_venv dev
 ensure_mosquitto
+ensure_chromium
 cd "$REPO_ROOT"
 echo "== ruff"; "$VENV/bin/ruff" check edge_app tests
 echo "== mypy"; "$VENV/bin/mypy"
