@@ -71,11 +71,13 @@ def launch_browser() -> Iterator[Any]:
 
 
 @contextmanager
-def zone_editor(args: Sequence[str], timeout_s: float = 60.0) -> Iterator[str]:
+def zone_editor(args: Sequence[str], timeout_s: float = 60.0, cwd: Path = REPO) -> Iterator[str]:
     """Run ``edge-app zones edit ARGS`` and yield the URL it prints; stops it afterwards."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # the package, also from another cwd
     process = subprocess.Popen(
         [sys.executable, "-m", "edge_app", "zones", "edit", *args],
-        cwd=REPO,
+        cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
