@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from edge_app.analytics import AnalyzerParams, ZoneAnalyzer, ZoneRule
-from edge_app.analytics.blobs import Blobs, PersonSize, find_blobs
+from edge_app.analytics.blobs import Blobs, find_blobs
 from edge_app.analytics.debounce import Debounce
+from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
 from edge_app.analytics.zonemap import ZoneMap
 from edge_app.domain import MaskMapping, PersonMask
@@ -208,8 +209,10 @@ def test_brief_occlusion_does_not_end_occupancy_or_visit() -> None:
 def test_dwell_is_seconds_not_frames() -> None:
     fast, slow = make_analyzer(), make_analyzer()
     stay = [(100, 90)]
-    fast_events = run(fast, [(t * 0.1, stay) for t in range(101)] + [(10.1 + t, []) for t in range(5)])
-    slow_events = run(slow, [(t * 1.0, stay) for t in range(11)] + [(11.0 + t, []) for t in range(5)])
+    fast_events = run(fast, [(t * 0.1, stay) for t in range(101)]
+                      + [(10.1 + t, []) for t in range(5)])
+    slow_events = run(slow, [(t * 1.0, stay) for t in range(11)]
+                      + [(11.0 + t, []) for t in range(5)])
     dwell = [[e.payload.dwell_s for e in ev if e.type == "zone.exit"]  # type: ignore[attr-defined]
              for ev in (fast_events, slow_events)]
     assert dwell[0] == pytest.approx([10.0]) and dwell[1] == pytest.approx([10.0])

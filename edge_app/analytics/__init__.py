@@ -3,6 +3,7 @@
 Nothing here reads a clock, a file, a socket or a config file (see ARCHITECTURE.md).
 """
 
-from edge_app.analytics.analyzer import AnalyzerParams, FrameAnalysis, ZoneAnalyzer, ZoneRule
+from edge_app.analytics.analyzer import AnalyzerParams, FrameAnalysis, ZoneAnalyzer
+from edge_app.analytics.zonestate import ZoneRule
 
 __all__ = ["AnalyzerParams", "FrameAnalysis", "ZoneAnalyzer", "ZoneRule"]

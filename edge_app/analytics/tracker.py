@@ -2,8 +2,10 @@
 
 Greedy nearest-neighbour association with a speed gate and constant-velocity prediction.
 A track that is not seen keeps its identity for ``max_gap_s`` seconds, so a person hidden
-behind a shelf, or merged into a neighbour's blob for a moment, comes back as the same
-person. Positions are analysis-grid pixels; times are source-clock seconds.
+behind a shelf comes back as the same person. A person merged into a neighbour's blob can
+be *carried* (``carry``): the analyzer saw a blob big enough to hold them where the track
+predicts them, so the track stays alive and counted at that place for up to
+``max_merge_s``. Positions are analysis-grid pixels; times are source-clock seconds.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
+MAX_COAST_S = 0.5
+"""Longest constant-velocity extrapolation: people stop at shelves and in queues."""
+
 
 @dataclass(slots=True)
 class Track:
-    """One tracked person. Mutable: owned and updated by ``Tracker`` only."""
+    """One tracked person. Mutable: owned and updated by ``Tracker`` only.
+
+    ``last_t`` is when a detection was last matched; ``pos_t`` when the position was last
+    set (a detection or a carry); ``carried_t`` when it was last carried in a merged blob.
+    """
 
     id: int
     x: float
@@ -27,12 +36,18 @@ class Track:
     vy: float
     first_t: float
     last_t: float
+    pos_t: float
     hits: int = 1
+    carried_t: float = float("-inf")
 
-    def predict(self, t: float, max_coast_s: float) -> tuple[float, float]:
-        # Coasting at constant velocity, but not for long: people stop at shelves.
-        dt = min(t - self.last_t, max_coast_s)
+    def predict(self, t: float) -> tuple[float, float]:
+        dt = min(t - self.pos_t, MAX_COAST_S)
         return self.x + self.vx * dt, self.y + self.vy * dt
+
+    @property
+    def alive_t(self) -> float:
+        """The last time there was evidence of this person (seen or carried)."""
+        return max(self.last_t, self.carried_t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +55,7 @@ class TrackUpdate:
     """Result of one ``Tracker.update``.
 
     ``assigned[i]`` is the track id given to detection ``i``; ``ended`` are the tracks
-    dropped in this update (unseen for longer than ``max_gap_s``).
+    dropped in this update (no evidence for longer than ``max_gap_s``).
     """
 
     assigned: npt.NDArray[np.int64]
@@ -51,56 +66,86 @@ class Tracker:
     """Associates foot points frame to frame.
 
     ``max_speed_px_s``: fastest plausible movement in pixels per second (gate radius grows
-    with the time since a track was last seen); ``min_gate_px``: gate radius for
+    with the time since a track was last placed); ``min_gate_px``: gate radius for
     back-to-back frames, covering mask jitter (0 would require exact positions);
-    ``max_gap_s``: how long an unseen track is kept (0 drops it at once).
+    ``max_gap_s``: how long a track without evidence is kept (0 drops it at once);
+    ``max_merge_s``: how long after its last own detection a track may still be carried
+    inside a merged blob (0 never carries).
     """
 
-    def __init__(self, max_speed_px_s: float, min_gate_px: float, max_gap_s: float) -> None:
+    def __init__(
+        self,
+        max_speed_px_s: float,
+        min_gate_px: float,
+        max_gap_s: float,
+        max_merge_s: float = 0.0,
+    ) -> None:
         if max_speed_px_s <= 0:
             raise ValueError(f"max_speed_px_s must be > 0, got {max_speed_px_s}")
         if min_gate_px < 0:
             raise ValueError(f"min_gate_px must be >= 0, got {min_gate_px}")
         if max_gap_s < 0:
             raise ValueError(f"max_gap_s must be >= 0, got {max_gap_s}")
+        if max_merge_s < 0:
+            raise ValueError(f"max_merge_s must be >= 0, got {max_merge_s}")
         self.max_speed_px_s = max_speed_px_s
         self.min_gate_px = min_gate_px
         self.max_gap_s = max_gap_s
+        self.max_merge_s = max_merge_s
         self.tracks: dict[int, Track] = {}
         self._next_id = 1
 
     def update(self, xs: FloatArray, ys: FloatArray, t: float) -> TrackUpdate:
         """Associate detections at ``(xs[i], ys[i])`` seen at time ``t``."""
-        n = xs.shape[0]
-        assigned = np.zeros(n, dtype=np.int64)
-        tracks = list(self.tracks.values())
-        if tracks and n:
-            pred = np.array([tr.predict(t, 0.5) for tr in tracks], dtype=np.float64)
-            gaps = np.array([t - tr.last_t for tr in tracks], dtype=np.float64)
-            gate = self.min_gate_px + self.max_speed_px_s * gaps
-            d = np.hypot(pred[:, 0:1] - xs[None, :], pred[:, 1:2] - ys[None, :])
-            ok = d <= gate[:, None]
-            if ok.any():
-                ti, di = np.nonzero(ok)
-                order = np.argsort(d[ti, di], kind="stable")
-                used_t: set[int] = set()
-                for k in order:
-                    a, b = int(ti[k]), int(di[k])
-                    if a in used_t or assigned[b]:
-                        continue
-                    used_t.add(a)
-                    tr = tracks[a]
-                    self._move(tr, float(xs[b]), float(ys[b]), t)
-                    assigned[b] = tr.id
-        for b in np.flatnonzero(assigned == 0).tolist():
-            tr = Track(self._next_id, float(xs[b]), float(ys[b]), 0.0, 0.0, t, t)
-            self._next_id += 1
-            self.tracks[tr.id] = tr
-            assigned[b] = tr.id
-        ended = tuple(tr for tr in self.tracks.values() if t - tr.last_t > self.max_gap_s)
+        px, py = xs.tolist(), ys.tolist()
+        assigned = [0] * len(px)
+        if self.tracks and px:
+            # Candidate (distance, track, detection) pairs inside each track's gate. Plain
+            # Python: a handful of people per camera is far below NumPy's break-even.
+            pairs = []
+            tracks = list(self.tracks.values())
+            for a, tr in enumerate(tracks):
+                tx, ty = tr.predict(t)
+                gate = self.min_gate_px + self.max_speed_px_s * (t - tr.pos_t)
+                gate2 = gate * gate
+                for b, (x, y) in enumerate(zip(px, py, strict=True)):
+                    d2 = (x - tx) * (x - tx) + (y - ty) * (y - ty)
+                    if d2 <= gate2:
+                        pairs.append((d2, a, b))
+            pairs.sort()
+            used: set[int] = set()
+            for _, a, b in pairs:
+                if a in used or assigned[b]:
+                    continue
+                used.add(a)
+                tr = tracks[a]
+                self._move(tr, px[b], py[b], t)
+                assigned[b] = tr.id
+        for b, tid in enumerate(assigned):
+            if tid == 0:
+                tr = Track(self._next_id, px[b], py[b], 0.0, 0.0, t, t, t)
+                self._next_id += 1
+                self.tracks[tr.id] = tr
+                assigned[b] = tr.id
+        ended = tuple(tr for tr in self.tracks.values() if t - tr.alive_t > self.max_gap_s)
         for tr in ended:
             del self.tracks[tr.id]
-        return TrackUpdate(assigned, ended)
+        return TrackUpdate(np.array(assigned, dtype=np.int64), ended)
+
+    def carriable(self, t: float, exclude: npt.NDArray[np.int64], min_hits: int) -> list[Track]:
+        """Tracks not in ``exclude`` that may be carried at ``t``: seen at least
+        ``min_hits`` times and last seen no longer than ``max_merge_s`` ago."""
+        skip = set(exclude.tolist())
+        return [
+            tr
+            for tr in self.tracks.values()
+            if tr.id not in skip and tr.hits >= min_hits and t - tr.last_t <= self.max_merge_s
+        ]
+
+    def carry(self, track_id: int, x: float, y: float, t: float) -> None:
+        """Keep a merged person's track alive at ``(x, y)``, time ``t``."""
+        tr = self.tracks[track_id]
+        tr.x, tr.y, tr.pos_t, tr.carried_t = x, y, t, t
 
     def end_all(self) -> tuple[Track, ...]:
         """Drop every track (the stream ended); returns them."""
@@ -110,11 +155,11 @@ class Tracker:
 
     @staticmethod
     def _move(tr: Track, x: float, y: float, t: float) -> None:
-        dt = t - tr.last_t
+        dt = t - tr.pos_t
         if dt > 0:
             # Smoothed velocity: a jittery mask must not fling the prediction around.
             alpha = 0.5
             tr.vx = (1 - alpha) * tr.vx + alpha * (x - tr.x) / dt
             tr.vy = (1 - alpha) * tr.vy + alpha * (y - tr.y) / dt
-        tr.x, tr.y, tr.last_t = x, y, t
+        tr.x, tr.y, tr.last_t, tr.pos_t = x, y, t, t
         tr.hits += 1

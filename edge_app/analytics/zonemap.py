@@ -7,8 +7,9 @@ overlap each other. Nearly every store needs a single layer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -30,6 +31,11 @@ class ZoneMap:
     layers: npt.NDArray[np.int16]
     layer_zones: tuple[npt.NDArray[np.intp], ...]
     areas: npt.NDArray[np.float64]
+    _layer_rows: tuple[list[list[int]], ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The labels as nested lists too, for cheap lookups of a few points per frame.
+        object.__setattr__(self, "_layer_rows", tuple(layer.tolist() for layer in self.layers))
 
     @property
     def zone_count(self) -> int:
@@ -82,6 +88,25 @@ class ZoneMap:
         """Fraction ``0..1`` of each zone's pixels that are person."""
         return self.person_pixels(mask) / self.areas
 
+    def lookup(
+        self, xs: npt.NDArray[np.float64], ys: npt.NDArray[np.float64]
+    ) -> tuple[list[int], list[tuple[int, ...]]]:
+        """Zones of points at grid coordinates ``xs, ys`` (``(P,)``, clipped into the grid):
+        people per zone, and for each point the zones it is in."""
+        counts = [0] * self.zone_count
+        zones_of: list[tuple[int, ...]] = []
+        h, w = self.layers.shape[1:]
+        layers = self._layer_rows
+        for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+            # Plain Python per point: people are few, NumPy calls cost more than the work.
+            cx = min(max(int(x), 0), w - 1)
+            cy = min(max(math.floor(y), 0), h - 1)
+            found = tuple(rows[cy][cx] - 1 for rows in layers if rows[cy][cx])
+            for k in found:
+                counts[k] += 1
+            zones_of.append(found)
+        return counts, zones_of
+
     def zones_at(self, xs: npt.NDArray[np.intp], ys: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
         """``(P, n)`` membership of points (grid pixel indices, clipped) in each zone."""
         n = self.zone_count
@@ -119,4 +144,4 @@ def _rasterise(polygon: Points, width: int, height: int) -> npt.NDArray[np.bool_
         # can still be counted instead of silently vanishing.
         cx, cy = np.asarray(polygon, dtype=np.float64).mean(axis=0)
         inside[int(np.clip(cy, 0, height - 1)), int(np.clip(cx, 0, width - 1))] = True
-    return inside
+    return np.asarray(inside, dtype=np.bool_)
