@@ -360,13 +360,26 @@ class StoreConfig(StrictModel):
     sample_interval_s: float = Field(60.0, gt=0, description="occupancy history resolution")
     retention_days: float = Field(30.0, gt=0)
     max_size_mb: float = Field(512.0, gt=0)
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        "FULL", description="FULL: commits survive a power cut; NORMAL: only a crash"
+    )
+    queue_max_frames: int = Field(
+        4096, ge=16, le=1_000_000, description="frames waiting for the writer before drops"
+    )
+    retention_check_s: float = Field(600.0, gt=0, description="how often retention runs")
 
 
 class TlsConfig(StrictModel):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: Path | None = Field(None, description="CA bundle; None uses the system's")
+    cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
+    key_file: Path | None = Field(None, description="its private key, if not in cert_file")
     verify_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> TlsConfig:
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file needs cert_file (the client certificate)")
+        return self
 
 
 class MqttConfig(StrictModel):
@@ -383,6 +396,12 @@ class MqttConfig(StrictModel):
     stats_interval_s: float = Field(30.0, gt=0)
     ha_discovery: bool = False
     ha_discovery_prefix: str = "homeassistant"
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+    reconnect_min_s: float = Field(0.5, gt=0, description="first retry delay (then doubled)")
+    reconnect_max_s: float = Field(30.0, gt=0, description="longest retry delay")
+    state_min_interval_s: float = Field(
+        1.0, ge=0, description="coverage-only state changes are published at most this often"
+    )
 
     @field_validator("base_topic")
     @classmethod
@@ -390,6 +409,12 @@ class MqttConfig(StrictModel):
         if any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
             raise ValueError("must not contain + or # nor start or end with /")
         return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> MqttConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
 
 
 # --- daemon ----------------------------------------------------------------------------
@@ -557,7 +582,20 @@ def _resolve_paths(config: AppConfig, base: Path) -> AppConfig:
             }
         )
     store = config.store.model_copy(update={"path": absolute(config.store.path)})
-    return config.model_copy(update={"cameras": tuple(cameras), "segmenter": seg, "store": store})
+    mqtt = config.mqtt
+    if mqtt.tls is not None:
+        tls = mqtt.tls
+        tls = tls.model_copy(
+            update={
+                "ca_file": absolute(tls.ca_file) if tls.ca_file else None,
+                "cert_file": absolute(tls.cert_file) if tls.cert_file else None,
+                "key_file": absolute(tls.key_file) if tls.key_file else None,
+            }
+        )
+        mqtt = mqtt.model_copy(update={"tls": tls})
+    return config.model_copy(
+        update={"cameras": tuple(cameras), "segmenter": seg, "store": store, "mqtt": mqtt}
+    )
 
 
 def parse_config(data: Any, path: Path, base_dir: Path | None = None) -> AppConfig:

@@ -1,0 +1,64 @@
+"""What the pipeline hands the sinks: the ``Sink`` protocol and the health figures.
+
+The pipeline calls ``Sink.handle`` once per analysed frame per camera with that frame's
+stamped events and zone states; ``handle`` only queues (bounded) and never waits on disk or
+network. ``close`` flushes, drains the MQTT outbox for at most ``timeout_s`` and publishes
+``offline``. Sinks that publish health take a ``PipelineStats`` through ``report_stats``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from edge_app.domain import ZoneState
+from edge_app.events import Event
+
+
+class Sink(Protocol):
+    """A consumer of events and zone states (SQLite store, MQTT publisher)."""
+
+    def handle(self, events: Sequence[Event], states: Sequence[ZoneState]) -> None:
+        """Queue one analysed frame's events and zone states; never blocks on I/O."""
+        ...
+
+    def close(self, timeout_s: float) -> None:
+        """Flush, drain what can be drained within ``timeout_s`` seconds, release resources."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """Health of one camera over the last stats interval.
+
+    ``fps`` is analysed frames per second; ``frames_dropped`` counts frames skipped since
+    start (stale frames replaced in a latest-frame slot, or a full queue); ``online`` is
+    false while a live camera delivers nothing.
+    """
+
+    fps: float
+    frames_dropped: int = 0
+    online: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStats:
+    """Health figures the pipeline reports, published on ``{base}/stats``.
+
+    ``inference_ms`` is the mean segmentation time per frame (milliseconds) over the last
+    interval; ``frames_dropped`` the pipeline's total dropped frames since start.
+    """
+
+    cameras: Mapping[str, CameraStats] = field(default_factory=dict)
+    inference_ms: float = 0.0
+    frames_dropped: int = 0
+
+
+@runtime_checkable
+class StatsSink(Protocol):
+    """A sink that also publishes the pipeline's health (see ``PipelineStats``)."""
+
+    def report_stats(self, stats: PipelineStats) -> None:
+        """Keep the latest figures; the sink publishes them at its own interval."""
+        ...

@@ -1,0 +1,402 @@
+"""MQTT publishing from the outbox: QoS 1, marked published only on PUBACK, in order.
+
+The publisher's thread owns the connection life cycle and all bookkeeping; paho's network
+thread (one per session, see ``mqtt_session``) only moves bytes and reports. The thread
+connects (backoff with jitter), announces ``online``, publishes the retained zone states,
+then streams the outbox in sequence order with at most ``inflight_max`` unacknowledged
+events. A lost connection ends the session and its queue: the next session resends from
+the oldest unacknowledged event (at-least-once; subscribers dedupe by ``id``). Memory is
+bounded by the window, one read chunk and the acks waiting to be committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+
+from edge_app.config import MqttConfig
+from edge_app.domain import ZoneState
+from edge_app.errors import StoreError
+from edge_app.sinks.base import PipelineStats
+from edge_app.sinks.mqtt_client import (
+    describe_connect_error,
+    describe_refusal,
+    new_client,
+    resolve_credentials,
+    tls_context,
+)
+from edge_app.sinks.mqtt_session import Session
+from edge_app.sinks.states import StateBoard
+from edge_app.sinks.store import Ack, EventStore, OutboxRow
+from edge_app.sinks.topics import (
+    OFFLINE,
+    ONLINE,
+    Topics,
+    discovery_messages,
+    dumps,
+    state_payload,
+    stats_payload,
+    utc_now,
+)
+from edge_app.sinks.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+_READ_CHUNK = 500  # outbox rows read per query
+_MAX_UNCONFIRMED = 20_000  # acked events whose "published" is not committed yet
+_ACK_FLUSH_S = 0.05  # hand acks to the writer at least this often
+_WAIT_S = 0.05  # longest sleep of the thread; an ack or a commit wakes it at once
+_RESCAN_EVERY_S = 1.0  # when idle, check the outbox for rows committed out of order
+_OFFLINE_WAIT_S = 2.0  # at stop, wait this long for the broker to take "offline"
+_SAME_FAILURE_LOG_S = 60.0  # repeat an unchanged failure at WARNING this often
+
+
+class OutboxPublisher:
+    """Publishes the store's outbox and the zone states to one MQTT broker.
+
+    ``wake`` is called after events are committed, ``offer_states`` with each frame's
+    states (any thread, non-blocking); ``drain`` waits for the outbox to empty;
+    ``stop`` publishes ``offline`` and disconnects. ``connected`` is set while a session
+    is up; ``published`` counts events acknowledged since start.
+    """
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        device: str,
+        store: EventStore,
+        writer: StoreWriter,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.topics = Topics.create(config.base_topic, device)
+        self._store = store
+        self._writer = writer
+        self._credentials = resolve_credentials(config)
+        self._tls = tls_context(config.tls) if config.tls is not None else None
+        self._client_id = config.client_id or f"edge-app-{device}"
+        self._where = f"{config.host}:{config.port}"
+        self._rng = rng or random.Random()
+        self._started = time.monotonic()
+        self._states = StateBoard(config.state_min_interval_s, config.stats_interval_s)
+        # Shared with other threads.
+        self._lock = threading.Lock()
+        self._pipeline_stats: PipelineStats | None = None
+        self._unconfirmed: set[str] = set()
+        self._wakeup = threading.Event()  # the session's, or a stand-in between sessions
+        self._new_events = threading.Event()
+        self._new_events.set()
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        self.published = 0
+        self.reconnects = 0
+        # Owned by the publisher thread.
+        self._session: Session | None = None
+        self._ready = False
+        self._sessions = 0
+        self._attempt = 0
+        self._next_attempt = 0.0
+        self._last_failure: tuple[str, float] = ("", 0.0)
+        self._inflight: dict[int, OutboxRow] = {}
+        self._buffer: deque[OutboxRow] = deque()
+        self._read_seq = 0
+        self._more_in_db = True
+        self._acks: list[Ack] = []
+        self._last_ack_flush = 0.0
+        self._next_rescan = 0.0
+        self._discovered: set[tuple[str, str]] = set()
+        self._next_stats = 0.0
+        self._thread = threading.Thread(target=self._run, name="mqtt-outbox", daemon=True)
+
+    # --- any thread -----------------------------------------------------------------
+
+    def start(self) -> None:
+        tls = "on" if self._tls else "off"
+        log.info("MQTT: publishing to %s under %s (TLS %s)", self._where, self.topics.base, tls)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New events were committed: read the outbox again."""
+        self._new_events.set()
+        self._wakeup.set()
+
+    def offer_states(self, states: Sequence[ZoneState], wall: datetime) -> None:
+        """Keep the newest state of each zone; the thread publishes what changed."""
+        self._states.offer(states, wall)
+
+    def report_stats(self, stats: PipelineStats) -> None:
+        with self._lock:
+            self._pipeline_stats = stats
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until the broker acknowledged every stored event; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if self._store.backlog(self.device) == 0:
+                    return True
+            except StoreError as exc:
+                log.error("%s", exc)
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def stop(self, timeout_s: float) -> bool:
+        """Publish ``offline``, disconnect cleanly, end the thread (within ``timeout_s``)."""
+        self._stop.set()
+        self._wakeup.set()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    # --- the publisher thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                session = self._session
+                if session is None:
+                    delay = self._next_attempt - time.monotonic()
+                    if delay > 0:
+                        self._stop.wait(min(delay, 0.25))
+                    else:
+                        self._connect()
+                    continue
+                try:
+                    self._service(session)
+                except StoreError as exc:
+                    log.error("%s; MQTT publishing pauses for 1 s", exc)
+                    self._stop.wait(1.0)
+            self._shutdown()
+        except Exception:
+            log.exception("MQTT publisher failed; events stay in the outbox for the next start")
+            raise
+
+    def _connect(self) -> None:
+        client = new_client(
+            self.config,
+            self._client_id,
+            self.topics,
+            self._credentials,
+            self._tls,
+            # Room beyond the event window for states, availability and discovery.
+            inflight_max=self.config.inflight_max + 100,
+        )
+        session = Session(client)
+        try:
+            session.open(self.config.host, self.config.port, self.config.keepalive_s)
+        except OSError as exc:  # includes ssl.SSLError and timeouts
+            self._retry_later(describe_connect_error(exc, self._where))
+            return
+        self._session = session
+        self._wakeup = session.wakeup
+
+    def _service(self, session: Session) -> None:
+        session.wakeup.wait(_WAIT_S)
+        session.wakeup.clear()
+        self._collect_acks(session)
+        if not self._ready:
+            if session.connack is not None and session.connack.is_failure:
+                self._drop(describe_refusal(str(session.connack), self._where))
+            elif session.connack is not None:
+                self._begin(session)
+            elif session.lost is not None:
+                self._drop(f"MQTT broker {self._where} closed the connection before CONNACK")
+            elif time.monotonic() - session.started > self.config.connect_timeout_s:
+                self._drop(f"MQTT broker {self._where} accepted TCP but sent no CONNACK")
+            return
+        if session.lost is not None:
+            self._drop(f"connection to MQTT broker {self._where} lost")
+            return
+        self._publish_states(session)
+        self._fill_window(session)
+        self._flush_acks(force=False)
+        self._rescan_if_idle()
+        self._maybe_stats(session)
+
+    def _begin(self, session: Session) -> None:
+        """A session is up: announce it, show the states, restart the outbox."""
+        self._ready = True
+        self._sessions += 1
+        self.reconnects = self._sessions - 1
+        self._attempt = 0
+        self._last_failure = ("", 0.0)
+        log.info("MQTT: connected to %s as %s", self._where, self._client_id)
+        session.publish(self.topics.availability, ONLINE, qos=1, retain=True)
+        # A new subscriber or a restarted dashboard must see the truth at once.
+        self._states.reset()
+        # The outbox restarts at the oldest unacknowledged event.
+        self._inflight.clear()
+        self._buffer.clear()
+        self._read_seq = 0
+        self._more_in_db = True
+        self._next_stats = time.monotonic()
+        self.connected.set()
+
+    def _collect_acks(self, session: Session) -> list[int]:
+        """Turn the session's acknowledged ids into acks of events; returns all the ids."""
+        now = time.time()
+        acked = session.take_acked()
+        for mid in acked:
+            row = self._inflight.pop(mid, None)
+            if row is not None:
+                self._acks.append(Ack(row.event_id, now))
+                self.published += 1
+        return acked
+
+    def _retry_later(self, reason: str) -> None:
+        self._attempt += 1
+        ceiling = min(
+            self.config.reconnect_max_s, self.config.reconnect_min_s * 2 ** (self._attempt - 1)
+        )
+        # Jitter spreads the reconnects of a fleet after a broker restart.
+        delay = self._rng.uniform(ceiling / 2, ceiling)
+        now = time.monotonic()
+        self._next_attempt = now + delay
+        previous, when = self._last_failure
+        level = logging.WARNING
+        if reason == previous and now - when < _SAME_FAILURE_LOG_S:
+            level = logging.DEBUG
+        else:
+            self._last_failure = (reason, now)
+        if log.isEnabledFor(level):
+            try:
+                kept = f"{self._store.backlog(self.device)} events kept in the outbox"
+            except StoreError:
+                kept = "events kept in the outbox"
+            log.log(level, "%s; retrying in %.1f s (%s)", reason, delay, kept)
+
+    def _drop(self, reason: str) -> None:
+        """End the session after a failure, keep its acks, schedule a reconnect."""
+        session, self._session = self._session, None
+        self._ready = False
+        self.connected.clear()
+        if session is not None:
+            session.close()
+            self._collect_acks(session)
+        self._inflight.clear()
+        self._buffer.clear()
+        self._flush_acks(force=True)
+        self._wakeup = threading.Event()
+        self._retry_later(reason)
+
+    def _fill_window(self, session: Session) -> None:
+        with self._lock:
+            if len(self._unconfirmed) > _MAX_UNCONFIRMED:
+                return  # the writer is behind: let it catch up before sending more
+        while len(self._inflight) < self.config.inflight_max:
+            if not self._buffer and not self._refill():
+                return
+            row = self._buffer[0]
+            mid = session.publish(self.topics.events, row.payload, qos=1)
+            if mid is None:
+                return  # the connection is going; the next round notices
+            self._buffer.popleft()
+            self._inflight[mid] = row
+
+    def _refill(self) -> bool:
+        if not (self._more_in_db or self._new_events.is_set()):
+            return False
+        # Clear before reading: a commit after the read sets it again.
+        self._new_events.clear()
+        rows = self._store.outbox(self.device, self._read_seq, _READ_CHUNK)
+        self._more_in_db = len(rows) == _READ_CHUNK
+        with self._lock:
+            skip = set(self._unconfirmed)
+        for row in rows:
+            self._read_seq = max(self._read_seq, row.seq)
+            if row.event_id not in skip:
+                self._buffer.append(row)
+        return bool(self._buffer)
+
+    def _flush_acks(self, force: bool) -> None:
+        if not self._acks:
+            return
+        now = time.monotonic()
+        if not force and len(self._acks) < 1000 and now - self._last_ack_flush < _ACK_FLUSH_S:
+            return
+        acks, self._acks = self._acks, []
+        self._last_ack_flush = now
+        with self._lock:
+            self._unconfirmed.update(a.event_id for a in acks)
+        self._writer.ack(acks, self._confirmed)
+
+    def _confirmed(self, ids: Sequence[str]) -> None:
+        """Called by the writer once the acks are committed."""
+        with self._lock:
+            self._unconfirmed.difference_update(ids)
+
+    def _rescan_if_idle(self) -> None:
+        """Catch rows committed out of sequence order (behind the read cursor)."""
+        if self._buffer or self._inflight or self._acks:
+            return
+        now = time.monotonic()
+        if now < self._next_rescan:
+            return
+        self._next_rescan = now + _RESCAN_EVERY_S
+        with self._lock:
+            if self._unconfirmed:
+                return
+        if self._store.backlog(self.device) > 0:
+            self._read_seq = 0
+            self._more_in_db = True
+
+    def _publish_states(self, session: Session) -> None:
+        for due in self._states.due(time.monotonic()):
+            key = (due.camera, due.zone)
+            if self.config.ha_discovery and key not in self._discovered:
+                prefix = self.config.ha_discovery_prefix
+                for topic, config in discovery_messages(self.topics, prefix, *key):
+                    session.publish(topic, dumps(config), qos=1, retain=True)
+                self._discovered.add(key)
+            payload = dumps(state_payload(due.state, due.wall))
+            session.publish(self.topics.state(*key), payload, qos=1, retain=True)
+
+    def _maybe_stats(self, session: Session) -> None:
+        now = time.monotonic()
+        if now < self._next_stats:
+            return
+        self._next_stats = now + self.config.stats_interval_s
+        counters = self._writer.counters()
+        with self._lock:
+            pipeline = self._pipeline_stats
+        sink: dict[str, int | float | bool] = {
+            "uptime_s": round(now - self._started, 1),
+            "outbox_backlog": self._store.backlog(self.device),
+            "events_published": self.published,
+            "events_inflight": len(self._inflight),
+            "mqtt_reconnects": self.reconnects,
+            "sink_frames_dropped": counters.dropped_frames,
+            "sink_events_dropped": counters.dropped_events,
+            "store_write_errors": counters.write_errors,
+        }
+        stats = stats_payload(self.device, pipeline, sink, utc_now())
+        session.publish(self.topics.stats, dumps(stats), qos=0)
+
+    def _shutdown(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            if self._ready and session.lost is None:
+                self._say_offline(session)
+            session.close()
+            self._collect_acks(session)
+        self._flush_acks(force=True)
+        self._ready = False
+        self.connected.clear()
+        log.info("MQTT: disconnected from %s (%d events published)", self._where, self.published)
+
+    def _say_offline(self, session: Session) -> None:
+        mid = session.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
+        deadline = time.monotonic() + _OFFLINE_WAIT_S
+        while mid is not None and session.lost is None and time.monotonic() < deadline:
+            session.wakeup.wait(_WAIT_S)
+            session.wakeup.clear()
+            if mid in self._collect_acks(session):
+                return
+        log.warning("MQTT: the broker did not confirm 'offline' before the stop")

@@ -1,0 +1,386 @@
+"""The durable event store: one SQLite file in WAL mode, schema by migrations.
+
+``EventStore`` is the only code that touches the database. One writer thread
+(``sinks.writer``) calls ``write``; the MQTT publisher reads the outbox from its own
+connection (WAL lets readers run beside the writer). Times are UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from edge_app.errors import StoreError
+from edge_app.events import Event, ZoneEnter, ZoneExit
+from edge_app.sinks import schema
+from edge_app.sinks.aggregate import OccupancySample
+from edge_app.sinks.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+Synchronous = Literal["NORMAL", "FULL"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The broker acknowledged event ``event_id`` at ``published_at`` (epoch seconds)."""
+
+    event_id: str
+    published_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    """Everything one commit writes: new events (with their visits), samples and acks."""
+
+    events: Sequence[Event] = ()
+    samples: Sequence[OccupancySample] = ()
+    acks: Sequence[Ack] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.samples or self.acks)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An unpublished event: its sequence number, id and the JSON text to publish."""
+
+    seq: int
+    event_id: str
+    payload: str
+
+
+def event_json(ev: Event) -> str:
+    """The compact JSON text of an event, stored once and published verbatim."""
+    return json.dumps(ev.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+_INSERT_EVENT = (
+    "INSERT INTO events (id, device, seq, type, camera, zone, wall, payload, published_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+)
+
+
+def _event_row(ev: Event) -> tuple[str, str, int, str, str, str | None, float, str]:
+    return (
+        ev.id,
+        ev.device,
+        ev.seq,
+        ev.type,
+        ev.camera,
+        ev.zone,
+        ev.wall.timestamp(),
+        event_json(ev),
+    )
+
+
+def store_error(path: Path, action: str, exc: BaseException) -> StoreError:
+    """A ``StoreError`` naming the file, what failed and what to do about it."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(orig, "errno", None)
+    reason = getattr(orig, "strerror", None) or str(orig) or type(orig).__name__
+    lower = reason.lower()
+    if code in (errno.ENOSPC, errno.EDQUOT) or "full" in lower:
+        fix = "free space on that filesystem, or lower store.max_size_mb / store.retention_days"
+    elif (
+        code in (errno.EROFS, errno.EACCES, errno.EPERM)
+        or "readonly" in lower
+        or ("read-only" in lower)
+    ):
+        fix = "make it writable by the service user, or set store.path to a writable place"
+    elif "not a database" in lower:
+        fix = "move that file away or set store.path to a new file"
+    else:
+        fix = "check store.path, the permissions of its folder and the free space"
+    return StoreError(f"cannot {action} the event store {path}: {reason} ({fix})")
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file (and its folder) readable by its owner only (0600)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise store_error(path, "create the folder of", exc) from exc
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise store_error(path, "open", exc) from exc
+    try:
+        mode = os.fstat(fd).st_mode & 0o777
+        if mode & 0o077:
+            # Events reveal when people are where: keep the file private. SQLite gives its
+            # -wal and -shm files the database's mode, so this covers them too.
+            os.fchmod(fd, 0o600)
+            log.info("event store %s was mode %o; made it 0600", path, mode)
+    except OSError as exc:
+        raise store_error(path, "restrict the permissions of", exc) from exc
+    finally:
+        os.close(fd)
+
+
+# The WAL file is truncated back to this after a checkpoint, so it cannot keep the space
+# of a past burst.
+_WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
+
+def _create_engine(path: Path, synchronous: Synchronous) -> Engine:
+    """An engine whose transactions are real SQLite transactions.
+
+    The sqlite3 module would otherwise begin them lazily before the first INSERT only, so
+    a migration's DDL would not be atomic; see SQLAlchemy's pysqlite notes.
+    """
+    engine = create_engine(f"sqlite+pysqlite:///{path}", connect_args={"timeout": 30.0})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
+        # Retention by size needs freed pages handed back to the filesystem. This only
+        # takes effect on a new, empty file (a no-op otherwise), and must come before the
+        # switch to WAL writes the file's first page.
+        dbapi_conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
+        dbapi_conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+class EventStore:
+    """An open event store. Create with ``EventStore.open``; ``close`` when done."""
+
+    def __init__(self, path: Path, engine: Engine) -> None:
+        self.path = path
+        self.engine = engine
+
+    @classmethod
+    def open(cls, path: Path, synchronous: Synchronous = "FULL") -> EventStore:
+        """Open or create the store at ``path`` and migrate it to the current schema.
+
+        ``synchronous`` FULL makes every commit survive a power cut; NORMAL survives a
+        crash of the process only. Raises ``StoreError`` for a read-only or full disk, a
+        file that is not SQLite or a schema from a newer edge-app.
+        """
+        path = path.expanduser().resolve()
+        _create_private_file(path)
+        engine = _create_engine(path, synchronous)
+        try:
+            with engine.begin() as conn:
+                upgrade(conn, str(path))
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise store_error(path, "initialise", exc) from exc
+        except StoreError:
+            engine.dispose()
+            raise
+        return cls(path, engine)
+
+    def close(self) -> None:
+        """Release every connection; the file stays consistent (WAL checkpoint on close)."""
+        self.engine.dispose()
+
+    # --- writing (the writer thread only) -------------------------------------------
+
+    def write(self, batch: WriteBatch) -> None:
+        """Commit a batch in one transaction; raises ``StoreError`` when it cannot."""
+        try:
+            with self.engine.begin() as conn:
+                if batch.events:
+                    # Plain DB-API parameters: this is the hot path of the store.
+                    conn.exec_driver_sql(_INSERT_EVENT, [_event_row(ev) for ev in batch.events])
+                    for ev in batch.events:
+                        self._record_visit(conn, ev)
+                if batch.samples:
+                    conn.execute(
+                        insert(schema.occupancy_samples), [s.as_row() for s in batch.samples]
+                    )
+                if batch.acks:
+                    conn.exec_driver_sql(
+                        "UPDATE events SET published_at = ? WHERE id = ?",
+                        [(a.published_at, a.event_id) for a in batch.acks],
+                    )
+        except SQLAlchemyError as exc:
+            raise store_error(self.path, "write to", exc) from exc
+
+    @staticmethod
+    def _record_visit(conn: Connection, ev: Event) -> None:
+        """Open a visit on ``zone.enter``, close it on ``zone.exit`` (same transaction)."""
+        if ev.zone is None:
+            return
+        v = schema.visits
+        wall = ev.wall.timestamp()
+        if isinstance(ev.payload, ZoneEnter):
+            conn.execute(
+                insert(v).values(
+                    camera=ev.camera,
+                    zone=ev.zone,
+                    track_id=ev.payload.track_id,
+                    entered_wall=wall,
+                    entered_t=ev.t,
+                )
+            )
+        elif isinstance(ev.payload, ZoneExit):
+            closed = conn.execute(
+                update(v)
+                .where(
+                    v.c.camera == ev.camera,
+                    v.c.zone == ev.zone,
+                    v.c.track_id == ev.payload.track_id,
+                    v.c.exited_wall.is_(None),
+                )
+                .values(
+                    exited_wall=wall, exited_t=ev.t, dwell_s=ev.payload.dwell_s, closed_by="exit"
+                )
+            )
+            if closed.rowcount == 0:
+                # The enter was never stored (it predates retention or this store).
+                conn.execute(
+                    insert(v).values(
+                        camera=ev.camera,
+                        zone=ev.zone,
+                        track_id=ev.payload.track_id,
+                        entered_wall=wall - ev.payload.dwell_s,
+                        entered_t=ev.payload.entered_t,
+                        exited_wall=wall,
+                        exited_t=ev.t,
+                        dwell_s=ev.payload.dwell_s,
+                        closed_by="exit",
+                    )
+                )
+
+    def close_open_visits(self, last_t: Mapping[str, float]) -> int:
+        """At a clean stop: close open visits at each camera's last source time ``last_t``.
+
+        A camera missing from ``last_t`` closes its visits with zero dwell. Returns how many.
+        """
+        v = schema.visits
+        closed = 0
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(v.c.id, v.c.camera, v.c.entered_wall, v.c.entered_t).where(
+                        v.c.exited_wall.is_(None)
+                    )
+                ).all()
+                for row_id, camera, entered_wall, entered_t in rows:
+                    dwell = max(0.0, last_t.get(camera, entered_t) - entered_t)
+                    conn.execute(
+                        update(v)
+                        .where(v.c.id == row_id)
+                        .values(
+                            exited_wall=entered_wall + dwell,
+                            exited_t=entered_t + dwell,
+                            dwell_s=dwell,
+                            closed_by="shutdown",
+                        )
+                    )
+                    closed += 1
+        except SQLAlchemyError as exc:
+            raise store_error(self.path, "write to", exc) from exc
+        return closed
+
+    def recover(self) -> int:
+        """At start: close visits a crash left open, at the camera's last known activity.
+
+        The last activity is the latest event or occupancy sample of that camera. Returns
+        how many visits were closed (``closed_by = 'restart'``).
+        """
+        v, e, s = schema.visits, schema.events, schema.occupancy_samples
+        try:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(v.c.id, v.c.camera, v.c.entered_wall, v.c.entered_t).where(
+                        v.c.exited_wall.is_(None)
+                    )
+                ).all()
+                last_seen: dict[str, float | None] = {}
+                for row_id, camera, entered_wall, entered_t in rows:
+                    if camera not in last_seen:
+                        ev_max = conn.execute(
+                            select(func.max(e.c.wall)).where(e.c.camera == camera)
+                        ).scalar()
+                        sample_max = conn.execute(
+                            select(func.max(s.c.wall_end)).where(s.c.camera == camera)
+                        ).scalar()
+                        known = [float(x) for x in (ev_max, sample_max) if x is not None]
+                        last_seen[camera] = max(known, default=None)
+                    last = last_seen[camera]
+                    dwell = max(0.0, (last if last is not None else entered_wall) - entered_wall)
+                    conn.execute(
+                        update(v)
+                        .where(v.c.id == row_id)
+                        .values(
+                            exited_wall=entered_wall + dwell,
+                            exited_t=entered_t + dwell,
+                            dwell_s=dwell,
+                            closed_by="restart",
+                        )
+                    )
+        except SQLAlchemyError as exc:
+            raise store_error(self.path, "recover", exc) from exc
+        if rows:
+            log.info("closed %d visit(s) left open by the previous run", len(rows))
+        return len(rows)
+
+    # --- reading (any thread) ---------------------------------------------------------
+
+    def max_seq(self, device: str) -> int:
+        """The highest sequence number stored for ``device``; 0 when it has none."""
+        e = schema.events
+        try:
+            with self.engine.connect() as conn:
+                value = conn.execute(select(func.max(e.c.seq)).where(e.c.device == device))
+                return int(value.scalar() or 0)
+        except SQLAlchemyError as exc:
+            raise store_error(self.path, "read", exc) from exc
+
+    def outbox(self, device: str, after_seq: int, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` unpublished events of ``device`` with ``seq > after_seq``, in order."""
+        e = schema.events
+        query = (
+            select(e.c.seq, e.c.id, e.c.payload)
+            .where(e.c.device == device, e.c.published_at.is_(None), e.c.seq > after_seq)
+            .order_by(e.c.seq)
+            .limit(limit)
+        )
+        try:
+            with self.engine.connect() as conn:
+                return [OutboxRow(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(query)]
+        except SQLAlchemyError as exc:
+            raise store_error(self.path, "read", exc) from exc
+
+    def backlog(self, device: str) -> int:
+        """How many events of ``device`` the broker has not acknowledged yet."""
+        e = schema.events
+        query = select(func.count()).where(e.c.device == device, e.c.published_at.is_(None))
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except SQLAlchemyError as exc:
+            raise store_error(self.path, "read", exc) from exc
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for an intact file."""
+        with self.engine.connect() as conn:
+            return "\n".join(str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check"))
+
+    def used_bytes(self) -> int:
+        """Bytes of the database in use (pages minus free pages), without the WAL."""
+        with self.engine.connect() as conn:
+            page_size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
+        return int(page_size) * (int(pages) - int(free))
