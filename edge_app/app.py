@@ -149,6 +149,7 @@ class App:
         self._start_capture()
         self._start_metrics()
         self._wait_for_cameras()
+        self._raise_worker_error()  # a model that fails on the first frames is not ready
         self._snapshot = self.health_snapshot()
         self.notifier.ready(self._snapshot.status_line())
         log.info("ready: %s", self._snapshot.status_line())
@@ -310,13 +311,18 @@ class App:
                 if now >= next_log:
                     next_log = now + daemon.log_stats_interval_s
             self.stop_event.wait(tick)
-        if self.worker.error is not None:
-            self.healthy_stop = False
-            if isinstance(self.worker.error, EdgeAppError):
-                raise self.worker.error
-            raise SegmenterError(f"inference failed: {self.worker.error}") from self.worker.error
+        self._raise_worker_error()
         if self.worker.finished.is_set():
             log.info("all sources ended")
+
+    def _raise_worker_error(self) -> None:
+        error = self.worker.error if self.worker is not None else None
+        if error is None:
+            return
+        self.healthy_stop = False
+        if isinstance(error, EdgeAppError):
+            raise error
+        raise SegmenterError(f"inference failed: {type(error).__name__}: {error}") from error
 
     def request_stop(self) -> None:
         self.stop_event.set()

@@ -9,6 +9,7 @@ connections, so the live source's reconnect path runs against real sockets and c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -50,9 +51,11 @@ def person_frame(i: int, size: tuple[int, int] = (160, 120)) -> np.ndarray:
     return img
 
 
-def make_video(path: Path, frames: int, fps: float = 10.0, size: tuple[int, int] = (160, 120)) -> Path:
+def make_video(
+    path: Path, frames: int, fps: float = 10.0, size: tuple[int, int] = (160, 120)
+) -> Path:
     """An MJPG AVI of ``frames`` frames of ``person_frame`` (quick to write and decode)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     try:
         for i in range(frames):
             writer.write(person_frame(i, size))
@@ -171,11 +174,9 @@ class MjpegCamera:
             except OSError:
                 return
             self.connections += 1
-            with conn:
-                try:
-                    self._stream(conn)
-                except OSError:
-                    pass  # the client went away: wait for the next one
+            # OSError: the client went away; wait for the next one.
+            with conn, contextlib.suppress(OSError):
+                self._stream(conn)
 
     def _stream(self, conn: socket.socket) -> None:
         conn.settimeout(5)
@@ -191,7 +192,7 @@ class MjpegCamera:
                 # Stalled: keep the connection open, send nothing, until resumed.
                 self._sending.wait(0.05)
                 continue
-            ok, jpg = cv2.imencode(".jpg", person_frame(self.sent))
+            _, jpg = cv2.imencode(".jpg", person_frame(self.sent))
             data = jpg.tobytes()
             conn.sendall(
                 b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)

@@ -63,7 +63,7 @@ def test_file_feed_waits_for_room_and_loses_nothing() -> None:
     thread.start()
     assert wait_until(lambda: len(feed) == 2, 5.0)
     assert not put_done.is_set()  # blocked: the feed is full
-    taken = []
+    taken: list[int] = []
     while len(taken) < 5:
         f = feed.take()
         if f is not None:

@@ -7,7 +7,9 @@ can produce on demand.
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -80,7 +82,7 @@ def test_live_source_raises_when_the_stream_ends_mid_way() -> None:
         source.close()
     assert 3 <= len(got) <= 5  # FFmpeg may hold back the last frame or two of a cut stream
     assert [f.index for f in got] == list(range(len(got)))
-    assert all(b.t > a.t for a, b in zip(got, got[1:], strict=False))
+    assert all(b.t > a.t for a, b in itertools.pairwise(got))
 
 
 def test_live_source_times_out_on_a_stalled_stream() -> None:
@@ -183,7 +185,7 @@ class HangingCapture:
         self.gate = release_gate
         self.released = False
 
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+    def isOpened(self) -> bool:  # OpenCV's name
         return True
 
     def grab(self) -> bool:
@@ -223,7 +225,7 @@ def test_a_read_that_never_returns_is_abandoned_and_replaced() -> None:
     try:
         assert wait_until(lambda: status.states() == [True], 5)
         assert wait_until(lambda: opened[0].frames == 0, 5)  # now stuck in grab()
-        assert wait_until(lambda: capture.check_stall(_now()), 5)
+        assert wait_until(lambda: capture.check_stall(time.monotonic()), 5)
         assert status.states() == [True, False]
         assert "no frame for" in status.changes[1][1]
         assert wait_until(lambda: status.states() == [True, False, True], 5)
@@ -234,12 +236,6 @@ def test_a_read_that_never_returns_is_abandoned_and_replaced() -> None:
         gate.set()  # the stuck read returns: the abandoned thread exits and releases
         assert capture.join(5)
     assert wait_until(lambda: opened[0].released, 5)
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def test_a_file_source_is_not_reconnected() -> None:
