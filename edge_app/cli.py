@@ -7,6 +7,7 @@ Every expected failure (bad config, missing file, unreachable camera...) ends wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -149,7 +150,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     analytics = config.analytics if config else AnalyticsConfig()
     if not args.video.is_file():
         raise ConfigError(str(args.video), None, "video file not found", "check the path")
-    with ReplayProgress(args.video, quiet=args.quiet) as progress:
+    with contextlib.ExitStack() as stack:
+        from edge_app.overlay import OverlayWriter
+
+        overlay = OverlayWriter(args.overlay, zones) if args.overlay is not None else None
+        sinks = [stack.enter_context(overlay)] if overlay is not None else []
+        progress = stack.enter_context(ReplayProgress(args.video, quiet=args.quiet))
         summary = run_replay(
             args.video,
             zones,
@@ -158,8 +164,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             analytics,
             device_id=config.device_id if config else "replay",
             on_result=progress.update,
+            extra_sinks=sinks,
         )
     progress.print_summary(summary, args.out_dir)
+    if args.overlay is not None:
+        _print(f"overlay video: {args.overlay}")
     return 0
 
 
@@ -190,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segmenter", choices=["background", "onnxruntime"])
     p.add_argument("--model", type=Path, help="ONNX model for --segmenter onnxruntime")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--overlay",
+        type=Path,
+        metavar="OUT.mp4",
+        help="also write a video of the analysis: mask, zones with counts, feet, track ids",
+    )
     p.set_defaults(func=cmd_replay)
 
     for register in _extra_commands():
@@ -204,9 +219,15 @@ def _extra_commands() -> list[Register]:
     """Subcommands that live in their own modules (kept out of here to keep this small)."""
     from edge_app.app import add_run_commands
     from edge_app.evaluation import add_eval_commands
+    from edge_app.overlay import add_snapshot_command
     from edge_app.zone_editor.cli import add_zone_commands
 
-    commands: list[Register] = [add_run_commands, add_eval_commands, add_zone_commands]
+    commands: list[Register] = [
+        add_run_commands,
+        add_eval_commands,
+        add_snapshot_command,
+        add_zone_commands,
+    ]
     try:
         from edge_app.engine_cli import add_engine_commands
     except ImportError:  # pragma: no cover - the engine tools ship with the Jetson backend

@@ -8,6 +8,7 @@ with its live count (filled while occupied), each person's foot point with its t
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from edge_app.analytics import FrameAnalysis
+from edge_app.config import AnalyticsConfig, SegmenterConfig
 from edge_app.domain import ImageU8, PersonMask, Points
 from edge_app.errors import ConfigError, SourceError
 from edge_app.pipeline import CameraResult
@@ -40,8 +42,11 @@ ZONE_COLOURS = (
 def mask_in_frame(person: PersonMask) -> ImageU8:
     """The ``(H, W)`` 0/1 mask mapped back onto frame pixels (nearest neighbour)."""
     m = person.mapping
-    # warpAffine with WARP_INVERSE_MAP samples the mask at frame_xy * scale + offset.
-    affine = np.array([[m.scale_x, 0.0, m.offset_x], [0.0, m.scale_y, m.offset_y]])
+    # warpAffine with WARP_INVERSE_MAP samples the mask at the image of each frame pixel
+    # index; pixel centres (index + 0.5) map by ``* scale + offset``, hence the -0.5 terms.
+    tx = 0.5 * m.scale_x + m.offset_x - 0.5
+    ty = 0.5 * m.scale_y + m.offset_y - 0.5
+    affine = np.array([[m.scale_x, 0.0, tx], [0.0, m.scale_y, ty]])
     out = cv2.warpAffine(
         person.mask,
         affine,
@@ -181,7 +186,7 @@ class OverlayWriter:
     def _open(self) -> None:
         first = self._pending[0].frame
         if self.fps is None:
-            dt = self._pending[1].frame.t - first.t
+            dt = self._pending[1].frame.t - first.t if len(self._pending) > 1 else 0.0
             self.fps = 1.0 / dt if dt > 0 else 10.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = cv2.VideoWriter(str(self.path), self.fourcc, self.fps, first.size)
@@ -204,3 +209,98 @@ class OverlayWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+
+
+# --- edge-app snapshot --------------------------------------------------------------------
+
+
+def snapshot(
+    video: Path,
+    zones: ZoneSet,
+    out: Path,
+    segmenter_cfg: SegmenterConfig,
+    analytics_cfg: AnalyticsConfig,
+    frame_index: int | None = None,
+    at_s: float | None = None,
+) -> CameraResult:
+    """Run the pipeline from the start of ``video`` up to one frame (by 0-based index or
+    the first frame at or after ``at_s`` seconds; the last frame when neither is given)
+    and write it, drawn, to ``out`` (PNG). The frames before it warm up the segmenter's
+    background model and the tracker, so the picture shows what the daemon would see."""
+    from edge_app.events import EventStamper
+    from edge_app.pipeline import CameraAnalytics, segment_stream
+    from edge_app.segmentation import create_segmenter
+    from edge_app.sources.file import FileSource
+
+    if not video.is_file():
+        raise ConfigError(str(video), None, "video file not found", "check the path")
+    source = FileSource(zones.camera, video)
+    segmenter = create_segmenter(segmenter_cfg)
+    camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper("snapshot"))
+    chosen: CameraResult | None = None
+    try:
+        frames = source.frames()
+        for frame, mask in segment_stream(frames, segmenter.segment, segmenter.batch_size):
+            chosen = camera.process(frame, mask)
+            if (frame_index is not None and frame.index >= frame_index) or (
+                at_s is not None and frame.t >= at_s
+            ):
+                break
+        else:
+            if chosen is not None and (frame_index is not None or at_s is not None):
+                where = f"frame {frame_index}" if frame_index is not None else f"{at_s:g} s"
+                raise ConfigError(
+                    str(video),
+                    None,
+                    f"the video ends (frame {chosen.frame.index}) before {where}",
+                    "pick an earlier frame",
+                )
+    finally:
+        source.close()
+        segmenter.close()
+    if chosen is None:
+        raise SourceError(f"{video}: no frame could be decoded")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(out), OverlayPainter(zones)(chosen)):
+        raise ConfigError(
+            str(out), None, "cannot write the picture", "use a .png path you can write"
+        )
+    return chosen
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from edge_app.cli import _segmenter_for
+    from edge_app.config import load_config
+    from edge_app.zones import load_zones
+
+    config = load_config(args.config) if args.config else None
+    zones = load_zones(args.zones)
+    result = snapshot(
+        args.video,
+        zones,
+        args.out,
+        _segmenter_for(args, config),
+        config.analytics if config else AnalyticsConfig(),
+        frame_index=args.frame,
+        at_s=args.at,
+    )
+    counts = ", ".join(f"{s.zone}={s.count}" for s in result.analysis.states)
+    print(f"wrote {args.out}: frame {result.frame.index}, t={result.frame.t:.2f} s, {counts}")
+    return 0
+
+
+def add_snapshot_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "snapshot",
+        help="one analysed frame of a video as a PNG: mask, zones with counts, feet, track ids",
+    )
+    p.add_argument("video", type=Path)
+    p.add_argument("--zones", type=Path, required=True, help="zone file of the video's camera")
+    p.add_argument("--out", type=Path, required=True, metavar="OUT.png")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--frame", type=int, help="0-based frame index (default: the last)")
+    which.add_argument("--at", type=float, metavar="SECONDS", help="first frame at this time")
+    p.add_argument("--config", type=Path, help="take segmenter and analytics settings from here")
+    p.add_argument("--segmenter", choices=["background", "onnxruntime"])
+    p.add_argument("--model", type=Path, help="ONNX model for --segmenter onnxruntime")
+    p.set_defaults(func=cmd_snapshot)

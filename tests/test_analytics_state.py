@@ -26,13 +26,17 @@ from edge_app.events import ZoneExit
         # A blip shorter than on_after never turns it on.
         (1.0, 0.0, [(0, True), (0.5, False), (1.0, True), (1.5, True)], [None, None, None, None]),
         # A brief occlusion (off for 1 s < 2 s) does not end it.
-        (0.0, 2.0, [(0, True), (1, False), (2, True), (3, False), (4.9, False), (5.0, False)],
-         [True, None, None, None, None, False]),
+        (
+            0.0,
+            2.0,
+            [(0, True), (1, False), (2, True), (3, False), (4.9, False), (5.0, False)],
+            [True, None, None, None, None, False],
+        ),
     ],
 )
-def test_debounce_sequences(on_after: float, off_after: float,
-                            inputs: list[tuple[float, bool]],
-                            expected: list[bool | None]) -> None:
+def test_debounce_sequences(
+    on_after: float, off_after: float, inputs: list[tuple[float, bool]], expected: list[bool | None]
+) -> None:
     d = Debounce(on_after, off_after)
     assert [d.update(raw, t) for t, raw in inputs] == expected
 
@@ -60,8 +64,9 @@ def square(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
 
 
 def test_zonemap_overlapping_zones_get_layers_and_exact_coverage() -> None:
-    zm = ZoneMap.build([square(0, 0, 10, 10), square(5, 5, 15, 15), square(20, 0, 30, 10)],
-                       (40, 20))
+    zm = ZoneMap.build(
+        [square(0, 0, 10, 10), square(5, 5, 15, 15), square(20, 0, 30, 10)], (40, 20)
+    )
     assert zm.layers.shape[0] == 2  # the overlapping pair needs two layers
     assert zm.areas.tolist() == [100, 100, 100]
     mask = np.zeros((20, 40), np.uint8)
@@ -117,8 +122,9 @@ def test_person_size_state_round_trip() -> None:
     ps.learn(blobs_of([(0, 20, 10, 30, 300), (50, 90, 20, 60, 1200)]), 200)
     other = PersonSize(min_samples=2)
     other.restore(ps.state())
-    np.testing.assert_allclose(other.expected_area(np.array([100.0])),
-                               ps.expected_area(np.array([100.0])))
+    np.testing.assert_allclose(
+        other.expected_area(np.array([100.0])), ps.expected_area(np.array([100.0]))
+    )
 
 
 # --- tracker ------------------------------------------------------------------------------
@@ -126,8 +132,7 @@ def test_person_size_state_round_trip() -> None:
 
 def test_tracker_keeps_identity_through_a_short_gap_and_drops_after() -> None:
     tr = Tracker(max_speed_px_s=50, min_gate_px=3, max_gap_s=1.0)
-    ids = [tr.update(np.array([10.0 + i]), np.array([10.0]), i * 0.1).assigned[0]
-           for i in range(5)]
+    ids = [tr.update(np.array([10.0 + i]), np.array([10.0]), i * 0.1).assigned[0] for i in range(5)]
     assert len(set(ids)) == 1
     # Unseen for 0.5 s, then back near the predicted position: same id.
     assert tr.update(np.array([]), np.array([]), 0.6).ended == ()
@@ -158,7 +163,7 @@ def person_at(masks: list[tuple[int, int]]) -> PersonMask:
     """A mask with a 6x20 person whose feet stand at each (x, y)."""
     m = np.zeros((H, W), np.uint8)
     for x, y in masks:
-        m[y - 20:y, x - 3:x + 3] = 1
+        m[y - 20 : y, x - 3 : x + 3] = 1
     return PersonMask(m, MAPPING)
 
 
@@ -166,8 +171,12 @@ def make_analyzer(**rule: object) -> ZoneAnalyzer:
     settings: dict[str, object] = {"enter_after_s": 1.0, "exit_after_s": 2.0}
     settings.update(rule)
     r = ZoneRule("shelf", square(50, 0, 150, 100), **settings)  # type: ignore[arg-type]
-    params = AnalyzerParams(analysis_max_side=W, min_blob_area_frac=0.001,
-                            person_size_learning=False, track_max_gap_s=3.0)
+    params = AnalyzerParams(
+        analysis_max_side=W,
+        min_blob_area_frac=0.001,
+        person_size_learning=False,
+        track_max_gap_s=3.0,
+    )
     return ZoneAnalyzer("cam", [r], params)
 
 
@@ -181,8 +190,10 @@ def run(za: ZoneAnalyzer, timeline: list[tuple[float, list[tuple[int, int]]]]) -
 def test_visit_enter_dwell_exit_with_debounce_in_seconds() -> None:
     za = make_analyzer(dwell_alert_s=5.0)
     # Walk in at t=1 (x=100), stay until t=10, walk out at t=10.5 (x=20).
-    timeline = [(t / 2, [(20, 90)] if t < 2 else [(100, 90)] if t <= 20 else [(20, 90)])
-                for t in range(0, 30)]
+    timeline = [
+        (t / 2, [(20, 90)] if t < 2 else [(100, 90)] if t <= 20 else [(20, 90)])
+        for t in range(0, 30)
+    ]
     events = run(za, timeline)
     kinds = [(e.type, round(e.t, 1)) for e in events]  # type: ignore[attr-defined]
     assert ("zone.enter", 2.0) in kinds  # arrived 1.0, confirmed after enter_after_s
@@ -203,18 +214,22 @@ def test_brief_occlusion_does_not_end_occupancy_or_visit() -> None:
     assert "zone.exit" not in types
     occupancy = [e.payload.occupied for e in events if e.type == "zone.occupancy"]  # type: ignore[attr-defined]
     assert occupancy[0] is False  # a person seen, not yet occupied (enter_after_s)
-    assert False not in occupancy[occupancy.index(True):]
+    assert False not in occupancy[occupancy.index(True) :]
 
 
 def test_dwell_is_seconds_not_frames() -> None:
     fast, slow = make_analyzer(), make_analyzer()
     stay = [(100, 90)]
-    fast_events = run(fast, [(t * 0.1, stay) for t in range(101)]
-                      + [(10.1 + t, []) for t in range(5)])
-    slow_events = run(slow, [(t * 1.0, stay) for t in range(11)]
-                      + [(11.0 + t, []) for t in range(5)])
-    dwell = [[e.payload.dwell_s for e in ev if e.type == "zone.exit"]  # type: ignore[attr-defined]
-             for ev in (fast_events, slow_events)]
+    fast_events = run(
+        fast, [(t * 0.1, stay) for t in range(101)] + [(10.1 + t, []) for t in range(5)]
+    )
+    slow_events = run(
+        slow, [(t * 1.0, stay) for t in range(11)] + [(11.0 + t, []) for t in range(5)]
+    )
+    dwell = [
+        [e.payload.dwell_s for e in ev if e.type == "zone.exit"]  # type: ignore[attr-defined]
+        for ev in (fast_events, slow_events)
+    ]
     assert dwell[0] == pytest.approx([10.0]) and dwell[1] == pytest.approx([10.0])
 
 
@@ -256,8 +271,9 @@ def test_occupancy_events_are_rate_limited_but_flips_are_immediate() -> None:
 
 def test_mask_is_analysed_at_the_analysis_resolution() -> None:
     rule = ZoneRule("shelf", square(50, 0, 150, 100), 0.0, 0.0)
-    za = ZoneAnalyzer("cam", [rule], AnalyzerParams(analysis_max_side=50,
-                                                    person_size_learning=False))
+    za = ZoneAnalyzer(
+        "cam", [rule], AnalyzerParams(analysis_max_side=50, person_size_learning=False)
+    )
     result = za.update(person_at([(100, 90)]), 0.0)
     assert result.states[0].count == 1
     # Feet come back in frame pixels even though the grid was 50x25.

@@ -1,0 +1,128 @@
+"""``edge-app eval`` end to end on a tiny video whose truth is known exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.eval_scenes import FPS, FRAMES, TinyScene, make_scene
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> TinyScene:
+    return make_scene(tmp_path_factory.mktemp("tiny"))
+
+
+def edge_app(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_app", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+
+
+def eval_args(scene: TinyScene, *extra: str, gt: Path | None = None) -> list[str]:
+    return [
+        "eval",
+        str(scene.video),
+        "--zones",
+        str(scene.zones),
+        "--gt",
+        str(gt or scene.gt),
+        "--segmenter",
+        "onnxruntime",
+        "--model",
+        str(scene.model),
+        *extra,
+    ]
+
+
+def test_eval_reports_exact_agreement_per_zone_and_writes_json_and_table(
+    scene: TinyScene, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = edge_app(*eval_args(scene, "--out-dir", str(out)))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "eval.json").read_text())
+    assert report["frames"] == FRAMES
+    assert report["duration_s"] == pytest.approx((FRAMES - 1) / FPS, abs=0.01)
+    assert report["segmenter"] == "onnxruntime"
+    zones = {z["zone"]: z for z in report["zones"]}
+    assert list(zones) == ["left", "right"]
+    for z in (*zones.values(), report["overall"]):
+        assert z["count_mae"] == 0.0
+        assert z["occupied_accuracy"] == 1.0
+        assert z["occupied_error_s"] == pytest.approx(0.0, abs=1e-6)
+        assert z["visit_precision"] == 1.0 and z["visit_recall"] == 1.0
+        assert z["dwell_mae_s"] == pytest.approx(0.0, abs=0.11)  # one frame at most
+    # The walker visits left then right; the stander stays in right: 1 + 2 visits.
+    assert (zones["left"]["true_visits"], zones["right"]["true_visits"]) == (1, 2)
+    assert report["overall"]["matched_visits"] == 3
+    # The replay's own outputs are kept beside the report, and the table is on screen.
+    for name in ("occupancy.csv", "events.jsonl", "summary.json", "eval.txt"):
+        assert (out / name).is_file()
+    assert "count MAE" in result.stdout and "overall" in result.stdout
+    assert (out / "eval.txt").read_text().splitlines()[-2].lstrip("│ ").startswith("overall")
+
+
+def test_eval_json_flag_prints_the_report(scene: TinyScene) -> None:
+    result = edge_app(*eval_args(scene, "--json"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["overall"]["count_mae"] == 0.0
+    assert {z["zone"] for z in report["zones"]} == {"left", "right"}
+
+
+def test_eval_counts_errors_when_truth_has_someone_the_video_lacks(
+    scene: TinyScene, tmp_path: Path
+) -> None:
+    # A third, invisible person standing in "left" for the whole clip: the measurement
+    # misses exactly one person in every frame there.
+    gt = tmp_path / "gt.txt"
+    ghost = [f"{i + 1},3,20,70,10,30,1,-1,-1,-1" for i in range(FRAMES)]
+    gt.write_text(scene.gt.read_text() + "\n".join(ghost) + "\n")
+    result = edge_app(*eval_args(scene, "--json", gt=gt))
+    assert result.returncode == 0, result.stderr
+    zones = {z["zone"]: z for z in json.loads(result.stdout)["zones"]}
+    assert zones["left"]["count_mae"] == pytest.approx(1.0)
+    assert zones["left"]["count_bias"] == pytest.approx(-1.0)
+    assert zones["left"]["visit_recall"] == pytest.approx(0.5)
+    assert zones["right"]["count_mae"] == 0.0
+
+
+def test_eval_warns_when_truth_has_frames_the_video_lacks(scene: TinyScene, tmp_path: Path) -> None:
+    gt = tmp_path / "gt.txt"
+    gt.write_text(scene.gt.read_text() + f"{FRAMES + 5},1,1,1,5,5,1,-1,-1,-1\n")
+    result = edge_app(*eval_args(scene, gt=gt))
+    assert result.returncode == 0, result.stderr
+    assert "1 frame(s) of ground truth have no video frame" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "x.mp4", "--gt", "gt.txt"], "eval needs VIDEO --zones ZONES.yaml --gt GT.txt"),
+        (
+            ["eval", "missing.mp4", "--zones", "tests/zones/tud-stadtmitte.yaml", "--gt", "g"],
+            "video file not found",
+        ),
+    ],
+)
+def test_eval_bad_arguments_give_one_error_line(args: list[str], message: str) -> None:
+    result = edge_app(*args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_eval_missing_truth_file(scene: TinyScene, tmp_path: Path) -> None:
+    result = edge_app(*eval_args(scene, gt=tmp_path / "nope.txt"))
+    assert result.returncode == 1
+    assert "ground-truth file not found" in result.stderr
