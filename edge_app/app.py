@@ -3,48 +3,40 @@
 ``App.start()`` is a readable list of steps and ``App.stop()`` undoes them in reverse.
 Threads, not processes: one capture thread per camera (``runtime.capture``), one inference
 worker that batches frames across cameras (``runtime.worker``), the sinks' own writer and
-network threads, and the main thread as supervisor (``App.run``): it handles signals and
-zone reloads, notices stalled cameras, pings systemd's watchdog while inference makes
-progress, and reports health.
+network threads, and the main thread as supervisor (``App.run``): it acts on stop and
+reload requests, notices stalled cameras, pings systemd's watchdog while inference makes
+progress, and reports health. Running it as a daemon (signals, pid file) is
+``runtime.daemon``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
-from types import FrameType
-
-import numpy as np
 
 from edge_app.config import AppConfig, CameraConfig
 from edge_app.domain import Frame, PersonMask
 from edge_app.errors import EdgeAppError, SegmenterError
 from edge_app.events import CameraStatus, Event, EventStamper, ZoneEvent
 from edge_app.pipeline import CameraAnalytics, CameraResult
+from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import BackoffPolicy, CameraCapture
+from edge_app.runtime.daemon import install_signal_handlers, run_app
 from edge_app.runtime.feed import FrameFeed
-from edge_app.runtime.health import (
-    CameraFigures,
-    EventCounter,
-    FpsMeter,
-    HealthSnapshot,
-    LatencyHistogram,
-    RecentMean,
-    WatchdogGate,
-)
-from edge_app.runtime.worker import InferenceWorker
+from edge_app.runtime.health import HealthSnapshot, WatchdogGate
+from edge_app.runtime.report import HealthBook, outbox_backlog, pipeline_stats
+from edge_app.runtime.worker import InferenceWorker, warm_up
 from edge_app.segmentation import Segmenter, create_segmenter
-from edge_app.sinks.base import CameraStats, PipelineStats, Sink, StatsSink
+from edge_app.sinks.base import Sink, StatsSink
 from edge_app.sources import Source, create_source
 from edge_app.systemd import Notifier, watchdog_interval_s
 from edge_app.zones import ZoneSet
+
+__all__ = ["App", "add_run_commands", "run_app"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +45,11 @@ EventsCallback = Callable[[tuple[Event, ...]], None]
 ZonesLoader = Callable[[AppConfig], dict[str, ZoneSet]]
 
 _FILE_FEED_DEPTH = 8  # frames a file camera may have decoded ahead of inference
-_WARMUP_SIZE = (640, 360)  # (w, h) of the blank frames that warm the model up
-# Capture join (2 s) + inference drain (5 s) + MQTT "offline" (2 s), with a margin, on top
-# of the drain timeout: beyond this a stop is stuck and the process just ends.
-_STOP_BUDGET_S = 15.0
+_CAPTURE_JOIN_S = 2.0  # at a stop, for every capture thread together
+_WORKER_DRAIN_S = 5.0  # at a stop, for the frames in flight
+
+# Kept for callers of the earlier layout (the demo installs the same handlers).
+_install_signal_handlers = install_signal_handlers
 
 
 def _same(a: ZoneSet, b: ZoneSet) -> bool:
@@ -64,37 +57,18 @@ def _same(a: ZoneSet, b: ZoneSet) -> bool:
     return (a.zones, a.frame_size) == (b.zones, b.frame_size)
 
 
-class _Camera:
-    """One camera's parts: capture thread, feed, analytics and counters."""
-
-    def __init__(
-        self, config: CameraConfig, capture: CameraCapture, analytics: CameraAnalytics, now: float
-    ) -> None:
-        self.config = config
-        self.capture = capture
-        self.feed = capture.feed
-        self.analytics = analytics
-        self.fps = FpsMeter(now)
-
-    @property
-    def source(self) -> Source:
-        return self.capture.source
-
-    def figures(self, now: float) -> CameraFigures:
-        return CameraFigures(
-            camera_id=self.config.id,
-            live=self.capture.live,
-            online=self.capture.online if self.capture.live else None,
-            fps=round(self.fps.update(now), 2),
-            frames_processed=self.fps.total,
-            frames_dropped=self.feed.dropped,
-            frames_skipped=self.capture.skipped + getattr(self.source, "skipped", 0),
-            reconnects=self.capture.reconnects,
-        )
+def _default_segmenter(config: AppConfig) -> Segmenter:
+    return create_segmenter(config.segmenter)
 
 
 class App:
-    """The daemon. ``run()`` blocks until every finite source has ended or a stop."""
+    """The daemon. ``run()`` blocks until every finite source has ended or a stop.
+
+    ``on_result`` gets every analysed frame and ``on_finish`` every event emitted outside a
+    frame (visits closed at a stop or reload, camera online/offline), both on the worker
+    thread. ``make_segmenter``, ``make_source`` and ``load_zones`` default to the
+    configured backends.
+    """
 
     def __init__(
         self,
@@ -104,7 +78,7 @@ class App:
         on_finish: EventsCallback | None = None,
         *,
         notifier: Notifier | None = None,
-        make_segmenter: Callable[[AppConfig], Segmenter] = lambda c: create_segmenter(c.segmenter),
+        make_segmenter: Callable[[AppConfig], Segmenter] = _default_segmenter,
         make_source: Callable[[CameraConfig], Source] | None = None,
         load_zones: ZonesLoader | None = None,
     ) -> None:
@@ -115,12 +89,11 @@ class App:
         self.notifier = notifier if notifier is not None else Notifier(None)
         self.stop_event = threading.Event()
         self.reload_event = threading.Event()
-        self.cameras: dict[str, _Camera] = {}
+        self.cameras: dict[str, CameraParts] = {}
         self.segmenter: Segmenter | None = None
         self.worker: InferenceWorker | None = None
         self.sinks: list[Sink] = []
-        self.events = EventCounter()
-        self.inference = LatencyHistogram()
+        self.health = HealthBook()
         self.watchdog = WatchdogGate(
             self.notifier, watchdog_interval_s(), config.daemon.hang_timeout_s
         )
@@ -131,11 +104,9 @@ class App:
         )
         self._load_zones = load_zones
         self._stamper = EventStamper(config.device_id)
-        self._frame_ms = RecentMean()
         self._wakeup = threading.Event()
-        self._started_at = time.monotonic()
         self._snapshot: HealthSnapshot | None = None
-        self._metrics: Callable[[], None] | None = None
+        self._stop_metrics: Callable[[], None] | None = None
         self._stopped = False
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -155,27 +126,28 @@ class App:
         log.info("ready: %s", self._snapshot.status_line())
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop capture, finish the frames in flight and open visits, flush the sinks
-        (SQLite, then MQTT with ``offline``) within about ``timeout_s`` + 6 seconds."""
+        """Stop capture, finish the frames in flight and open visits, then flush the sinks
+        (SQLite, MQTT with ``offline``) within ``timeout_s`` + ``runtime.daemon.STOP_BUDGET_S``."""
         if self._stopped:
             return
         self._stopped = True
+        started = time.monotonic()
         self.notifier.stopping("stopping: finishing the frames in flight")
         self.stop_event.set()
         self._stop_capture()
-        finished = self._stop_worker()
-        if finished:
+        if self._stop_worker():
             self._finish_cameras()
             if self.segmenter is not None:
                 self.segmenter.close()
         self.segmenter = None
-        if self._metrics is not None:
-            self._metrics()
-            self._metrics = None
+        if self._stop_metrics is not None:
+            self._stop_metrics()
+            self._stop_metrics = None
         for sink in reversed(self.sinks):
             sink.close(timeout_s)
         self.sinks = []
         self.notifier.close()
+        log.info("stopped in %.1f s", time.monotonic() - started)
 
     def _init_sinks(self) -> None:
         from edge_app.sinks import create_sinks
@@ -186,19 +158,12 @@ class App:
         self.segmenter = self._make_segmenter(self.config)
         if self.stop_event.is_set():
             return
-        # One call at the full batch size builds the runtime's buffers and kernels now,
-        # so READY means warm, and the first real frames are not minutes late.
-        wall = datetime.now(timezone.utc)
-        blank = np.zeros((_WARMUP_SIZE[1], _WARMUP_SIZE[0], 3), np.uint8)
-        start = time.perf_counter()
-        self.segmenter.segment(
-            [Frame("warmup", i, 0.0, wall, blank) for i in range(self.segmenter.batch_size)]
-        )
+        elapsed_s = warm_up(self.segmenter)
         log.info(
             "segmenter %s warm (batch %d, %.0f ms)",
             self.segmenter.name,
             self.segmenter.batch_size,
-            (time.perf_counter() - start) * 1000,
+            elapsed_s * 1000,
         )
 
     def _init_cameras(self) -> None:
@@ -221,17 +186,14 @@ class App:
             analytics = CameraAnalytics(
                 cam.id, self.zones[cam.id], self.config.analytics, self._stamper
             )
-            self.cameras[cam.id] = _Camera(cam, capture, analytics, now)
+            self.cameras[cam.id] = CameraParts(cam, capture, analytics, now)
 
     def _start_worker(self) -> None:
         if self.segmenter is None:
             raise SegmenterError("the segmenter was not created")
+        feeds = {cid: cam.feed for cid, cam in self.cameras.items()}
         self.worker = InferenceWorker(
-            self.segmenter,
-            {cid: cam.feed for cid, cam in self.cameras.items()},
-            self._handle,
-            self._wakeup,
-            on_batch=self._on_batch,
+            self.segmenter, feeds, self._handle, self._wakeup, on_batch=self.health.on_batch
         )
         self.worker.start()
 
@@ -244,7 +206,9 @@ class App:
         if metrics.enabled:
             from edge_app.metrics import start_metrics_server
 
-            self._metrics = start_metrics_server(metrics.host, metrics.port, self.last_snapshot)
+            self._stop_metrics = start_metrics_server(
+                metrics.host, metrics.port, self.last_snapshot
+            )
 
     def _wait_for_cameras(self) -> None:
         # READY waits for each camera's first frame or first failure, not longer than its
@@ -258,23 +222,22 @@ class App:
     def _stop_capture(self) -> None:
         for cam in self.cameras.values():
             cam.capture.stop()
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + _CAPTURE_JOIN_S
         for cam in self.cameras.values():
             if not cam.capture.join(max(0.0, deadline - time.monotonic())):
-                log.warning(
-                    "camera %s: the capture thread is stuck in a read; leaving it", cam.config.id
-                )
+                log.warning("camera %s: capture is stuck in a read; leaving it", cam.config.id)
 
     def _stop_worker(self) -> bool:
         if self.worker is None:
             return True
         self.worker.stop(drain=True)
-        if self.worker.join(5.0):
+        if self.worker.join(_WORKER_DRAIN_S):
             return True
         self.healthy_stop = False
         log.error(
-            "inference did not finish within 5 s of the stop (stuck segmenter); "
-            "stopping without it, open visits stay open until the next start"
+            "inference did not finish within %.0f s of the stop (stuck segmenter); stopping "
+            "without it, open visits stay open until the next start",
+            _WORKER_DRAIN_S,
         )
         return False
 
@@ -307,7 +270,7 @@ class App:
                 break
             if now >= next_report:
                 next_report = now + daemon.status_interval_s
-                self._report(now, log_it=now >= next_log)
+                self._report(log_it=now >= next_log)
                 if now >= next_log:
                     next_log = now + daemon.log_stats_interval_s
             self.stop_event.wait(tick)
@@ -346,13 +309,11 @@ class App:
         changed = {cid: zones for cid, zones in new.items() if not _same(zones, self.zones[cid])}
         self.zones.update(changed)
         for cid, zones in changed.items():
-            cam = self.cameras[cid]
             log.info("zones reloaded: camera %s: %s", cid, ", ".join(z.id for z in zones.zones))
             if self.worker is not None:
+                analytics = self.cameras[cid].analytics
                 self.worker.call(
-                    lambda cam=cam, zones=zones: self._emit(  # type: ignore[misc]
-                        cam.analytics.reload(zones)
-                    )
+                    lambda a=analytics, z=zones: self._emit(a.reload(z))  # type: ignore[misc]
                 )
         if not changed:
             log.info("zone reload: no zone file changed")
@@ -368,14 +329,10 @@ class App:
         for sink in self.sinks:
             sink.handle(result.events, result.analysis.states)
         for event in result.events:
-            self.events.add(event.type)
+            self.health.events.add(event.type)
         cam.fps.count()
         if self.on_result is not None:
             self.on_result(result)
-
-    def _on_batch(self, frames: int, seconds: float) -> None:
-        self.inference.observe(seconds)
-        self._frame_ms.add(seconds * 1000 / frames)
 
     def _emit(self, events: tuple[Event, ...]) -> None:
         if not events:
@@ -383,14 +340,13 @@ class App:
         for sink in self.sinks:
             sink.handle(events, ())
         for event in events:
-            self.events.add(event.type)
+            self.health.events.add(event.type)
         if self.on_finish is not None:
             self.on_finish(events)
 
     def _status_event(self, camera_id: str, online: bool, reason: str, t: float) -> Event:
-        return self._stamper.stamp(
-            ZoneEvent(camera_id, None, t, CameraStatus(online, reason)), datetime.now(timezone.utc)
-        )
+        event = ZoneEvent(camera_id, None, t, CameraStatus(online, reason))
+        return self._stamper.stamp(event, datetime.now(timezone.utc))
 
     def _on_camera_status(self, camera_id: str, online: bool, reason: str) -> None:
         """A live camera went offline or came back (capture thread). Handled on the worker
@@ -407,111 +363,27 @@ class App:
 
     def health_snapshot(self) -> HealthSnapshot:
         now = time.monotonic()
-        return HealthSnapshot(
-            cameras=tuple(cam.figures(now) for cam in self.cameras.values()),
-            inference=self.inference.snapshot(),
-            inference_ms=round(self._frame_ms.mean(), 2),
-            batch_size=self.worker.batch_size if self.worker else 1,
-            events_by_type=self.events.snapshot(),
-            outbox_backlog=self._outbox_backlog(),
-            uptime_s=round(now - self._started_at, 1),
+        return self.health.snapshot(
+            (cam.figures(now) for cam in self.cameras.values()),
+            self.worker.batch_size if self.worker else 1,
+            outbox_backlog(self.sinks),
         )
 
     def last_snapshot(self) -> HealthSnapshot | None:
         """The figures of the last report (what the metrics endpoint serves)."""
         return self._snapshot
 
-    def _outbox_backlog(self) -> int | None:
-        for sink in self.sinks:
-            backlog = getattr(sink, "outbox_backlog", None)
-            if callable(backlog):
-                try:
-                    value = backlog()
-                except EdgeAppError as exc:
-                    log.warning("outbox backlog unknown: %s", exc)
-                    return None
-                return int(value) if value is not None else None
-        return None
-
-    def _report(self, now: float, log_it: bool) -> None:
+    def _report(self, log_it: bool) -> None:
         snap = self.health_snapshot()
         self._snapshot = snap
         if self.watchdog.healthy:
             self.notifier.status(snap.status_line())
         if log_it:
             log.info("health: %s", snap.status_line())
-        stats = PipelineStats(
-            {
-                c.camera_id: CameraStats(c.fps, c.frames_dropped, c.online is not False)
-                for c in snap.cameras
-            },
-            snap.inference_ms,
-            snap.frames_dropped,
-        )
+        stats = pipeline_stats(snap)
         for sink in self.sinks:
             if isinstance(sink, StatsSink):
                 sink.report_stats(stats)
-
-
-# --- running it --------------------------------------------------------------------------
-
-
-def _install_signal_handlers(app: App) -> None:
-    """SIGTERM/SIGINT stop the daemon, SIGHUP reloads the zone files (main thread only)."""
-
-    def on_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        app.request_stop()
-
-    def on_hup(_signum: int, _frame: FrameType | None) -> None:
-        log.info("signal SIGHUP: reloading the zone files")
-        app.request_reload()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, on_hup)
-
-
-def _hard_exit(limit_s: float) -> None:
-    log.critical("the stop took longer than %.0f s: exiting now without finishing it", limit_s)
-    logging.shutdown()
-    os._exit(1)
-
-
-def run_app(
-    config: AppConfig,
-    on_result: ResultCallback | None = None,
-    drain_timeout_s: float = 10.0,
-    pid_file: Path | None = None,
-    stop_guard: bool = False,
-) -> App:
-    """Start the daemon, run until done or signalled, stop it cleanly; returns it.
-
-    ``stop_guard`` (the ``run`` command) ends the process outright if the stop itself
-    hangs for longer than its budget, so a stop never outlasts systemd's TimeoutStopSec.
-    """
-    from edge_app.cli import load_camera_zones
-    from edge_app.runtime.pidfile import PidFile
-
-    app = App(config, load_camera_zones(config), on_result, notifier=Notifier.from_environment())
-    if threading.current_thread() is threading.main_thread():
-        _install_signal_handlers(app)
-    with PidFile(pid_file):
-        try:
-            if not app.stop_event.is_set():
-                app.start()
-                app.run()
-        finally:
-            limit_s = drain_timeout_s + _STOP_BUDGET_S
-            guard = threading.Timer(limit_s, _hard_exit, args=(limit_s,))
-            guard.daemon = True
-            if stop_guard:
-                guard.start()
-            try:
-                app.stop(drain_timeout_s)
-            finally:
-                guard.cancel()
-    return app
 
 
 def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -26,7 +26,7 @@ from tests.daemon_support import (
     write_config,
     write_zones,
 )
-from tests.mqtt_broker import Collector, running_broker
+from tests.mqtt_broker import Collector, Message, running_broker
 
 RIGHT_HALF = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
 
@@ -43,6 +43,15 @@ def events(db: Path) -> list[tuple[int, str, str | None, dict[str, object], floa
         except sqlite3.OperationalError:  # the schema is not there yet
             return []
     return [(s, t, z, json.loads(p), pub) for s, t, z, p, pub in rows]
+
+
+def busy_stats(message: Message) -> bool:
+    """A stats message of a pipeline that has analysed frames and emitted an enter."""
+    if not message.topic.endswith("/stats"):
+        return False
+    stats = json.loads(message.payload)
+    fps = stats["cameras"].get("cam1", {}).get("fps", 0)
+    return bool(fps > 0 and stats["events"].get("zone.enter", 0) >= 1)
 
 
 @pytest.fixture
@@ -84,21 +93,21 @@ def test_sigterm_drains_flushes_sqlite_and_publishes_offline(
                 ),
                 20,
             ), daemon.log
-            stats_seen = collector.wait_for(
-                lambda ms: any(
-                    m.topic.endswith("/stats")
-                    and json.loads(m.payload)["cameras"].get("cam1", {}).get("fps", 0) > 0
-                    for m in ms
-                ),
-                10,
-            )
+            stats_seen = collector.wait_for(lambda ms: any(busy_stats(m) for m in ms), 10)
             code = daemon.stop(timeout_s=30)
         finally:
             daemon.kill()
             collector.close()
         availability = collector.on("edge-app/test-edge/availability")
+        stats = [json.loads(m.payload) for m in collector.messages if busy_stats(m)]
     assert code == 0, daemon.log
     assert stats_seen
+    last = stats[0]
+    # The pipeline's figures, as systemd's STATUS and the Prometheus endpoint get them:
+    assert set(last["cameras"]["cam1"]) >= {"fps", "frames_dropped", "online", "reconnects"}
+    assert last["events"].get("zone.enter", 0) >= 1
+    assert last["inference_p95_ms"] is not None and last["inference_ms"] > 0
+    assert "outbox_backlog" in last
     messages = notify.snapshot()
     ready = next(i for i, m in enumerate(messages) if m.get("READY") == "1")
     assert messages[ready]["MAINPID"] == str(daemon.proc.pid)

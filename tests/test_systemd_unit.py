@@ -79,12 +79,12 @@ def test_the_unit_has_what_the_service_needs() -> None:
 
 
 def test_the_stop_fits_inside_the_stop_timeout() -> None:
-    from edge_app.app import _STOP_BUDGET_S
+    from edge_app.runtime.daemon import STOP_BUDGET_S
 
     s = unit_settings(UNIT_TEMPLATE.read_text())
     drain = float(re.search(r"--drain-timeout (\d+)", s["ExecStart"][0]).group(1))  # type: ignore[union-attr]
     stop_timeout = float(s["TimeoutStopSec"][0].removesuffix("s"))
-    assert drain + _STOP_BUDGET_S < stop_timeout
+    assert drain + STOP_BUDGET_S < stop_timeout
 
 
 def test_systemd_analyze_verify_is_clean(rendered_unit: Path) -> None:

@@ -14,7 +14,7 @@ EXIT_STOPPED_UNCLEANLY = 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge_app.app import run_app
+    from edge_app.runtime.daemon import run_app
     from edge_app.runtime.logs import configure_daemon_logging
 
     config = load_config(args.config)

@@ -25,6 +25,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+
+import numpy as np
 
 from edge_app.domain import Frame, PersonMask
 from edge_app.runtime.feed import FrameFeed
@@ -38,6 +41,20 @@ BatchObserver = Callable[[int, float], None]
 """``(frames, seconds)``: one segmenter call of ``frames`` frames took ``seconds``."""
 
 _IDLE_WAIT_S = 0.25  # longest sleep between checks for commands and the stop request
+_WARMUP_SIZE = (640, 360)  # (w, h) of the blank frames that warm the model up
+
+
+def warm_up(segmenter: Segmenter) -> float:
+    """One call at the full batch size on blank frames; the seconds it took.
+
+    It builds the runtime's buffers and kernels before the service reports READY, so the
+    first real frames are not late. The frames' camera id is ``warmup``.
+    """
+    wall = datetime.now(timezone.utc)
+    blank = np.zeros((_WARMUP_SIZE[1], _WARMUP_SIZE[0], 3), np.uint8)
+    start = time.perf_counter()
+    segmenter.segment([Frame("warmup", i, 0.0, wall, blank) for i in range(segmenter.batch_size)])
+    return time.perf_counter() - start
 
 
 def collect_batch(

@@ -34,12 +34,14 @@ class CameraStats:
 
     ``fps`` is analysed frames per second; ``frames_dropped`` counts frames skipped since
     start (stale frames replaced in a latest-frame slot, or a full queue); ``online`` is
-    false while a live camera delivers nothing.
+    false while a live camera delivers nothing; ``reconnects`` counts reconnect attempts of
+    a live camera since start.
     """
 
     fps: float
     frames_dropped: int = 0
     online: bool = True
+    reconnects: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +49,17 @@ class PipelineStats:
     """Health figures the pipeline reports, published on ``{base}/stats``.
 
     ``inference_ms`` is the mean segmentation time per frame (milliseconds) over the last
-    interval; ``frames_dropped`` the pipeline's total dropped frames since start.
+    interval; ``frames_dropped`` the pipeline's total dropped frames since start;
+    ``inference_p95_ms`` the 95th percentile of one segmenter call (a batch) since start,
+    as the upper bound of its histogram bucket (None before the first); ``events`` the
+    events handed to the sinks since start, by type.
     """
 
     cameras: Mapping[str, CameraStats] = field(default_factory=dict)
     inference_ms: float = 0.0
     frames_dropped: int = 0
+    inference_p95_ms: float | None = None
+    events: Mapping[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable

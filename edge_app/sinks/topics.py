@@ -108,13 +108,16 @@ def stats_payload(
                 "fps": round(cam.fps, 2),
                 "frames_dropped": cam.frames_dropped,
                 "online": cam.online,
+                "reconnects": cam.reconnects,
             }
     return {
         "device": device,
         "ts": format_wall(wall),
         "cameras": cameras,
         "inference_ms": round(pipeline.inference_ms, 2) if pipeline else None,
+        "inference_p95_ms": pipeline.inference_p95_ms if pipeline else None,
         "frames_dropped": pipeline.frames_dropped if pipeline else 0,
+        "events": dict(pipeline.events) if pipeline else {},
         **sink,
     }
 

@@ -1,0 +1,81 @@
+"""The pipeline's counters and the reports made from them.
+
+``HealthBook`` counts what the worker and the sinks see (inference time per batch and per
+frame, events by type); ``snapshot`` combines that with each camera's figures into the
+``HealthSnapshot`` that STATUS, the log line, the MQTT ``stats`` topic and Prometheus share.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+
+from edge_app.errors import EdgeAppError
+from edge_app.runtime.health import (
+    CameraFigures,
+    EventCounter,
+    HealthSnapshot,
+    LatencyHistogram,
+    RecentMean,
+)
+from edge_app.sinks.base import CameraStats, PipelineStats, Sink
+
+log = logging.getLogger(__name__)
+
+
+class HealthBook:
+    """Counters shared by the worker thread (batches, events) and the supervisor."""
+
+    def __init__(self) -> None:
+        self.events = EventCounter()
+        self.inference = LatencyHistogram()
+        self.frame_ms = RecentMean()
+        self.started_at = time.monotonic()
+
+    def on_batch(self, frames: int, seconds: float) -> None:
+        """One segmenter call of ``frames`` frames took ``seconds``."""
+        self.inference.observe(seconds)
+        self.frame_ms.add(seconds * 1000 / max(1, frames))
+
+    def snapshot(
+        self, cameras: Iterable[CameraFigures], batch_size: int, outbox_backlog: int | None
+    ) -> HealthSnapshot:
+        return HealthSnapshot(
+            cameras=tuple(cameras),
+            inference=self.inference.snapshot(),
+            inference_ms=round(self.frame_ms.mean(), 2),
+            batch_size=batch_size,
+            events_by_type=self.events.snapshot(),
+            outbox_backlog=outbox_backlog,
+            uptime_s=round(time.monotonic() - self.started_at, 1),
+        )
+
+
+def pipeline_stats(snap: HealthSnapshot) -> PipelineStats:
+    """What the sinks publish on the MQTT ``stats`` topic, from a snapshot."""
+    p95_s = snap.inference.quantile(0.95)
+    return PipelineStats(
+        cameras={
+            c.camera_id: CameraStats(c.fps, c.frames_dropped, c.online is not False, c.reconnects)
+            for c in snap.cameras
+        },
+        inference_ms=snap.inference_ms,
+        frames_dropped=snap.frames_dropped,
+        inference_p95_ms=None if p95_s is None else round(p95_s * 1000, 1),
+        events=dict(snap.events_by_type),
+    )
+
+
+def outbox_backlog(sinks: Sequence[Sink]) -> int | None:
+    """Events not yet acknowledged by MQTT, from the first sink that knows (else None)."""
+    for sink in sinks:
+        backlog = getattr(sink, "outbox_backlog", None)
+        if callable(backlog):
+            try:
+                value = backlog()
+            except EdgeAppError as exc:
+                log.warning("outbox backlog unknown: %s", exc)
+                return None
+            return None if value is None else int(value)
+    return None
