@@ -28,7 +28,7 @@ from edge_app.runtime.capture import BackoffPolicy, CameraCapture
 from edge_app.runtime.daemon import install_signal_handlers, run_app
 from edge_app.runtime.feed import FrameFeed
 from edge_app.runtime.health import HealthSnapshot, WatchdogGate
-from edge_app.runtime.report import HealthBook, outbox_backlog, pipeline_stats
+from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
 from edge_app.runtime.worker import InferenceWorker, warm_up
 from edge_app.segmentation import Segmenter, create_segmenter
 from edge_app.sinks.base import Sink, StatsSink
@@ -330,6 +330,7 @@ class App:
             sink.handle(result.events, result.analysis.states)
         for event in result.events:
             self.health.events.add(event.type)
+        log_events(result.events)
         cam.fps.count()
         if self.on_result is not None:
             self.on_result(result)
@@ -341,6 +342,7 @@ class App:
             sink.handle(events, ())
         for event in events:
             self.health.events.add(event.type)
+        log_events(events)
         if self.on_finish is not None:
             self.on_finish(events)
 

@@ -98,3 +98,28 @@ def test_outbox_backlog_comes_from_the_sink_that_knows() -> None:
     assert outbox_backlog([Plain(), WithOutbox()]) == 42
     empty = HealthSnapshot((), HistogramSnapshot(((float("inf"), 0),), 0, 0.0), 0.0, 1)
     assert empty.status_line().startswith("0/0 cameras up")
+
+
+def test_alerts_are_logged_one_line_each_and_the_rest_only_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from datetime import datetime, timezone
+
+    from edge_app.events import DwellExceeded, EventStamper, ZoneEnter, ZoneEvent
+    from edge_app.runtime.report import log_events
+
+    stamper = EventStamper("edge-1")
+    wall = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    events = (
+        stamper.stamp(ZoneEvent("door", "till", 1.0, ZoneEnter(7)), wall),
+        stamper.stamp(ZoneEvent("door", "till", 9.0, DwellExceeded(7, 31.0, 30.0)), wall),
+    )
+    caplog.set_level("INFO", logger="edge_app.runtime.report")
+    log_events(events)
+    assert [r.getMessage() for r in caplog.records] == [
+        "event zone.dwell_exceeded camera=door zone=till seq=2 track_id=7 dwell_s=31.0 limit_s=30.0"
+    ]
+    caplog.clear()
+    caplog.set_level("DEBUG", logger="edge_app.runtime.report")
+    log_events(events)
+    assert len(caplog.records) == 2

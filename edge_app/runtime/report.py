@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 
 from edge_app.errors import EdgeAppError
+from edge_app.events import Event
 from edge_app.runtime.health import (
     CameraFigures,
     EventCounter,
@@ -79,3 +81,25 @@ def outbox_backlog(sinks: Sequence[Sink]) -> int | None:
                 return None
             return None if value is None else int(value)
     return None
+
+
+# Events an operator wants to see in the journal; the others are logged at DEBUG (camera
+# online/offline are logged by the capture thread with their reason).
+_LOGGED_EVENTS = frozenset({"zone.dwell_exceeded", "zone.capacity_exceeded"})
+
+
+def log_events(events: tuple[Event, ...]) -> None:
+    """One log line per event: alerts at INFO, the rest at DEBUG."""
+    for event in events:
+        level = logging.INFO if event.type in _LOGGED_EVENTS else logging.DEBUG
+        if log.isEnabledFor(level):
+            fields = " ".join(f"{k}={v}" for k, v in asdict(event.payload).items())
+            log.log(
+                level,
+                "event %s camera=%s zone=%s seq=%d %s",
+                event.type,
+                event.camera,
+                event.zone,
+                event.seq,
+                fields,
+            )
