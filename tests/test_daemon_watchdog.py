@@ -173,3 +173,23 @@ def test_no_watchdog_configured_means_no_pings(
     finally:
         running.stop()
     assert pings_after(notify, 0) == 0
+
+
+def test_a_stop_with_a_hung_model_is_bounded_and_reported(
+    config: AppConfig, notify: NotifySocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("edge_app.app._WORKER_DRAIN_S", 0.5)
+    running = Running(config, notify)
+    assert running.segmenter is not None
+    running.segmenter.gate.clear()
+    assert running.segmenter.blocked.wait(10)
+    running.app.request_stop()
+    running.thread.join(10)
+    stopper = threading.Thread(target=running.app.stop, args=(2.0,), daemon=True)
+    stopper.start()
+    stopper.join(15)  # capture 2 s + drain 0.5 s + sinks 2 s, with room to spare
+    stopped = not stopper.is_alive()
+    running.segmenter.gate.set()
+    assert stopped
+    assert running.app.healthy_stop is False  # `edge-app run` exits 1 then
+    assert any(m.get("STOPPING") == "1" for m in notify.snapshot())
