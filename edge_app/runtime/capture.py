@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_app.errors import SourceError
+from edge_app.errors import EdgeAppError
 from edge_app.runtime.feed import FrameFeed
 from edge_app.sources.base import Source
 
@@ -259,7 +259,7 @@ class CameraCapture:
                 if self._stop.is_set():  # stop() closed the previous source, not this one
                     source.close()
             return self._stream(source, generation)
-        except SourceError as exc:
+        except EdgeAppError as exc:  # SourceError, or a secret that cannot be read
             if not self.live:
                 log.error("camera %s: %s", self.camera_id, exc)
             return str(exc)
