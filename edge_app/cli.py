@@ -218,6 +218,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 def _extra_commands() -> list[Register]:
     """Subcommands that live in their own modules (kept out of here to keep this small)."""
     from edge_app.app import add_run_commands
+    from edge_app.bench import add_bench_command
     from edge_app.evaluation import add_eval_commands
     from edge_app.overlay import add_snapshot_command
     from edge_app.zone_editor.cli import add_zone_commands
@@ -225,6 +226,7 @@ def _extra_commands() -> list[Register]:
     commands: list[Register] = [
         add_run_commands,
         add_eval_commands,
+        add_bench_command,
         add_snapshot_command,
         add_zone_commands,
     ]

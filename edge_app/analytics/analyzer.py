@@ -184,8 +184,10 @@ class ZoneAnalyzer:
     def _to_grid(mask: ImageU8, size: tuple[int, int]) -> ImageU8:
         if (mask.shape[1], mask.shape[0]) == size:
             return mask
-        # INTER_AREA on a 0/1 mask rounds each cell's person share at 0.5.
-        return np.asarray(cv2.resize(mask, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        # Bilinear on a 0/1 mask: a cell is person when the person share interpolated at its
+        # centre rounds to 1. At a 2x reduction this equals INTER_AREA's exact 2x2 average;
+        # at other ratios INTER_AREA costs up to 10x more (0.5 ms for 512 -> 160).
+        return np.asarray(cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
 
     def _configure(self, mapping: MaskMapping) -> None:
         mw, mh = mapping.mask_size

@@ -100,27 +100,29 @@ class Tracker:
         px, py = xs.tolist(), ys.tolist()
         assigned = [0] * len(px)
         if self.tracks and px:
-            # Candidate (distance, track, detection) pairs inside each track's gate. Plain
-            # Python: a handful of people per camera is far below NumPy's break-even.
-            pairs = []
             tracks = list(self.tracks.values())
-            for a, tr in enumerate(tracks):
-                tx, ty = tr.predict(t)
-                gate = self.min_gate_px + self.max_speed_px_s * (t - tr.pos_t)
-                gate2 = gate * gate
-                for b, (x, y) in enumerate(zip(px, py, strict=True)):
-                    d2 = (x - tx) * (x - tx) + (y - ty) * (y - ty)
-                    if d2 <= gate2:
-                        pairs.append((d2, a, b))
-            pairs.sort()
-            used: set[int] = set()
-            for _, a, b in pairs:
-                if a in used or assigned[b]:
-                    continue
-                used.add(a)
-                tr = tracks[a]
-                self._move(tr, px[b], py[b], t)
-                assigned[b] = tr.id
+            # (x, y, gate) per track: predicted place, and how far it may have gone since.
+            pred = np.array(
+                [
+                    (*tr.predict(t), self.min_gate_px + self.max_speed_px_s * (t - tr.pos_t))
+                    for tr in tracks
+                ]
+            )
+            dx = pred[:, 0:1] - xs
+            dy = pred[:, 1:2] - ys
+            d2 = dx * dx + dy * dy
+            ti, di = np.nonzero(d2 <= pred[:, 2:3] * pred[:, 2:3])
+            if ti.shape[0]:
+                # Greedy, nearest pairs first.
+                order = np.argsort(d2[ti, di], kind="stable")
+                used: set[int] = set()
+                for a, b in zip(ti[order].tolist(), di[order].tolist(), strict=True):
+                    if a in used or assigned[b]:
+                        continue
+                    used.add(a)
+                    tr = tracks[a]
+                    self._move(tr, px[b], py[b], t)
+                    assigned[b] = tr.id
         for b, tid in enumerate(assigned):
             if tid == 0:
                 tr = Track(self._next_id, px[b], py[b], 0.0, 0.0, t, t, t)

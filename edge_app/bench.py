@@ -1,0 +1,260 @@
+"""``edge-app bench``: how fast the product is, as ratios measured side by side in one run.
+
+1. ``pipeline``: end-to-end replay throughput / segmenter-only throughput, same model,
+   same frames (ONNX backend; decode, analytics and the replay's writers must overlap with
+   or vanish beside inference);
+2. ``analytics``: the cost per frame of the analytics (blobs, people per blob, tracker,
+   16 zones, events) at the default analysis resolution and on a full 512x512 mask, next
+   to two baselines at equal resolution (connected components + point-in-polygon tests;
+   contours intersected with shapely);
+3. ``peer``: the same zone counts from roboflow ``supervision`` (``PolygonZone`` over the
+   same blobs), which must agree, and the time ratio (needs ``pip install 'edge-app[bench]'``);
+4. ``memory``: resident memory after a long replay of the synthetic camera minus after its
+   first minute.
+
+Absolute times are printed for reference; they depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from edge_app.bench_cases import (
+    AnalyticsCost,
+    analytics_cost,
+    peer_supervision,
+    pin_to_one_core,
+    rss_mb,
+)
+from edge_app.config import (
+    AnalyticsConfig,
+    OnnxSegmenterConfig,
+    OutputConfig,
+    PreprocessConfig,
+    SegmenterConfig,
+    SyntheticSourceConfig,
+)
+from edge_app.errors import ConfigError
+from edge_app.pipeline import CameraResult, batched
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DEFAULT_VIDEO = SHARED / "tud_stadtmitte" / "tud_stadtmitte.mp4"
+DEFAULT_MODEL = SHARED / "selfie_segmentation" / "selfie_segmentation.onnx"
+DEFAULT_ZONES = Path(__file__).resolve().parent.parent / "tests" / "zones" / "tud-stadtmitte.yaml"
+
+
+def selfie_config(model: Path, threads: int) -> OnnxSegmenterConfig:
+    """MediaPipe's selfie model (``../shared/data``): NHWC, RGB in 0..1, a probability."""
+    return OnnxSegmenterConfig(
+        model=model,
+        input_name="input_1",
+        output=OutputConfig(name="activation_10"),
+        preprocess=PreprocessConfig(
+            infer_dims=(3, 256, 256), tensor_layout="NHWC", net_scale_factor=1 / 255, offsets=(0.0,)
+        ),
+        intra_op_threads=threads,
+    )
+
+
+def pipeline_efficiency(
+    video: Path, zones_path: Path, segmenter_cfg: SegmenterConfig, repeats: int
+) -> dict[str, float]:
+    """Steady-state frames per second of the segmenter alone (frames decoded beforehand)
+    and of a whole replay of the same video; the first frame of each is excluded, so
+    model loading and warm-up do not count."""
+    from edge_app.replay import run_replay
+    from edge_app.segmentation import create_segmenter
+    from edge_app.sources.file import FileSource
+    from edge_app.zones import load_zones
+
+    zones = load_zones(zones_path)
+    frames = list(FileSource(zones.camera, video).frames())
+    if len(frames) < 3:
+        raise ConfigError(str(video), None, "too few frames to time", "give a longer video")
+    segmenter = create_segmenter(segmenter_cfg)
+    try:
+        segment_s = float("inf")
+        for _ in range(repeats):
+            batches = list(batched(frames, segmenter.batch_size))
+            segmenter.segment(batches[0])
+            start = time.perf_counter()
+            for batch in batches[1:]:
+                segmenter.segment(batch)
+            segment_s = min(segment_s, time.perf_counter() - start)
+        timed = sum(len(b) for b in batches[1:])
+    finally:
+        segmenter.close()
+    replay_s = float("inf")
+    for _ in range(repeats):
+        stamps: list[float] = []
+
+        def stamp(_: CameraResult, stamps: list[float] = stamps) -> None:
+            stamps.append(time.perf_counter())
+
+        with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+            run_replay(video, zones, Path(tmp), segmenter_cfg, AnalyticsConfig(), on_result=stamp)
+        first = segmenter.batch_size  # the first batch pays for warm-up, as above
+        replay_s = min(replay_s, (stamps[-1] - stamps[first - 1]) * timed / (len(stamps) - first))
+    return {
+        "frames": len(frames),
+        "segmenter_fps": timed / segment_s,
+        "replay_fps": timed / replay_s,
+        "segmenter_ms": segment_s / timed * 1e3,
+        "replay_ms": replay_s / timed * 1e3,
+        "efficiency": segment_s / replay_s,
+    }
+
+
+def memory_growth(minutes: float, fps: float, segmenter_cfg: SegmenterConfig) -> dict[str, float]:
+    """RSS after replaying ``minutes`` of the synthetic camera minus RSS after minute one."""
+    from edge_app.demo import demo_zones_path
+    from edge_app.replay import replay_source
+    from edge_app.sources.synthetic import SyntheticSource
+    from edge_app.zones import load_zones
+
+    zones = load_zones(demo_zones_path())
+    scene = SyntheticSourceConfig(
+        duration_s=minutes * 60, fps=fps, width=480, height=270, people=24
+    )
+    marks: dict[str, float] = {}
+
+    def sample(result: CameraResult) -> None:
+        if "first_minute" not in marks and result.frame.t >= 60.0:
+            marks["first_minute"] = rss_mb()
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+        summary = replay_source(
+            SyntheticSource(zones.camera, scene),
+            zones,
+            Path(tmp),
+            segmenter_cfg,
+            AnalyticsConfig(),
+            on_result=sample,
+        )
+        marks["end"] = rss_mb()
+    return {
+        "video_minutes": minutes,
+        "frames": float(summary["frames"]),
+        "seconds": time.perf_counter() - start,
+        "rss_first_minute_mb": marks.get("first_minute", 0.0),
+        "rss_end_mb": marks["end"],
+        "growth_mb": marks["end"] - marks.get("first_minute", marks["end"]),
+    }
+
+
+def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from edge_app.bench_cases import scene_masks
+
+    results: dict[str, Any] = {}
+    parts = set(args.only or ("pipeline", "analytics", "peer", "memory"))
+    if "pipeline" in parts:
+        model = args.model or DEFAULT_MODEL
+        if not model.is_file():
+            raise ConfigError(str(model), None, "model not found", "give --model FILE.onnx")
+        results["pipeline"] = {
+            f"{threads or 'auto'}_threads": pipeline_efficiency(
+                args.video, args.zones, selfie_config(model, threads), args.repeats
+            )
+            for threads in args.threads or (0, 1)
+        }
+    if parts & {"analytics", "peer"}:
+        cpu = pin_to_one_core()
+        masks, times = scene_masks(args.frames)
+        results["cpu"] = cpu
+        if "analytics" in parts:
+            sides = (AnalyticsConfig().analysis_max_side, 512)
+            costs = analytics_cost(masks, times, sides, args.repeats)
+            results["analytics"] = [_cost(c) for c in costs]
+        if "peer" in parts:
+            peer = peer_supervision(masks, AnalyticsConfig().analysis_max_side, args.repeats)
+            results["peer"] = {
+                "zone_frames": peer.zone_frames,
+                "equal_zone_frames": peer.equal_zone_frames,
+                "ours_ms": peer.ours_ms,
+                "supervision_ms": peer.peer_ms,
+                "speedup": peer.speedup,
+            }
+    if "memory" in parts:
+        from edge_app.config import BackgroundSegmenterConfig
+
+        results["memory"] = memory_growth(args.minutes, args.fps, BackgroundSegmenterConfig())
+    return results
+
+
+def _cost(c: AnalyticsCost) -> dict[str, float]:
+    return {
+        "side": c.side,
+        "ours_ms": c.ours_ms,
+        "components_ms": c.components_ms,
+        "shapely_ms": c.shapely_ms,
+        "vs_shapely": c.vs_shapely,
+    }
+
+
+def print_results(results: dict[str, Any]) -> None:
+    for name, p in results.get("pipeline", {}).items():
+        print(
+            f"pipeline ({name}): efficiency {p['efficiency']:.3f} = replay {p['replay_fps']:.1f} "
+            f"fps / segmenter {p['segmenter_fps']:.1f} fps ({p['replay_ms']:.2f} vs "
+            f"{p['segmenter_ms']:.2f} ms/frame, {p['frames']} frames)"
+        )
+    for c in results.get("analytics", []):
+        print(
+            f"analytics at {c['side']}x{c['side']}: ours {c['ours_ms']:.3f} ms/frame, "
+            f"components+polygon test {c['components_ms']:.3f} ms, shapely "
+            f"{c['shapely_ms']:.3f} ms; shapely/ours {c['vs_shapely']:.1f}x"
+        )
+    if "peer" in results:
+        p = results["peer"]
+        print(
+            f"peer (supervision PolygonZone): equal counts {p['equal_zone_frames']}/"
+            f"{p['zone_frames']} zone-frames; ours {p['ours_ms']:.3f} ms, supervision "
+            f"{p['supervision_ms']:.3f} ms per frame; supervision/ours {p['speedup']:.1f}x"
+        )
+    if "memory" in results:
+        m = results["memory"]
+        print(
+            f"memory: {m['video_minutes']:g} min of video ({m['frames']:.0f} frames, "
+            f"{m['seconds']:.0f} s): RSS {m['rss_first_minute_mb']:.1f} MB after minute one, "
+            f"{m['rss_end_mb']:.1f} MB at the end, growth {m['growth_mb']:+.1f} MB"
+        )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    results = run_bench(args)
+    print_results(results)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def add_bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bench", help="measure pipeline efficiency, analytics cost and memory")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=["pipeline", "analytics", "peer", "memory"],
+        help="run only these parts (repeatable; default all)",
+    )
+    p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video for the pipeline part")
+    p.add_argument("--zones", type=Path, default=DEFAULT_ZONES, help="its zone file")
+    p.add_argument("--model", type=Path, help="selfie-segmentation ONNX model (default: shared)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        action="append",
+        help="ONNX Runtime intra-op threads to try (repeatable; 0 = its own choice)",
+    )
+    p.add_argument("--frames", type=int, default=300, help="synthetic masks for analytics/peer")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes; the best counts")
+    p.add_argument("--minutes", type=float, default=30.0, help="video minutes for memory")
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate for memory")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.set_defaults(func=cmd_bench, threads=None)
