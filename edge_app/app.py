@@ -20,8 +20,9 @@ from datetime import datetime, timezone
 
 from edge_app.config import AppConfig, CameraConfig
 from edge_app.domain import Frame, PersonMask
-from edge_app.errors import EdgeAppError, SegmenterError
+from edge_app.errors import EdgeAppError, SegmenterError, StoreError
 from edge_app.events import CameraStatus, Event, EventStamper, ZoneEvent
+from edge_app.perspective_store import PerspectiveStore, perspective_path
 from edge_app.pipeline import CameraAnalytics, CameraResult
 from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import BackoffPolicy, CameraCapture
@@ -137,6 +138,7 @@ class App:
         self._stop_capture()
         if self._stop_worker():
             self._finish_cameras()
+            self._save_person_sizes()
             if self.segmenter is not None:
                 self.segmenter.close()
         self.segmenter = None
@@ -170,6 +172,7 @@ class App:
         daemon = self.config.daemon
         backoff = BackoffPolicy(daemon.reconnect_min_s, daemon.reconnect_max_s)
         now = time.monotonic()
+        sizes = PerspectiveStore(perspective_path(self.config.store.path)).load()
         for cam in self.config.cameras:
             source = self._make_source(cam)
             feed = FrameFeed(source.live, 1 if source.live else _FILE_FEED_DEPTH, self._wakeup)
@@ -184,7 +187,7 @@ class App:
                 min_interval_s=1.0 / cam.fps if cam.fps else 0.0,
             )
             analytics = CameraAnalytics(
-                cam.id, self.zones[cam.id], self.config.analytics, self._stamper
+                cam.id, self.zones[cam.id], self.config.analytics, self._stamper, sizes.get(cam.id)
             )
             self.cameras[cam.id] = CameraParts(cam, capture, analytics, now)
 
@@ -240,6 +243,16 @@ class App:
             _WORKER_DRAIN_S,
         )
         return False
+
+    def _save_person_sizes(self) -> None:
+        # The learned perspective of each camera survives a restart (perspective_store).
+        states = {cid: cam.analytics.size_state() for cid, cam in self.cameras.items()}
+        try:
+            PerspectiveStore(perspective_path(self.config.store.path)).save(
+                {cid: state for cid, state in states.items() if state is not None}
+            )
+        except StoreError as exc:
+            log.error("%s", exc)
 
     def _finish_cameras(self) -> None:
         now = time.monotonic()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from edge_app.analytics import AnalyzerParams, FrameAnalysis, ZoneAnalyzer, ZoneRule
 from edge_app.config import AnalyticsConfig
@@ -16,6 +17,8 @@ from edge_app.events import Event, EventStamper, ZoneEvent
 from edge_app.zones import ZoneSet
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 def analyzer_params(cfg: AnalyticsConfig) -> AnalyzerParams:
@@ -55,15 +58,25 @@ class CameraResult:
 
 
 class CameraAnalytics:
-    """A camera's analyzer, built on its first frame (when the frame size is known)."""
+    """A camera's analyzer, built on its first frame (when the frame size is known).
+
+    ``size_state`` is a person-size model saved by ``size_state()`` on an earlier run
+    (see ``edge_app.perspective_store``); it is restored into the new analyzer.
+    """
 
     def __init__(
-        self, camera_id: str, zones: ZoneSet, cfg: AnalyticsConfig, stamper: EventStamper
+        self,
+        camera_id: str,
+        zones: ZoneSet,
+        cfg: AnalyticsConfig,
+        stamper: EventStamper,
+        size_state: dict[str, Any] | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.zones = zones
         self.cfg = cfg
         self.stamper = stamper
+        self._size_state = size_state
         self.analyzer: ZoneAnalyzer | None = None
         self._frame_size: tuple[int, int] | None = None
         self._last: Frame | None = None
@@ -74,11 +87,26 @@ class CameraAnalytics:
             rules = zone_rules(self.zones, frame.size, self.cfg)
             if self.analyzer is None:
                 self.analyzer = ZoneAnalyzer(self.camera_id, rules, analyzer_params(self.cfg))
+                self._restore_size(self.analyzer)
             else:
                 self.analyzer.replace_rules(rules, frame.t)
         analysis = self.analyzer.update(mask, frame.t)
         self._last = frame
         return CameraResult(frame, mask, analysis, self._stamp(analysis.events, frame))
+
+    def _restore_size(self, analyzer: ZoneAnalyzer) -> None:
+        if self._size_state is None:
+            return
+        try:
+            analyzer.size_model.restore(self._size_state)
+        except ValueError as exc:
+            log.warning("camera %s: saved person size ignored (%s)", self.camera_id, exc)
+
+    def size_state(self) -> dict[str, Any] | None:
+        """The learned person size, to save for the next start (None before any frame)."""
+        if self.analyzer is None:
+            return self._size_state
+        return self.analyzer.size_model.state()
 
     def reload(self, zones: ZoneSet) -> tuple[Event, ...]:
         """Use new zones from now on; visits open in the old zones end."""

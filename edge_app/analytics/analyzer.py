@@ -40,9 +40,12 @@ class AnalyzerParams:
     Distances are relative to the frame height (so they hold at any resolution), times
     seconds. ``track_max_merge_s``: how long a person merged into a neighbour's blob (or
     hidden behind them) keeps being counted at their place (0 turns this off);
-    ``merge_min_hits``: frames a track must have been seen on its own before it may be
-    carried through a merge; ``merge_visible_share``: the least share of one person's area
-    each merged person is assumed to show, which bounds how many people a blob can hold.
+    ``merge_min_seen_s``: how long a track must have been seen on its own before it may
+    be carried through a merge (so a flicker of the mask is never carried);
+    ``merge_visible_share``: the least share of one person's area each merged person is
+    assumed to show, which bounds how many people a blob can hold by its area;
+    ``merge_hidden_per_blob``: people a blob may hide entirely on top of that (someone
+    walking right behind someone else shows nothing at all).
     """
 
     analysis_max_side: int = 160
@@ -52,8 +55,9 @@ class AnalyzerParams:
     track_min_gate: float = 0.06
     person_size_learning: bool = True
     track_max_merge_s: float = 3.0
-    merge_min_hits: int = 3
+    merge_min_seen_s: float = 0.3
     merge_visible_share: float = 0.55
+    merge_hidden_per_blob: int = 1
     occupancy_event_interval_s: float = 1.0
     coverage_event_step: float = 0.05
 
@@ -62,8 +66,12 @@ class AnalyzerParams:
             raise ValueError(
                 f"merge_visible_share must be in (0, 1], got {self.merge_visible_share}"
             )
-        if self.merge_min_hits < 1:
-            raise ValueError(f"merge_min_hits must be >= 1, got {self.merge_min_hits}")
+        if self.merge_min_seen_s < 0:
+            raise ValueError(f"merge_min_seen_s must be >= 0, got {self.merge_min_seen_s}")
+        if self.merge_hidden_per_blob < 0:
+            raise ValueError(
+                f"merge_hidden_per_blob must be >= 0, got {self.merge_hidden_per_blob}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,15 +232,14 @@ class ZoneAnalyzer:
         p = self.params
         if not ratios or p.track_max_merge_s <= 0:
             return None
-        candidates = tracker.carriable(t, assigned, p.merge_min_hits)
+        candidates = tracker.carriable(t, assigned, p.merge_min_seen_s)
         if not candidates:
             return None
         held = [0] * len(ratios)
         for b in people.blob.tolist():
             held[b] += 1
-        room = [
-            max(int(r / p.merge_visible_share) - n, 0) for r, n in zip(ratios, held, strict=True)
-        ]
+        share, hidden = p.merge_visible_share, p.merge_hidden_per_blob
+        room = [max(int(r / share), n + hidden) - n for r, n in zip(ratios, held, strict=True)]
         if not any(room):
             return None
         margin = tracker.min_gate_px

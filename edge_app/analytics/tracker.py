@@ -134,14 +134,17 @@ class Tracker:
             del self.tracks[tr.id]
         return TrackUpdate(np.array(assigned, dtype=np.int64), ended)
 
-    def carriable(self, t: float, exclude: npt.NDArray[np.int64], min_hits: int) -> list[Track]:
-        """Tracks not in ``exclude`` that may be carried at ``t``: seen at least
-        ``min_hits`` times and last seen no longer than ``max_merge_s`` ago."""
+    def carriable(self, t: float, exclude: npt.NDArray[np.int64], min_seen_s: float) -> list[Track]:
+        """Tracks not in ``exclude`` that may be carried at ``t``: seen on their own for at
+        least ``min_seen_s`` (and twice) and last seen no longer than ``max_merge_s`` ago."""
         skip = set(exclude.tolist())
         return [
             tr
             for tr in self.tracks.values()
-            if tr.id not in skip and tr.hits >= min_hits and t - tr.last_t <= self.max_merge_s
+            if tr.id not in skip
+            and tr.hits >= 2
+            and tr.last_t - tr.first_t >= min_seen_s
+            and t - tr.last_t <= self.max_merge_s
         ]
 
     def carry(self, track_id: int, x: float, y: float, t: float) -> None:
