@@ -1,0 +1,246 @@
+"""The ``background`` segmenter: no model, for static cameras and machines without accelerator.
+
+Foreground is whatever differs from a learned picture of the empty scene (OpenCV's MOG2
+mixture model, with its shadow detection: shadows are never reported as people). Plain
+MOG2 learns everything that stops moving, so a customer who stands at a shelf for a minute
+melts into the background. Here the model is updated only where nobody is:
+
+1. Every frame is first compared with the model without learning (``learningRate=0``).
+2. The foreground is cleaned (opening removes noise specks, closing fills holes) and
+   grouped into blobs together with the shadows; blobs smaller than ``_MIN_BLOB_FRAC``
+   of the picture are dropped.
+3. The model then learns a composite picture: the current frame where the scene is empty,
+   its own background picture under the (dilated) blobs. So a person standing still stays
+   foreground for as long as they stand.
+4. Something that stays foreground without moving for ``still_person_hold_s`` is absorbed:
+   it is no longer reported and the model learns it (a moved shelf item, a parked trolley).
+   A blob counts as moving when part of it changed within the last ``_MOTION_WINDOW_S``;
+   a standing person sways and breathes, which keeps their whole blob alive.
+5. A blob that appears where the model holds an object's outline but the current frame
+   has no outline is a *ghost* (someone who was there when the model was learned has
+   left): it is absorbed at once instead of after the hold.
+6. When most of the picture changes at once (lights switched, camera gain jump), the model
+   restarts from the current frame rather than reporting the whole scene as a person.
+
+Durations are seconds of ``Frame.t`` (never frame counts); the learning rate per frame is
+``1 - exp(-dt / history_s)``, so a frame-rate drop does not change how fast it adapts.
+Each camera has its own model. Masks have ``mask_max_side`` pixels on their long side (no
+upscaling of smaller frames) and map to the frame by a plain stretch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge_app.config import BackgroundSegmenterConfig
+from edge_app.domain import Frame, MaskMapping, PersonMask
+from edge_app.errors import SegmenterError
+
+_MIN_BLOB_FRAC = 0.001
+"""Smallest reported blob, as a fraction of the mask's pixels (about 58 px at 320x180)."""
+_MOTION_WINDOW_S = 1.0
+"""Motion is measured against a picture at least this old (seconds), whatever the FPS."""
+_MOTION_LEVEL = 20
+"""Grey-level change (of a lightly blurred picture) that counts as motion, above noise."""
+_MOTION_MIN_FRAC = 0.01
+"""Share of a blob's pixels that must change within the window for it to be moving."""
+_GHOST_EDGE_RATIO = 0.5
+"""A still blob whose outline is this much weaker in the frame than in the model is a ghost."""
+_SUDDEN_CHANGE_FRAC = 0.6
+"""Share of changed pixels that means a lighting change rather than people."""
+_BASE_SIDE = 320
+"""Mask long side the kernel sizes below are tuned for; they scale with it."""
+
+
+def _odd(value: float) -> int:
+    return max(3, round(value) | 1)
+
+
+def _u8(image: object) -> npt.NDArray[np.uint8]:
+    """An OpenCV result as the uint8 array it is (for the type checker; no copy)."""
+    return np.asarray(image, np.uint8)
+
+
+def mask_size_for(frame_size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``(width, height)`` of the mask for a frame: long side ``max_side``, never upscaled."""
+    w, h = frame_size
+    scale = min(1.0, max_side / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+class _CameraModel:
+    """The background model and timers of one camera (mutable, owned by the segmenter)."""
+
+    def __init__(
+        self, config: BackgroundSegmenterConfig, frame_size: tuple[int, int], t: float
+    ) -> None:
+        self.frame_size = frame_size
+        self.size = mask_size_for(frame_size, config.mask_max_side)
+        w, h = self.size
+        self.mapping = MaskMapping.stretch(frame_size, self.size)
+        scale = max(w, h) / _BASE_SIDE
+        self.open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self.close_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(7 * scale),) * 2)
+        self.protect_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(5 * scale),) * 2)
+        self.min_blob_px = max(4, int(_MIN_BLOB_FRAC * w * h))
+        self.history_s = config.history_s
+        self.hold_s = config.still_person_hold_s
+        self.detect_shadows = config.detect_shadows
+        self.mog = cv2.createBackgroundSubtractorMOG2(
+            history=500, varThreshold=config.var_threshold, detectShadows=config.detect_shadows
+        )
+        self.raw = np.zeros((h, w), np.uint8)
+        self.last_t = t
+        self.ref_t = t
+        self.ref: npt.NDArray[np.uint8] = np.zeros((h, w), np.uint8)
+        # Source-clock second since which each pixel's blob has not moved (reset where empty).
+        self.still_since = np.full((h, w), t, np.float64)
+
+    def restart(self, small: np.ndarray, gray: np.ndarray, t: float) -> None:
+        """Learn ``small`` as the whole background (first frame, or a lighting change)."""
+        self.raw = _u8(self.mog.apply(small, self.raw, learningRate=1.0))
+        self.ref = gray
+        self.ref_t = t
+        self.still_since.fill(t)
+
+    def update(self, small: np.ndarray, gray: np.ndarray, t: float) -> npt.NDArray[np.uint8]:
+        """One frame (mask-sized BGR ``small`` and its grey ``gray``) -> 0/1 person mask."""
+        if t < self.last_t:  # the source restarted its clock (a looped file): restart timers
+            self.still_since.fill(t)
+            self.ref_t = t
+        dt = max(0.0, t - self.last_t)
+        self.last_t = t
+        self.raw = _u8(self.mog.apply(small, self.raw, learningRate=0.0))
+        if np.count_nonzero(self.raw) > _SUDDEN_CHANGE_FRAC * self.raw.size:
+            self.restart(small, gray, t)
+            return np.zeros_like(self.raw)
+        fg = _u8(
+            cv2.morphologyEx((self.raw == 255).view(np.uint8), cv2.MORPH_OPEN, self.open_kernel)
+        )
+        fg = _u8(cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self.close_kernel))
+        tracked = fg
+        if self.detect_shadows:
+            shadow = (self.raw == 127).view(np.uint8)
+            tracked = fg | _u8(cv2.morphologyEx(shadow, cv2.MORPH_OPEN, self.open_kernel))
+        count, label_image = cv2.connectedComponents(tracked, connectivity=8)
+        labels: npt.NDArray[np.int32] = np.asarray(label_image, np.int32)
+        fg_area = np.bincount(labels[fg > 0], minlength=count)
+        fg_area[0] = 0
+        kept = fg_area >= self.min_blob_px
+        blobs = kept[labels]  # person blobs with their shadows
+        background = _u8(self.mog.getBackgroundImage())
+        self.still_since[~blobs] = t
+        if t - self.ref_t >= _MOTION_WINDOW_S:
+            self._check_motion(gray, background, labels, count, blobs, t)
+        absorbed = blobs & ((t - self.still_since) >= self.hold_s)
+        protect = cv2.dilate((blobs & ~absorbed).view(np.uint8), self.protect_kernel)
+        composite = cv2.copyTo(background, protect, small.copy())
+        rate = 1.0 - math.exp(-dt / self.history_s)
+        self.raw = _u8(self.mog.apply(composite, self.raw, learningRate=rate))
+        person = (blobs & ~absorbed & (fg > 0)).view(np.uint8)
+        if absorbed.any():
+            # What is left of a blob being absorbed is edge fragments, not people.
+            person = self._drop_small(person)
+        return person
+
+    def _drop_small(self, mask: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        big = np.asarray(stats)[:, cv2.CC_STAT_AREA] >= self.min_blob_px
+        big[0] = False
+        return _u8(big[np.asarray(labels)])
+
+    def _check_motion(
+        self,
+        gray: np.ndarray,
+        background: np.ndarray,
+        labels: npt.NDArray[np.int32],
+        count: int,
+        blobs: npt.NDArray[np.bool_],
+        t: float,
+    ) -> None:
+        """Restart the stillness timer of moving blobs; let ghosts be absorbed at once."""
+        moved = cv2.absdiff(gray, self.ref) > _MOTION_LEVEL
+        self.ref = gray
+        self.ref_t = t
+        area = np.bincount(labels.ravel(), minlength=count)
+        moved_px = np.bincount(labels[moved], minlength=count)
+        moving = moved_px >= np.maximum(4, _MOTION_MIN_FRAC * area)
+        moving[0] = False
+        self.still_since[moving[labels]] = t
+        # Ghost test on still blobs: compare edge strength along each blob's outline in the
+        # current frame and in the model's background picture.
+        outline = cv2.morphologyEx(blobs.view(np.uint8), cv2.MORPH_GRADIENT, self.open_kernel).view(
+            bool
+        )
+        if not outline.any():
+            return
+        bg_gray = cv2.cvtColor(background, cv2.COLOR_BGR2GRAY)
+        where = labels[outline]
+        now_edges = np.bincount(where, _edge_strength(gray)[outline], minlength=count)
+        model_edges = np.bincount(where, _edge_strength(bg_gray)[outline], minlength=count)
+        ghost = (now_edges < _GHOST_EDGE_RATIO * model_edges) & ~moving
+        ghost[0] = False
+        if ghost.any():
+            self.still_since[ghost[labels]] = -math.inf
+
+
+def _edge_strength(gray: np.ndarray) -> npt.NDArray[np.float32]:
+    """Gradient magnitude (L1 of Sobel x/y) of a grey picture, float32."""
+    gx = np.asarray(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+    gy = np.asarray(cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3), np.float32)
+    return np.abs(gx) + np.abs(gy)
+
+
+class BackgroundSegmenter:
+    """Person masks from background subtraction, one model per camera.
+
+    Needs a static camera. Someone present when a camera's model starts (its first frame)
+    is learned as background; the ghost they leave behind when they walk off is detected
+    and absorbed. Example::
+
+        segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+        masks = segmenter.segment(frames)  # frames of any cameras, any order of cameras
+    """
+
+    name = "background"
+    batch_size = 16
+    """Any number of frames works; this bounds how long one ``segment`` call takes."""
+
+    def __init__(self, config: BackgroundSegmenterConfig) -> None:
+        self.config = config
+        self._cameras: dict[str, _CameraModel] = {}
+        self._closed = False
+
+    def segment(self, frames: Sequence[Frame]) -> list[PersonMask]:
+        """One ``PersonMask`` per frame, in order; each camera's frames in time order."""
+        if self._closed:
+            raise SegmenterError("the background segmenter is closed")
+        return [self._segment_one(frame) for frame in frames]
+
+    def _segment_one(self, frame: Frame) -> PersonMask:
+        model = self._cameras.get(frame.camera_id)
+        size = mask_size_for(frame.size, self.config.mask_max_side)
+        image = frame.image
+        if (image.shape[1], image.shape[0]) != size:
+            image = _u8(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+        small = _u8(cv2.GaussianBlur(image, (3, 3), 0))  # camera noise would read as motion
+        gray = _u8(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        if model is None or model.frame_size != frame.size:
+            # A new camera, or its resolution changed: start its model from this frame.
+            model = _CameraModel(self.config, frame.size, frame.t)
+            self._cameras[frame.camera_id] = model
+            model.restart(small, gray, frame.t)
+            mask = np.zeros((size[1], size[0]), np.uint8)
+        else:
+            mask = model.update(small, gray, frame.t)
+        return PersonMask(mask, model.mapping)
+
+    def close(self) -> None:
+        """Forget every camera's model; ``close`` may be repeated."""
+        self._cameras.clear()
+        self._closed = True
