@@ -19,7 +19,7 @@ import io
 import json
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge_app.config import AnalyticsConfig, SegmenterConfig, SyntheticSourceConfig
+from edge_app.domain import Frame
 from edge_app.errors import ConfigError
 from edge_app.events import Event
 from edge_app.pipeline import CameraResult, zone_rules
@@ -90,6 +91,7 @@ class EvalReport:
     visit_iou: float
     zones: tuple[ZoneComparison, ...]
     truth_frames_unused: int = 0
+    warm_up_frames: int = 0
 
     @property
     def overall(self) -> ZoneComparison:
@@ -103,26 +105,57 @@ class EvalReport:
             "segmenter": self.segmenter,
             "visit_iou": self.visit_iou,
             "truth_frames_unused": self.truth_frames_unused,
+            "warm_up_frames": self.warm_up_frames,
             "overall": self.overall.to_dict(),
             "zones": [z.to_dict() for z in self.zones],
         }
 
 
 class _Collector:
-    """An extra replay sink: feeds each analysed frame and its truth to the comparison."""
+    """An extra replay sink: feeds each analysed frame and its truth to the comparison.
 
-    def __init__(self, zones: ZoneSet, cfg: AnalyticsConfig, truth: TruthLookup, iou: float):
-        self.zones, self.cfg, self.truth, self.iou = zones, cfg, truth, iou
+    The first ``skip`` frames (a warm-up) are analysed but not compared; frame ``skip + i``
+    is compared with the truth of frame ``i``.
+    """
+
+    def __init__(
+        self, zones: ZoneSet, cfg: AnalyticsConfig, truth: TruthLookup, iou: float, skip: int
+    ) -> None:
+        self.zones, self.cfg, self.truth, self.iou, self.skip = zones, cfg, truth, iou, skip
         self.comparison: TruthComparison | None = None
         self.indices: set[int] = set()
+        self.first_t: float | None = None
+        self.last_t = 0.0
 
     def __call__(self, result: CameraResult) -> None:
         frame = result.frame
+        if frame.index < self.skip:
+            return
         if self.comparison is None:
             rules = zone_rules(self.zones, frame.size, self.cfg)
             self.comparison = TruthComparison(rules, visit_iou=self.iou)
-        self.indices.add(frame.index)
-        self.comparison.add_frame(frame.t, self.truth(frame.index), result.analysis.states)
+            self.first_t = frame.t
+        index = frame.index - self.skip
+        self.indices.add(index)
+        self.last_t = frame.t
+        self.comparison.add_frame(frame.t, self.truth(index), result.analysis.states)
+
+
+class _FirstFrames:
+    """The first ``count`` frames of a (looping) source: warm-up passes and the measured one."""
+
+    def __init__(self, inner: Source, count: int) -> None:
+        self.inner, self.count = inner, count
+        self.camera_id, self.live = inner.camera_id, False
+
+    def frames(self) -> Iterator[Frame]:
+        for frame in self.inner.frames():
+            if frame.index >= self.count:
+                return
+            yield frame
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def evaluate(
@@ -136,16 +169,18 @@ def evaluate(
     visit_iou: float = 0.5,
     extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
     on_result: Callable[[CameraResult], None] | None = None,
+    skip_frames: int = 0,
 ) -> tuple[EvalReport, set[int]]:
     """Replay ``source`` and compare with ``truth``; returns the report and the frame
-    indices seen. With ``out_dir`` the replay outputs and ``eval.json``/``eval.txt`` stay
-    there; without, they go to a temporary folder that is removed."""
+    indices compared. The first ``skip_frames`` are a warm-up, not compared. With
+    ``out_dir`` the replay outputs and ``eval.json``/``eval.txt`` stay there; without,
+    they go to a temporary folder that is removed."""
     from edge_app.replay import replay_source
 
-    collector = _Collector(zones, analytics_cfg, truth, visit_iou)
+    collector = _Collector(zones, analytics_cfg, truth, visit_iou, skip_frames)
     with tempfile.TemporaryDirectory(prefix="edge-app-eval-") as tmp:
         target = out_dir if out_dir is not None else Path(tmp)
-        summary = replay_source(
+        replay_source(
             source,
             zones,
             target,
@@ -161,14 +196,16 @@ def evaluate(
         # Measured visits come from the replay's own events file, so visits still open
         # when the stream ended (closed by the replay) are included.
         with open(target / "events.jsonl", encoding="utf-8") as f:
-            comparison.add_events(Event.from_dict(json.loads(line)) for line in f)
+            events = (Event.from_dict(json.loads(line)) for line in f)
+            comparison.add_events(events, since_t=collector.first_t if skip_frames else None)
         report = EvalReport(
             dataset=dataset,
-            frames=int(summary["frames"]),
-            duration_s=float(summary["duration_s"]),
+            frames=len(collector.indices),
+            duration_s=collector.last_t - (collector.first_t or 0.0),
             segmenter=segmenter_cfg.type,
             visit_iou=visit_iou,
             zones=tuple(comparison.finish()),
+            warm_up_frames=skip_frames,
         )
         if out_dir is not None:
             write_report(report, out_dir)
@@ -184,23 +221,38 @@ def evaluate_video(
     out_dir: Path | None = None,
     visit_iou: float = 0.5,
     extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
+    warm_up: int = 0,
 ) -> EvalReport:
-    """Evaluate a video file against its MOT ground truth (see ``load_mot``)."""
+    """Evaluate a video file against its MOT ground truth (see ``load_mot``).
+
+    ``warm_up``: play the video this many times before the measured pass (the source
+    clock runs on), so the segmenter's background model and the learned person size start
+    warm, as on a camera that has been running for a while. 0 measures a cold start.
+    """
     from edge_app.sources.file import FileSource
 
     if not video.is_file():
         raise ConfigError(str(video), None, "video file not found", "check the path")
+    if warm_up < 0:
+        raise ConfigError("(command line)", "--warm-up", "must be >= 0", "give 0, 1, 2...")
     truth = load_mot(gt)
+    source: Source = FileSource(zones.camera, video)
+    skip = 0
+    if warm_up:
+        length = sum(1 for _ in FileSource(zones.camera, video).frames())
+        skip = length * warm_up
+        source = _FirstFrames(FileSource(zones.camera, video, loop=True), skip + length)
     report, seen = evaluate(
-        FileSource(zones.camera, video),
+        source,
         lambda index: truth.get(index, []),
         zones,
         segmenter_cfg,
         analytics_cfg,
         out_dir,
-        dataset=video.name,
+        dataset=video.name + (f" (after {warm_up} warm-up pass(es))" if warm_up else ""),
         visit_iou=visit_iou,
         extra_sinks=extra_sinks,
+        skip_frames=skip,
     )
     unused = len(set(truth) - seen)
     if unused:
@@ -332,7 +384,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         zones = load_zones(args.zones)
         report = evaluate_video(
-            args.video, args.gt, zones, segmenter, analytics, args.out_dir, args.visit_iou
+            args.video,
+            args.gt,
+            zones,
+            segmenter,
+            analytics,
+            args.out_dir,
+            args.visit_iou,
+            warm_up=args.warm_up,
         )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2), flush=True)
@@ -358,6 +417,14 @@ def add_eval_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--model", type=Path, help="ONNX model for --segmenter onnxruntime")
     p.add_argument(
         "--visit-iou", type=float, default=0.5, help="time overlap that matches two visits"
+    )
+    p.add_argument(
+        "--warm-up",
+        type=int,
+        default=0,
+        metavar="PASSES",
+        help="play the video this many times before the measured pass (a camera that has "
+        "been running: background and person size learned); default 0, a cold start",
     )
     p.add_argument("--json", action="store_true", help="print the JSON report instead")
     g = p.add_argument_group("synthetic shop camera (exact truth)")

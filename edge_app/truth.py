@@ -225,11 +225,18 @@ class TruthComparison:
             if not presence.on and not presence.pending:
                 del tally.presence[pid]
 
-    def add_events(self, events: Iterable[Event]) -> None:
-        """Measured visits: every ``zone.exit`` of a compared zone."""
+    def add_events(self, events: Iterable[Event], since_t: float | None = None) -> None:
+        """Measured visits: every ``zone.exit`` of a compared zone. With ``since_t`` (the
+        first compared frame), visits that ended before it are left out and the others
+        count from it at the earliest."""
         for ev in events:
             if isinstance(ev.payload, ZoneExit) and ev.zone in self._tally:
-                visit = Visit(ev.payload.track_id, ev.payload.entered_t, ev.t)
+                start = ev.payload.entered_t
+                if since_t is not None:
+                    if ev.t < since_t:
+                        continue
+                    start = max(start, since_t)
+                visit = Visit(ev.payload.track_id, start, ev.t)
                 self._tally[ev.zone].measured_visits.append(visit)
 
     def finish(self) -> list[ZoneComparison]:

@@ -7,7 +7,8 @@ analysis-grid pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -23,7 +24,9 @@ class Blobs:
     """Connected person regions of one mask, as parallel ``(B,)`` arrays.
 
     ``x, y, w, h`` is the bounding box (pixels), ``area`` the pixel count; the foot point
-    of a blob is the bottom centre of its box: ``(x + w / 2, y + h)``.
+    of a blob is the bottom centre of its box: ``(x + w / 2, y + h)``. ``outlines``, when
+    known, holds each blob's outer contour as ``(K, 2)`` int ``x, y`` pixel points (used
+    to find the feet of several people in one blob).
     """
 
     x: FloatArray
@@ -31,6 +34,7 @@ class Blobs:
     w: FloatArray
     h: FloatArray
     area: FloatArray
+    outlines: tuple[npt.NDArray[np.int32], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         n = self.x.shape[0]
@@ -44,10 +48,14 @@ class Blobs:
         return int(self.x.shape[0])
 
     @classmethod
-    def from_rows(cls, rows: list[tuple[float, float, float, float, float]]) -> Blobs:
-        """Blobs from ``(x, y, w, h, area)`` rows."""
+    def from_rows(
+        cls,
+        rows: Sequence[Sequence[float]],
+        outlines: tuple[npt.NDArray[np.int32], ...] = (),
+    ) -> Blobs:
+        """Blobs from ``(x, y, w, h, area)`` rows (and their outlines, if known)."""
         s = np.array(rows, dtype=np.float64).reshape(-1, 5)
-        return cls(x=s[:, 0], y=s[:, 1], w=s[:, 2], h=s[:, 3], area=s[:, 4])
+        return cls(x=s[:, 0], y=s[:, 1], w=s[:, 2], h=s[:, 3], area=s[:, 4], outlines=outlines)
 
     def rows(self) -> list[list[float]]:
         """``[x, y, w, h, area]`` per blob as plain floats (cheap to loop over)."""
@@ -71,12 +79,14 @@ def find_blobs(mask: ImageU8, min_area_px: float) -> Blobs:
     """
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     rows = []
+    outlines = []
     for c in contours:
         area = cv2.contourArea(c) + 0.5 * len(c) + 1.0
         if area >= min_area_px:
             x, y, w, h = cv2.boundingRect(c)
             rows.append((float(x), float(y), float(w), float(h), area))
-    return Blobs.from_rows(rows)
+            outlines.append(np.asarray(c.reshape(-1, 2), dtype=np.int32))
+    return Blobs.from_rows(rows, tuple(outlines))
 
 
 @dataclass(frozen=True, slots=True)

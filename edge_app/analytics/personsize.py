@@ -198,24 +198,42 @@ class PersonSize:
         than ``join_height`` people there (a torso and legs split by a mask gap)."""
         if not self.ready or len(blobs) < 2:
             return blobs
-        rows = blobs.rows()
-        joined = self._join(rows)
-        return blobs if joined is rows else Blobs.from_rows([tuple(r) for r in joined])  # type: ignore[misc]
+        return self._joined(blobs, blobs.rows())[0]
 
-    def _join(self, rows: list[list[float]]) -> list[list[float]]:
-        """``rows`` itself when nothing joins, else new ``[x, y, w, h, area]`` rows."""
-        boxes = [[x, y, x + w, y + h, a] for x, y, w, h, a in rows]
-        alive = [True] * len(boxes)
+    def _joined(self, blobs: Blobs, rows: list[list[float]]) -> tuple[Blobs, list[list[float]]]:
+        groups = self._join(rows)
+        if groups is None:
+            return blobs, rows
+        new_rows = []
+        for members in groups:
+            x0 = min(rows[k][0] for k in members)
+            y0 = min(rows[k][1] for k in members)
+            x1 = max(rows[k][0] + rows[k][2] for k in members)
+            y1 = max(rows[k][1] + rows[k][3] for k in members)
+            new_rows.append([x0, y0, x1 - x0, y1 - y0, sum(rows[k][4] for k in members)])
+        outlines: tuple[npt.NDArray[np.int32], ...] = ()
+        if blobs.outlines:
+            outlines = tuple(
+                np.concatenate([blobs.outlines[k] for k in members]) for members in groups
+            )
+        return Blobs.from_rows(new_rows, outlines), new_rows
+
+    def _join(self, rows: list[list[float]]) -> list[list[int]] | None:
+        """Groups of blob indices to join (the lowest first), or None when none join."""
+        boxes = [[x, y, x + w, y + h] for x, y, w, h, _ in rows]
+        owner = list(range(len(boxes)))
         changed = False
         # Lowest feet first: each lower blob absorbs the fragments sitting above it.
-        boxes_by_bottom = sorted(enumerate(boxes), key=lambda kb: -kb[1][3])
-        for i, bi in boxes_by_bottom:
-            if not alive[i]:
+        by_bottom = sorted(range(len(boxes)), key=lambda k: -boxes[k][3])
+        for i in by_bottom:
+            if owner[i] != i:
                 continue
+            bi = boxes[i]
             limit = 0.0
-            for j, bj in boxes_by_bottom:
+            for j in by_bottom:
+                bj = boxes[j]
                 # Cheapest tests first: most pairs do not even overlap side by side.
-                if j == i or not alive[j] or bj[3] > bi[3]:
+                if j == i or owner[j] != j or bj[3] > bi[3]:
                     continue
                 left = bi[0] if bi[0] > bj[0] else bj[0]
                 right = bi[2] if bi[2] < bj[2] else bj[2]
@@ -228,33 +246,51 @@ class PersonSize:
                 if bi[3] - top > limit:
                     continue
                 bi[0], bi[1], bi[2] = min(bi[0], bj[0]), top, max(bi[2], bj[2])
-                bi[4] += bj[4]
-                alive[j] = False
+                owner[j] = i
                 changed = True
         if not changed:
-            return rows
-        return [
-            [b[0], b[1], b[2] - b[0], b[3] - b[1], b[4]]
-            for b, ok in zip(boxes, alive, strict=True)
-            if ok
-        ]
+            return None
+        groups: dict[int, list[int]] = {}
+        for k in by_bottom:
+            root = owner[k]
+            while owner[root] != root:
+                root = owner[root]
+            groups.setdefault(root, []).append(k)
+        return [groups[k] for k in sorted(groups)]
 
     def split(self, blobs: Blobs) -> People:
-        """One foot point per estimated person, spread along the bottom of each blob."""
-        return self._split(blobs.rows())
+        """One foot point per estimated person: spread along the bottom of each blob, or,
+        when the blob's outline is known, where each person's share of it stands."""
+        rows = blobs.rows()
+        return self._split(rows, self._ratios(rows) if self.ready else None, blobs.outlines)
 
-    def _split(self, rows: list[list[float]], ratios: list[float] | None = None) -> People:
+    def _split(
+        self,
+        rows: list[list[float]],
+        ratios: list[float] | None,
+        outlines: tuple[npt.NDArray[np.int32], ...] = (),
+    ) -> People:
         xs: list[float] = []
         ys: list[float] = []
         owner: list[int] = []
-        for b, (row, n) in enumerate(zip(rows, self._counts(rows, ratios), strict=True)):
+        counts = self._counts(rows, ratios)
+        for b, (row, n) in enumerate(zip(rows, counts, strict=True)):
             x, y, w, h = row[0], row[1], row[2], row[3]
-            if n == 1:
+            if outlines and (
+                n > 1 or (self.ready and h > self.join_height * self._height.at(y + h))
+            ):
+                # Several people, or something hanging below one (a bag, a pigeon at the
+                # feet): each person's foot from the outline, not the box.
+                feet = _feet_from_outline(outlines[b], int(x), int(w), n)
+                xs.extend(f[0] for f in feet)
+                ys.extend(f[1] for f in feet)
+            elif n == 1:
                 xs.append(x + 0.5 * w)
+                ys.append(y + h)
             else:
                 # The k-th person of an n-person blob stands at (k + 0.5) / n of its width.
                 xs.extend(x + w * (k + 0.5) / n for k in range(n))
-            ys.extend([y + h] * n)
+                ys.extend([y + h] * n)
             owner.extend([b] * n)
         return People(
             np.array(xs, dtype=np.float64),
@@ -270,12 +306,9 @@ class PersonSize:
         rows = blobs.rows()
         self._learn(rows, frame_height, frame_width)
         if self.ready and len(rows) > 1:
-            joined = self._join(rows)
-            if joined is not rows:
-                rows = joined
-                blobs = Blobs.from_rows([tuple(r) for r in rows])  # type: ignore[misc]
+            blobs, rows = self._joined(blobs, rows)
         ratios = self._ratios(rows) if self.ready else []
-        return blobs, self._split(rows, ratios or None), ratios
+        return blobs, self._split(rows, ratios or None, blobs.outlines), ratios
 
     # --- persistence ------------------------------------------------------------------
 
@@ -306,3 +339,43 @@ class PersonSize:
         self._side.restore(side)
         self._height.restore(height)
         self.samples = samples
+
+
+FOOT_QUANTILE = 0.8
+"""A person's foot row in a shared blob: the row that this share of its columns reach
+down to. The feet are the lowest thing across a good part of a person's width; a narrow
+protrusion (a bag, a pigeon) is not."""
+
+
+def _feet_from_outline(
+    points: npt.NDArray[np.int32], x0: int, width: int, n: int
+) -> list[tuple[float, float]]:
+    """``n`` foot points for one blob from its outer contour ``(K, 2)`` points.
+
+    Each column's extent (top to bottom) comes from the contour; the blob's columns are
+    cut into ``n`` runs of equal area; each person stands at the area centre of a run, on
+    the row ``FOOT_QUANTILE`` of its columns reach.
+    """
+    cols = points[:, 0] - x0
+    bottom = np.full(width, -1, dtype=np.int64)
+    top = np.full(width, np.iinfo(np.int64).max, dtype=np.int64)
+    np.maximum.at(bottom, cols, points[:, 1])
+    np.minimum.at(top, cols, points[:, 1])
+    height = np.where(bottom >= 0, bottom - top + 1, 0).astype(np.float64)
+    cum = np.cumsum(height)
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n) / n, side="right")
+    feet = []
+    for lo, hi in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [width])), strict=True):
+        hi = max(hi, lo + 1)
+        h = height[lo:hi]
+        centre = lo + (
+            float(np.dot(np.arange(hi - lo), h) / h.sum()) if h.sum() else 0.5 * (hi - lo)
+        )
+        reach = bottom[lo:hi][bottom[lo:hi] >= 0]
+        foot = (
+            float(np.quantile(reach, FOOT_QUANTILE)) + 1.0
+            if reach.size
+            else float(bottom.max() + 1)
+        )
+        feet.append((x0 + centre + 0.5, foot))
+    return feet
