@@ -18,6 +18,7 @@ Absolute times are printed for reference; they depend on the machine and its loa
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import tempfile
 import time
@@ -171,7 +172,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             sides = (AnalyticsConfig().analysis_max_side, 512)
             costs = analytics_cost(masks, times, sides, args.repeats)
             results["analytics"] = [_cost(c) for c in costs]
-        if "peer" in parts:
+        if "peer" in parts and importlib.util.find_spec("supervision") is None:
+            results["peer"] = {
+                "skipped": "supervision is not installed: pip install 'edge-app[bench]'"
+            }
+        elif "peer" in parts:
             peer = peer_supervision(masks, AnalyticsConfig().analysis_max_side, args.repeats)
             results["peer"] = {
                 "zone_frames": peer.zone_frames,
@@ -210,7 +215,9 @@ def print_results(results: dict[str, Any]) -> None:
             f"components+polygon test {c['components_ms']:.3f} ms, shapely "
             f"{c['shapely_ms']:.3f} ms; shapely/ours {c['vs_shapely']:.1f}x"
         )
-    if "peer" in results:
+    if "peer" in results and "skipped" in results["peer"]:
+        print(f"peer: skipped ({results['peer']['skipped']})")
+    elif "peer" in results:
         p = results["peer"]
         print(
             f"peer (supervision PolygonZone): equal counts {p['equal_zone_frames']}/"

@@ -1,0 +1,119 @@
+"""``edge-app bench`` runs on tiny inputs and reports every figure (no timing assertions:
+the figures themselves are recorded in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_app.analytics.zonemap import ZoneMap
+from edge_app.bench_cases import baseline_components, baseline_shapely, grid_zones, scene_masks
+from tests.conftest import REPO, shared_data
+from tests.eval_scenes import make_scene
+
+
+def edge_app(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_app", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+
+
+def test_bench_analytics_and_peer_print_their_fields(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = edge_app(
+        "bench",
+        "--only",
+        "analytics",
+        "--only",
+        "peer",
+        "--frames",
+        "12",
+        "--repeats",
+        "1",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "analytics at 160x160: ours" in result.stdout
+    assert "analytics at 512x512: ours" in result.stdout
+    assert "shapely/ours" in result.stdout
+    assert "peer" in result.stdout
+    data = json.loads(out.read_text())
+    assert [c["side"] for c in data["analytics"]] == [160, 512]
+    for c in data["analytics"]:
+        assert c["ours_ms"] > 0 and c["shapely_ms"] > 0 and c["components_ms"] > 0
+    if "skipped" not in data["peer"]:
+        # Same blobs, same anchor pixels, same pixel sets: the counts must agree.
+        assert data["peer"]["equal_zone_frames"] == data["peer"]["zone_frames"] > 0
+
+
+def test_bench_pipeline_on_a_tiny_video(tmp_path: Path) -> None:
+    model = shared_data("selfie_segmentation", "selfie_segmentation.onnx")
+    scene = make_scene(tmp_path / "scene")
+    result = edge_app(
+        "bench",
+        "--only",
+        "pipeline",
+        "--video",
+        str(scene.video),
+        "--zones",
+        str(scene.zones),
+        "--model",
+        str(model),
+        "--threads",
+        "1",
+        "--repeats",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("pipeline (1_threads)"))
+    assert "efficiency" in line and "replay" in line and "segmenter" in line
+    assert "40 frames" in line
+
+
+def test_bench_memory_on_a_short_run() -> None:
+    result = edge_app("bench", "--only", "memory", "--minutes", "0.05")
+    assert result.returncode == 0, result.stderr
+    assert "memory: 0.05 min of video (30 frames" in result.stdout
+    assert "growth" in result.stdout
+
+
+def test_bench_baselines_agree_with_the_zone_map_on_synthetic_masks() -> None:
+    # The baselines must compute the same thing as ours, or the time ratio means nothing:
+    # person pixels per zone from the components baseline equal the zone map's.
+    masks, _ = scene_masks(5)
+    mapping = masks[0].mapping
+    rules = grid_zones(mapping.frame_size)
+    zm = ZoneMap.build([mapping.frame_to_mask(r.polygon) for r in rules], mapping.mask_size)
+    components = baseline_components(rules, mapping)
+    shapely_way = baseline_shapely(rules, mapping)
+    for m in masks[2:]:
+        ours_px = zm.person_pixels(m.mask)
+        theirs = components(m.mask)
+        assert len(theirs) == 16 == len(shapely_way(m.mask))
+        # fillPoly includes the right and bottom edges: a zone's pixel count may differ
+        # by one row and one column of person pixels, no more.
+        for (count, px), area, mine in zip(theirs, zm.areas, ours_px, strict=True):
+            assert count >= 0
+            assert abs(px - mine) <= np.sqrt(area) * 2 + 2
+
+
+def test_bench_rejects_a_missing_model(tmp_path: Path) -> None:
+    result = edge_app("bench", "--only", "pipeline", "--model", str(tmp_path / "none.onnx"))
+    assert result.returncode == 1
+    assert "model not found" in result.stderr
+
+
+def test_bench_help_names_every_part() -> None:
+    result = edge_app("bench", "--help")
+    assert result.returncode == 0
+    for part in ("analytics", "peer", "pipeline", "memory"):
+        assert part in result.stdout
