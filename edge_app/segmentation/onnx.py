@@ -155,7 +155,7 @@ class OnnxSegmenter:
                 f"{cfg.model}: input {tensor.name!r} has shape {shape}, but infer_dims "
                 f"{list(cfg.preprocess.infer_dims)} with tensor_layout "
                 f"{cfg.preprocess.tensor_layout} make [N, {', '.join(map(str, expected))}]"
-                f"{_layout_hint(shape)}"
+                f"{_layout_hint(shape)}; the model's inputs are {_describe(inputs)}"
             )
         batch = shape[0]
         return batch if isinstance(batch, int) and batch > 0 else None
