@@ -344,6 +344,12 @@ class AnalyticsConfig(StrictModel):
     person_size_learning: bool = Field(
         True, description="estimate people per merged blob from the learned size of one person"
     )
+    track_max_merge_s: float = Field(
+        3.0,
+        ge=0,
+        description="keep counting a tracked person merged into (or hidden behind) a "
+        "neighbour's blob this long; 0 turns it off",
+    )
     occupancy_event_interval_s: float = Field(
         1.0,
         ge=0,

@@ -15,25 +15,22 @@ as ``eval.json`` (machine-readable) and ``eval.txt`` (the table printed on scree
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 from edge_app.config import AnalyticsConfig, SegmenterConfig, SyntheticSourceConfig
 from edge_app.domain import Frame
 from edge_app.errors import ConfigError
+from edge_app.eval_report import EvalReport, render_text, write_report
 from edge_app.events import Event
 from edge_app.pipeline import CameraResult, zone_rules
 from edge_app.sources.base import Source
-from edge_app.truth import TruthComparison, TruthPoint, ZoneComparison, overall
+from edge_app.truth import TruthComparison, TruthPoint
+from edge_app.truth_masks import TruthMaskSegmenter
 from edge_app.zones import ZoneSet
 
 TruthLookup = Callable[[int], list[TruthPoint]]
@@ -74,41 +71,11 @@ def load_mot(path: Path) -> dict[int, list[TruthPoint]]:
             )
         if consider == 0:
             continue
-        truth.setdefault(frame - 1, []).append(TruthPoint(pid, left + width / 2, top + height))
+        box = (left, top, width, height)
+        truth.setdefault(frame - 1, []).append(TruthPoint(pid, left + width / 2, top + height, box))
     if not truth:
         raise ConfigError(str(path), None, "no ground-truth boxes", "give a MOT gt.txt")
     return truth
-
-
-@dataclass(frozen=True, slots=True)
-class EvalReport:
-    """The comparison of one run: per zone, overall, and what was run."""
-
-    dataset: str
-    frames: int
-    duration_s: float
-    segmenter: str
-    visit_iou: float
-    zones: tuple[ZoneComparison, ...]
-    truth_frames_unused: int = 0
-    warm_up_frames: int = 0
-
-    @property
-    def overall(self) -> ZoneComparison:
-        return overall(self.zones)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset,
-            "frames": self.frames,
-            "duration_s": round(self.duration_s, 3),
-            "segmenter": self.segmenter,
-            "visit_iou": self.visit_iou,
-            "truth_frames_unused": self.truth_frames_unused,
-            "warm_up_frames": self.warm_up_frames,
-            "overall": self.overall.to_dict(),
-            "zones": [z.to_dict() for z in self.zones],
-        }
 
 
 class _Collector:
@@ -162,7 +129,7 @@ def evaluate(
     source: Source,
     truth: TruthLookup,
     zones: ZoneSet,
-    segmenter_cfg: SegmenterConfig,
+    segmenter_cfg: SegmenterConfig | None,
     analytics_cfg: AnalyticsConfig,
     out_dir: Path | None = None,
     dataset: str = "",
@@ -178,13 +145,17 @@ def evaluate(
     from edge_app.replay import replay_source
 
     collector = _Collector(zones, analytics_cfg, truth, visit_iou, skip_frames)
+    # No segmenter config: masks drawn from the truth (the analytics alone).
+    segmenter = segmenter_cfg or TruthMaskSegmenter(
+        lambda i: truth(i - skip_frames) if i >= skip_frames else []
+    )
     with tempfile.TemporaryDirectory(prefix="edge-app-eval-") as tmp:
         target = out_dir if out_dir is not None else Path(tmp)
         replay_source(
             source,
             zones,
             target,
-            segmenter_cfg,
+            segmenter,
             analytics_cfg,
             device_id="eval",
             on_result=on_result,
@@ -202,7 +173,7 @@ def evaluate(
             dataset=dataset,
             frames=len(collector.indices),
             duration_s=collector.last_t - (collector.first_t or 0.0),
-            segmenter=segmenter_cfg.type,
+            segmenter=segmenter_cfg.type if segmenter_cfg else TruthMaskSegmenter.name,
             visit_iou=visit_iou,
             zones=tuple(comparison.finish()),
             warm_up_frames=skip_frames,
@@ -216,7 +187,7 @@ def evaluate_video(
     video: Path,
     gt: Path,
     zones: ZoneSet,
-    segmenter_cfg: SegmenterConfig,
+    segmenter_cfg: SegmenterConfig | None,
     analytics_cfg: AnalyticsConfig,
     out_dir: Path | None = None,
     visit_iou: float = 0.5,
@@ -271,7 +242,7 @@ def _with_unused(report: EvalReport, unused: int, out_dir: Path | None) -> EvalR
 def evaluate_synthetic(
     scene: SyntheticSourceConfig,
     zones: ZoneSet,
-    segmenter_cfg: SegmenterConfig,
+    segmenter_cfg: SegmenterConfig | None,
     analytics_cfg: AnalyticsConfig,
     out_dir: Path | None = None,
     visit_iou: float = 0.5,
@@ -287,70 +258,16 @@ def evaluate_synthetic(
     source = SyntheticSource(zones.camera, scene)
 
     def truth(index: int) -> list[TruthPoint]:
-        return [TruthPoint(p.person_id, p.foot[0], p.foot[1]) for p in source.truth(index)]
+        return [
+            TruthPoint(p.person_id, p.foot[0], p.foot[1], tuple(map(float, p.bbox)))  # type: ignore[arg-type]
+            for p in source.truth(index)
+        ]
 
     name = f"synthetic seed={scene.seed} people={scene.people} {scene.duration_s:g}s"
     report, _ = evaluate(
         source, truth, zones, segmenter_cfg, analytics_cfg, out_dir, name, visit_iou, extra_sinks
     )
     return report
-
-
-# --- output ----------------------------------------------------------------------------
-
-
-def report_table(report: EvalReport) -> Table:
-    """The readable table: one row per zone and the overall row."""
-    table = Table(
-        title=f"{report.dataset}: {report.frames} frames, {report.duration_s:.1f} s, "
-        f"segmenter {report.segmenter}, visits matched at IoU >= {report.visit_iou:g}"
-    )
-    columns = (
-        "zone",
-        "count MAE",
-        "count bias",
-        "occupied acc",
-        "occupied s true/meas",
-        "visits true/meas/match",
-        "visit P",
-        "visit R",
-        "dwell MAE s",
-    )
-    for col in columns:
-        table.add_column(col, justify="left" if col == "zone" else "right")
-    for i, z in enumerate((*report.zones, report.overall)):
-        table.add_row(
-            z.zone,
-            f"{z.count_mae:.3f}",
-            f"{z.count_bias:+.3f}",
-            f"{z.occupied_accuracy:.1%}",
-            f"{z.true_occupied_s:.1f}/{z.measured_occupied_s:.1f}",
-            f"{z.true_visits}/{z.measured_visits}/{z.matched_visits}",
-            f"{z.visit_precision:.2f}",
-            f"{z.visit_recall:.2f}",
-            f"{z.dwell_mae_s:.2f}",
-            end_section=i == len(report.zones) - 1,
-        )
-    return table
-
-
-def render_text(report: EvalReport, width: int = 140) -> str:
-    """The table (and any warning) as plain text."""
-    console = Console(record=True, width=width, file=io.StringIO())
-    console.print(report_table(report))
-    if report.truth_frames_unused:
-        console.print(
-            f"warning: {report.truth_frames_unused} frame(s) of ground truth have no video "
-            "frame: check that the truth belongs to this video"
-        )
-    return console.export_text()
-
-
-def write_report(report: EvalReport, out_dir: Path) -> None:
-    """``eval.json`` and ``eval.txt`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "eval.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    (out_dir / "eval.txt").write_text(render_text(report))
 
 
 # --- command ---------------------------------------------------------------------------
@@ -362,7 +279,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from edge_app.zones import load_zones
 
     config = load_config(args.config) if args.config else None
-    segmenter = _segmenter_for(args, config)
+    segmenter = None if args.masks_from_truth else _segmenter_for(args, config)
     analytics = config.analytics if config else AnalyticsConfig()
     if args.synthetic:
         from edge_app.demo import demo_zones_path
@@ -425,6 +342,12 @@ def add_eval_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="PASSES",
         help="play the video this many times before the measured pass (a camera that has "
         "been running: background and person size learned); default 0, a cold start",
+    )
+    p.add_argument(
+        "--masks-from-truth",
+        action="store_true",
+        help="no segmenter: person masks drawn from the true boxes, to measure the counting "
+        "alone (people who overlap still merge into one blob)",
     )
     p.add_argument("--json", action="store_true", help="print the JSON report instead")
     g = p.add_argument_group("synthetic shop camera (exact truth)")

@@ -28,6 +28,7 @@ def analyzer_params(cfg: AnalyticsConfig) -> AnalyzerParams:
         track_max_gap_s=cfg.track_max_gap_s,
         track_max_speed=cfg.track_max_speed,
         person_size_learning=cfg.person_size_learning,
+        track_max_merge_s=cfg.track_max_merge_s,
         occupancy_event_interval_s=cfg.occupancy_event_interval_s,
     )
 

@@ -20,7 +20,7 @@ from edge_app.config import AnalyticsConfig, SegmenterConfig
 from edge_app.domain import ZoneState
 from edge_app.events import Event, EventStamper, ZoneExit
 from edge_app.pipeline import CameraAnalytics, CameraResult, Prefetch, segment_stream
-from edge_app.segmentation import create_segmenter
+from edge_app.segmentation import Segmenter, create_segmenter
 from edge_app.sources.base import Source
 from edge_app.sources.file import FileSource
 from edge_app.zones import ZoneSet
@@ -179,14 +179,17 @@ def replay_source(
     source: Source,
     zones: ZoneSet,
     out_dir: Path,
-    segmenter_cfg: SegmenterConfig,
+    segmenter_cfg: SegmenterConfig | Segmenter,
     analytics_cfg: AnalyticsConfig,
     device_id: str = "replay",
     on_result: ProgressCallback | None = None,
     extra_sinks: Iterable[Callable[[CameraResult], None]] = (),
 ) -> dict[str, Any]:
-    """``run_replay`` for any finite source (a file, the synthetic camera); closes it."""
-    segmenter = create_segmenter(segmenter_cfg)
+    """``run_replay`` for any finite source (a file, the synthetic camera); closes it.
+    ``segmenter_cfg`` may also be a ready segmenter (the evaluation's masks from truth)."""
+    segmenter = (
+        segmenter_cfg if isinstance(segmenter_cfg, Segmenter) else create_segmenter(segmenter_cfg)
+    )
     camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper(device_id))
     writer = ReplayWriter(out_dir)
     frames = Prefetch(source.frames(), depth=2 * segmenter.batch_size + 2, on_close=source.close)

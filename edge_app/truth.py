@@ -34,11 +34,13 @@ from edge_app.events import Event, ZoneExit
 
 @dataclass(frozen=True, slots=True)
 class TruthPoint:
-    """One true person in one frame: id and foot point in frame pixels."""
+    """One true person in one frame: id and foot point in frame pixels, and the person's
+    box ``(left, top, width, height)`` when known."""
 
     person_id: int
     x: float
     y: float
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

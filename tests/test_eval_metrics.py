@@ -184,8 +184,11 @@ def test_load_mot_gives_foot_points_per_zero_based_frame(tmp_path: Path) -> None
     )
     truth = load_mot(gt)
     assert sorted(truth) == [0, 2]
-    assert truth[0] == [TruthPoint(1, 25.0, 60.0), TruthPoint(2, 105.0, 10.0)]
-    assert truth[2] == [TruthPoint(1, 27.5, 60.0)]
+    assert truth[0] == [
+        TruthPoint(1, 25.0, 60.0, (10.0, 20.0, 30.0, 40.0)),
+        TruthPoint(2, 105.0, 10.0, (100.0, 0.0, 10.0, 10.0)),
+    ]
+    assert truth[2] == [TruthPoint(1, 27.5, 60.0, (12.5, 20.0, 30.0, 40.0))]
 
 
 @pytest.mark.parametrize(
