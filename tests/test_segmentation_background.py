@@ -20,10 +20,14 @@ from edge_app.errors import SegmenterError
 from edge_app.segmentation.background import BackgroundSegmenter, mask_size_for
 from edge_app.segmentation.base import Segmenter, create_segmenter
 from edge_app.segmentation.decode import mask_in_frame
+from tests.conftest import shared_data
 
 W, H = 480, 270
 WALL = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 STAND_X, FOOT_Y = 240, 200
+ENTER = 12.0
+"""Scenes start after the model's warm-up (history_s / 3 = 10 s by default), in which it
+learns everywhere."""
 
 
 def shop_wall(seed: int = 3) -> np.ndarray:
@@ -72,14 +76,15 @@ def iou(mask: np.ndarray, truth: np.ndarray) -> float:
 
 
 def dwell_position(t: float) -> float | None:
-    """Walks in over 5..9 s, stands (swaying 1 px) until 249 s, walks out by 253 s."""
-    if t < 5 or t >= 253:
+    """Walks in over 4 s, stands (swaying 1 px) for 4 minutes, walks out in 4 s."""
+    stand, leave = ENTER + 4, ENTER + 4 + 240
+    if t < ENTER or t >= leave + 4:
         return None
-    if t < 9:
-        return -20 + (STAND_X + 20) * (t - 5) / 4
-    if t < 249:
+    if t < stand:
+        return -20 + (STAND_X + 20) * (t - ENTER) / 4
+    if t < leave:
         return STAND_X + math.sin(2 * t)
-    return STAND_X + (W + 40 - STAND_X) * (t - 249) / 4
+    return STAND_X + (W + 40 - STAND_X) * (t - leave) / 4
 
 
 Segment = Callable[[Frame], np.ndarray]
@@ -125,20 +130,22 @@ def plain_mog2(history_s: float, fps: float) -> Segment:
 
 
 def test_still_person_stays_in_mask_for_minutes_and_area_frees_after() -> None:
-    rows = run_scene(ours(), fps=5, duration_s=270, position=dwell_position)
-    standing = [r for r in rows if 10 <= r[0] < 249]
+    gone = ENTER + 248  # walked out of the picture
+    rows = run_scene(ours(), fps=5, duration_s=gone + 15, position=dwell_position)
+    standing = [r for r in rows if ENTER + 5 <= r[0] < ENTER + 244]
     assert len(standing) > 1000
     worst = min(r[3] for r in standing)
     assert worst >= 0.75, f"IoU fell to {worst:.2f} during the 4-minute stand"
-    # Gone 3 s after they left (253 s): not a pixel is left behind.
-    assert all(r[2] == 0 for r in rows if r[0] >= 256)
-    assert all(r[2] == 0 for r in rows if r[0] < 5), "empty scene before they come in"
+    # Free 3 s after they left: not a pixel is left behind.
+    assert all(r[2] == 0 for r in rows if r[0] >= gone + 3)
+    assert all(r[2] == 0 for r in rows if r[0] < ENTER), "empty scene before they come in"
 
 
 def test_plain_mog2_loses_the_still_person() -> None:
     # The same scene through MOG2 alone: the test above can fail.
-    rows = run_scene(plain_mog2(30.0, fps=5), fps=5, duration_s=130, position=dwell_position)
-    late = [r[3] for r in rows if 100 <= r[0] < 130]
+    rows = run_scene(plain_mog2(30.0, fps=5), fps=5, duration_s=140, position=dwell_position)
+    assert max(r[3] for r in rows if ENTER + 5 <= r[0] < ENTER + 10) > 0.75  # seen at first
+    late = [r[3] for r in rows if 110 <= r[0] < 140]
     assert max(late) < 0.2
 
 
@@ -156,36 +163,62 @@ def test_static_object_is_absorbed_after_the_hold_at_any_frame_rate(fps: float) 
     segmenter = BackgroundSegmenter(BackgroundSegmenterConfig(still_person_hold_s=20.0))
     wall, noise = shop_wall(), CameraNoise()
     seen: list[tuple[float, float, int]] = []
-    for i in range(int(45 * fps)):
+    for i in range(int((ENTER + 35) * fps)):
         t = i / fps
         image = wall.copy()
-        truth = parked_trolley(image, t, since=5.0)
+        truth = parked_trolley(image, t, since=ENTER)
         mask = mask_in_frame(segmenter.segment([Frame("cam", i, t, WALL, noise(image))])[0])
         seen.append((t, iou(mask, truth), int(np.count_nonzero(mask))))
-    assert all(n == 0 for t, _, n in seen if t < 5.0)
-    held = [v for t, v, _ in seen if 6.0 <= t < 24.0]
+    assert all(n == 0 for t, _, n in seen if t < ENTER)
+    held = [v for t, v, _ in seen if ENTER + 1 <= t < ENTER + 19]
     assert min(held) >= 0.8, "the new object is foreground while the hold runs"
     # Absorbed once it has been still for 20 s of source time, whatever the frame rate.
-    assert all(n == 0 for t, _, n in seen if t >= 5.0 + 20.0 + 1.0)
+    assert all(n == 0 for t, _, n in seen if t >= ENTER + 20 + 1)
 
 
-def test_someone_present_at_start_leaves_no_lasting_ghost() -> None:
+@pytest.mark.parametrize("leaves_at", [5.0, 25.0])
+def test_someone_present_at_start_leaves_no_lasting_ghost(leaves_at: float) -> None:
     # They are learned as background with the first frame; when they walk off, the
-    # uncovered wall differs from the model. That ghost must go long before the hold.
+    # uncovered wall differs from the model. During the warm-up the model simply learns
+    # it; after the warm-up the ghost test on blob outlines must catch it.
     def position(t: float) -> float | None:
-        if t < 10:
+        if t < leaves_at:
             return STAND_X + math.sin(2 * t)
-        return STAND_X + 60 * (t - 10) if t < 14 else None
+        return STAND_X + 60 * (t - leaves_at) if t < leaves_at + 4 else None
 
-    rows = run_scene(ours(), fps=5, duration_s=30, position=position)
-    assert all(r[2] == 0 for r in rows if r[0] >= 22), "ghost outlived 8 s"
+    rows = run_scene(ours(), fps=5, duration_s=leaves_at + 20, position=position)
+    assert all(r[2] == 0 for r in rows if r[0] >= leaves_at + 12), "ghost outlived 12 s"
 
 
 def test_sudden_lighting_change_is_not_reported_as_a_person() -> None:
     rows = run_scene(
-        ours(), fps=5, duration_s=30, position=lambda t: None, gain=lambda t: 1.35 if t >= 10 else 1
+        ours(),
+        fps=5,
+        duration_s=ENTER + 20,
+        position=lambda t: None,
+        gain=lambda t: 1.35 if t >= ENTER else 1,
     )
-    assert all(r[2] == 0 for r in rows if r[0] >= 12)
+    assert all(r[2] == 0 for r in rows if r[0] >= ENTER + 2)
+
+
+def test_slow_lighting_drift_neither_grows_a_still_person_nor_leaves_a_ghost() -> None:
+    # Daylight: +25 % over a minute while someone stands. The model must follow the drift
+    # under them too, or the stale ring around them turns foreground and the blob creeps.
+    leave = ENTER + 65
+
+    def position(t: float) -> float | None:
+        return STAND_X + math.sin(2 * t) if ENTER <= t < leave else None
+
+    def daylight(t: float) -> float:
+        return 1 + 0.25 * min(1, max(0, t - ENTER) / 60)
+
+    rows = run_scene(ours(), fps=5, duration_s=leave + 20, position=position, gain=daylight)
+    truth_px = np.count_nonzero(draw_person(np.zeros((H, W, 3), np.uint8), STAND_X, FOOT_Y))
+    standing = [r for r in rows if ENTER + 1 <= r[0] < leave]
+    assert max(r[2] for r in standing) < 1.2 * truth_px
+    assert min(r[3] for r in standing) > 0.5
+    assert all(r[2] == 0 for r in rows if r[0] >= leave + 5)
+    assert all(r[2] == 0 for r in rows if r[0] < ENTER)
 
 
 def test_cameras_keep_separate_models() -> None:
@@ -245,3 +278,36 @@ def test_factory_builds_it_and_close_is_final() -> None:
     segmenter.close()
     with pytest.raises(SegmenterError, match="closed"):
         segmenter.segment([Frame("cam", 0, 0.0, WALL, shop_wall())])
+
+
+def test_real_footage_people_past_shop_windows() -> None:
+    # TUD-Stadtmitte: 179 frames, 640x480, people walking past shop windows, present from
+    # the first frame. Measured: 0.68 of the truth boxes' pixels are mask, 0.08 elsewhere.
+    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
+    boxes: dict[int, list[tuple[int, int, int, int]]] = {}
+    for line in shared_data("tud_stadtmitte", "gt.txt").read_text().splitlines():
+        f, _, left, top, width, height = (float(v) for v in line.split(",")[:6])
+        boxes.setdefault(int(f), []).append((int(left), int(top), int(width), int(height)))
+    segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+    capture = cv2.VideoCapture(str(video))
+    inside, outside = [], []
+    try:
+        index = 0
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            index += 1
+            (mask,) = segmenter.segment([Frame("tud", index, index / 25, WALL, image)])
+            in_box = np.zeros(image.shape[:2], bool)
+            for left, top, width, height in boxes.get(index, []):
+                in_box[top : top + height, left : left + width] = True
+            if index > 25 and in_box.any():  # after one second of video
+                person = mask_in_frame(mask) > 0
+                inside.append(person[in_box].mean())
+                outside.append(person[~in_box].mean())
+    finally:
+        capture.release()
+    assert index == 179
+    assert np.mean(inside) > 0.55
+    assert np.mean(outside) < 0.1

@@ -10,8 +10,10 @@ melts into the background. Here the model is updated only where nobody is:
    grouped into blobs together with the shadows; blobs smaller than ``_MIN_BLOB_FRAC``
    of the picture are dropped.
 3. The model then learns a composite picture: the current frame where the scene is empty,
-   its own background picture under the (dilated) blobs. So a person standing still stays
-   foreground for as long as they stand.
+   its own background picture under the (dilated) blobs, brought to the current lighting
+   by the per-channel gain measured where the scene is empty. So a person standing still
+   stays foreground for as long as they stand, and a slow lighting drift (daylight) is
+   followed under them too instead of leaving a stale ring that grows into their blob.
 4. Something that stays foreground without moving for ``still_person_hold_s`` is absorbed:
    it is no longer reported and the model learns it (a moved shelf item, a parked trolley).
    A blob counts as moving when part of it changed within the last ``_MOTION_WINDOW_S``;
@@ -21,6 +23,10 @@ melts into the background. Here the model is updated only where nobody is:
    left): it is absorbed at once instead of after the hold.
 6. When most of the picture changes at once (lights switched, camera gain jump), the model
    restarts from the current frame rather than reporting the whole scene as a person.
+7. For ``history_s / 3`` after a (re)start the model learns everywhere (a warm-up): the
+   people in the first frame are learned out again as they walk off, even where their
+   ghost touches other people and the outline test cannot separate them. Someone who
+   walks in and stands still during the warm-up is learned too.
 
 Durations are seconds of ``Frame.t`` (never frame counts); the learning rate per frame is
 ``1 - exp(-dt / history_s)``, so a frame-rate drop does not change how fast it adapts.
@@ -44,6 +50,9 @@ from edge_app.errors import SegmenterError
 _MIN_BLOB_FRAC = 0.001
 """Smallest reported blob, as a fraction of the mask's pixels (about 58 px at 320x180)."""
 _MOTION_WINDOW_S = 1.0
+_FLICKER_S = 2.0
+"""A pixel out of every blob for less than this (seconds) keeps its stillness timer, so
+noise flicker at an object's edge does not restart the hold there."""
 """Motion is measured against a picture at least this old (seconds), whatever the FPS."""
 _MOTION_LEVEL = 20
 """Grey-level change (of a lightly blurred picture) that counts as motion, above noise."""
@@ -53,6 +62,11 @@ _GHOST_EDGE_RATIO = 0.5
 """A still blob whose outline is this much weaker in the frame than in the model is a ghost."""
 _SUDDEN_CHANGE_FRAC = 0.6
 """Share of changed pixels that means a lighting change rather than people."""
+_WARM_UP_OF_HISTORY = 1 / 3
+"""After a (re)start the model learns everywhere for this share of ``history_s``: whoever
+stood in the first frame is learned out again (about ``0.1 * history_s``) when they leave."""
+_MIN_EMPTY_FRAC = 0.2
+"""Lighting is measured only when at least this share of the picture is free of people."""
 _BASE_SIDE = 320
 """Mask long side the kernel sizes below are tuned for; they scale with it."""
 
@@ -90,6 +104,8 @@ class _CameraModel:
         self.min_blob_px = max(4, int(_MIN_BLOB_FRAC * w * h))
         self.history_s = config.history_s
         self.hold_s = config.still_person_hold_s
+        self.warm_up_s = config.history_s * _WARM_UP_OF_HISTORY
+        self.learn_everywhere_until = t
         self.detect_shadows = config.detect_shadows
         self.mog = cv2.createBackgroundSubtractorMOG2(
             history=500, varThreshold=config.var_threshold, detectShadows=config.detect_shadows
@@ -100,6 +116,7 @@ class _CameraModel:
         self.ref: npt.NDArray[np.uint8] = np.zeros((h, w), np.uint8)
         # Source-clock second since which each pixel's blob has not moved (reset where empty).
         self.still_since = np.full((h, w), t, np.float64)
+        self.last_in_blob = np.full((h, w), -math.inf, np.float64)
 
     def restart(self, small: np.ndarray, gray: np.ndarray, t: float) -> None:
         """Learn ``small`` as the whole background (first frame, or a lighting change)."""
@@ -107,11 +124,14 @@ class _CameraModel:
         self.ref = gray
         self.ref_t = t
         self.still_since.fill(t)
+        self.last_in_blob.fill(-math.inf)
+        self.learn_everywhere_until = t + self.warm_up_s
 
     def update(self, small: np.ndarray, gray: np.ndarray, t: float) -> npt.NDArray[np.uint8]:
         """One frame (mask-sized BGR ``small`` and its grey ``gray``) -> 0/1 person mask."""
         if t < self.last_t:  # the source restarted its clock (a looped file): restart timers
             self.still_since.fill(t)
+            self.last_in_blob.fill(-math.inf)
             self.ref_t = t
         dt = max(0.0, t - self.last_t)
         self.last_t = t
@@ -134,12 +154,17 @@ class _CameraModel:
         kept = fg_area >= self.min_blob_px
         blobs = kept[labels]  # person blobs with their shadows
         background = _u8(self.mog.getBackgroundImage())
-        self.still_since[~blobs] = t
+        self.last_in_blob[blobs] = t
+        self.still_since[(t - self.last_in_blob) > _FLICKER_S] = t
         if t - self.ref_t >= _MOTION_WINDOW_S:
             self._check_motion(gray, background, labels, count, blobs, t)
         absorbed = blobs & ((t - self.still_since) >= self.hold_s)
-        protect = cv2.dilate((blobs & ~absorbed).view(np.uint8), self.protect_kernel)
-        composite = cv2.copyTo(background, protect, small.copy())
+        if t < self.learn_everywhere_until:
+            protect = np.zeros_like(fg)
+        else:
+            protect = _u8(cv2.dilate((blobs & ~absorbed).view(np.uint8), self.protect_kernel))
+        under = _relit(background, small, protect)
+        composite = cv2.copyTo(under, protect, small.copy())
         rate = 1.0 - math.exp(-dt / self.history_s)
         self.raw = _u8(self.mog.apply(composite, self.raw, learningRate=rate))
         person = (blobs & ~absorbed & (fg > 0)).view(np.uint8)
@@ -187,6 +212,26 @@ class _CameraModel:
         ghost[0] = False
         if ghost.any():
             self.still_since[ghost[labels]] = -math.inf
+
+
+def _relit(
+    background: npt.NDArray[np.uint8], small: npt.NDArray[np.uint8], protect: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]:
+    """The background picture under the current lighting, for the model to learn under people.
+
+    Without it the model would never follow a slow lighting drift (daylight, dimmers) where
+    someone stands, and the stale ring around them would grow into the blob. The per-channel
+    gain is measured where nobody is.
+    """
+    empty = (protect == 0).view(np.uint8)
+    if np.count_nonzero(empty) < _MIN_EMPTY_FRAC * empty.size:
+        return background
+    now = np.array(cv2.mean(small, empty)[:3])
+    model = np.array(cv2.mean(background, empty)[:3])
+    gain = now / np.maximum(model, 1.0)
+    if np.all(np.abs(gain - 1.0) < 0.003):
+        return background
+    return _u8(cv2.transform(background, np.diag(gain)))
 
 
 def _edge_strength(gray: np.ndarray) -> npt.NDArray[np.float32]:
