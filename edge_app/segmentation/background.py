@@ -50,6 +50,9 @@ from edge_app.errors import SegmenterError
 _MIN_BLOB_FRAC = 0.001
 """Smallest reported blob, as a fraction of the mask's pixels (about 58 px at 320x180)."""
 _MOTION_WINDOW_S = 1.0
+_LEARN_EVERY_S = 0.4
+"""The model learns at most this often (seconds), with the time elapsed since: half the
+cost at 5 FPS and more above, and no change in how fast it adapts."""
 _FLICKER_S = 2.0
 """A pixel out of every blob for less than this (seconds) keeps its stillness timer, so
 noise flicker at an object's edge does not restart the hold there."""
@@ -113,6 +116,7 @@ class _CameraModel:
         self.raw = np.zeros((h, w), np.uint8)
         self.last_t = t
         self.ref_t = t
+        self.learned_t = t
         self.ref: npt.NDArray[np.uint8] = np.zeros((h, w), np.uint8)
         # Source-clock second since which each pixel's blob has not moved (reset where empty).
         self.still_since = np.full((h, w), t, np.float64)
@@ -123,6 +127,7 @@ class _CameraModel:
         self.raw = _u8(self.mog.apply(small, self.raw, learningRate=1.0))
         self.ref = gray
         self.ref_t = t
+        self.learned_t = t
         self.still_since.fill(t)
         self.last_in_blob.fill(-math.inf)
         self.learn_everywhere_until = t + self.warm_up_s
@@ -133,7 +138,7 @@ class _CameraModel:
             self.still_since.fill(t)
             self.last_in_blob.fill(-math.inf)
             self.ref_t = t
-        dt = max(0.0, t - self.last_t)
+            self.learned_t = t
         self.last_t = t
         self.raw = _u8(self.mog.apply(small, self.raw, learningRate=0.0))
         if np.count_nonzero(self.raw) > _SUDDEN_CHANGE_FRAC * self.raw.size:
@@ -153,25 +158,32 @@ class _CameraModel:
         fg_area[0] = 0
         kept = fg_area >= self.min_blob_px
         blobs = kept[labels]  # person blobs with their shadows
-        background = _u8(self.mog.getBackgroundImage())
         self.last_in_blob[blobs] = t
         self.still_since[(t - self.last_in_blob) > _FLICKER_S] = t
         if t - self.ref_t >= _MOTION_WINDOW_S:
-            self._check_motion(gray, background, labels, count, blobs, t)
+            self._check_motion(gray, labels, count, blobs, t)
         absorbed = blobs & ((t - self.still_since) >= self.hold_s)
-        if t < self.learn_everywhere_until:
-            protect = np.zeros_like(fg)
-        else:
-            protect = _u8(cv2.dilate((blobs & ~absorbed).view(np.uint8), self.protect_kernel))
-        under = _relit(background, small, protect)
-        composite = cv2.copyTo(under, protect, small.copy())
-        rate = 1.0 - math.exp(-dt / self.history_s)
-        self.raw = _u8(self.mog.apply(composite, self.raw, learningRate=rate))
+        if t - self.learned_t >= _LEARN_EVERY_S:
+            self._learn(small, blobs & ~absorbed, t)
         person = (blobs & ~absorbed & (fg > 0)).view(np.uint8)
         if absorbed.any():
             # What is left of a blob being absorbed is edge fragments, not people.
             person = self._drop_small(person)
         return person
+
+    def _learn(self, small: np.ndarray, keep_out: npt.NDArray[np.bool_], t: float) -> None:
+        """Update the model with the time since the last update, except under ``keep_out``."""
+        dt = t - self.learned_t
+        self.learned_t = t
+        if t < self.learn_everywhere_until:
+            protect = np.zeros(keep_out.shape, np.uint8)
+        else:
+            protect = _u8(cv2.dilate(keep_out.view(np.uint8), self.protect_kernel))
+        background = _u8(self.mog.getBackgroundImage())
+        under = _relit(background, small, protect)
+        composite = cv2.copyTo(under, protect, small.copy())
+        rate = 1.0 - math.exp(-dt / self.history_s)
+        self.raw = _u8(self.mog.apply(composite, self.raw, learningRate=rate))
 
     def _drop_small(self, mask: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -182,7 +194,6 @@ class _CameraModel:
     def _check_motion(
         self,
         gray: np.ndarray,
-        background: np.ndarray,
         labels: npt.NDArray[np.int32],
         count: int,
         blobs: npt.NDArray[np.bool_],
@@ -204,7 +215,7 @@ class _CameraModel:
         )
         if not outline.any():
             return
-        bg_gray = cv2.cvtColor(background, cv2.COLOR_BGR2GRAY)
+        bg_gray = cv2.cvtColor(self.mog.getBackgroundImage(), cv2.COLOR_BGR2GRAY)
         where = labels[outline]
         now_edges = np.bincount(where, _edge_strength(gray)[outline], minlength=count)
         model_edges = np.bincount(where, _edge_strength(bg_gray)[outline], minlength=count)
