@@ -47,6 +47,7 @@ def create_sinks(config: AppConfig) -> tuple[EventStamper, list[Sink]]:
                 max_age_s=store_cfg.retention_days * 86_400.0,
                 max_bytes=int(store_cfg.max_size_mb * 1_000_000),
                 interval_s=store_cfg.retention_check_s,
+                keep_unpublished=config.mqtt.enabled,
             ),
         )
         publisher = None

@@ -46,6 +46,15 @@ class EventSink:
         if self.publisher is not None:
             self.publisher.offer_states(states, utc_now())
 
+    def outbox_backlog(self) -> int | None:
+        """Events the MQTT broker has not acknowledged yet; ``None`` with MQTT disabled.
+
+        Raises ``StoreError`` when the store cannot be read.
+        """
+        if self.publisher is None:
+            return None
+        return self.store.backlog(self.publisher.device)
+
     def report_stats(self, stats: PipelineStats) -> None:
         if self.publisher is not None:
             self.publisher.report_stats(stats)

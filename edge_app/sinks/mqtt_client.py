@@ -94,9 +94,9 @@ def new_client(
         client.username_pw_set(credentials.username, credentials.password)
     if context is not None:
         client.tls_set_context(context)
-        # Hostname checking is the context's job; paho's own fallback would repeat it
-        # (and uses an API gone from newer Pythons).
-        client.tls_insecure_set(True)
+        # paho mirrors this onto the context's check_hostname (so it must follow the
+        # context's own setting) and then leaves hostname checking to the context.
+        client.tls_insecure_set(not context.check_hostname)
     client.will_set(topics.availability, OFFLINE, qos=1, retain=True)
     return client
 
@@ -109,7 +109,10 @@ def describe_connect_error(exc: BaseException, where: str) -> str:
             fix = "connect by the name in the broker's certificate, or set tls.verify_hostname"
         else:
             fix = "check mqtt.tls.ca_file: it must hold the CA that signed the broker's certificate"
-        return f"TLS certificate of MQTT broker {where} not accepted: {reason} ({fix})"
+        return (
+            f"TLS certificate of MQTT broker {where} not accepted "
+            f"(certificate verify failed: {reason}); {fix}"
+        )
     if isinstance(exc, ssl.SSLError):
         return (
             f"TLS handshake with MQTT broker {where} failed: {exc.reason or exc} "

@@ -62,7 +62,8 @@ class OutboxPublisher:
     ``wake`` is called after events are committed, ``offer_states`` with each frame's
     states (any thread, non-blocking); ``drain`` waits for the outbox to empty;
     ``stop`` publishes ``offline`` and disconnects. ``connected`` is set while a session
-    is up; ``published`` counts events acknowledged since start.
+    is up; ``published`` counts events acknowledged since start, ``reconnects`` the
+    sessions after the first.
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class OutboxPublisher:
         self.connected = threading.Event()
         self.published = 0
         self.reconnects = 0
+        self.peak_inflight = 0  # most events ever awaiting PUBACK at once
         # Owned by the publisher thread.
         self._session: Session | None = None
         self._ready = False
@@ -270,7 +272,7 @@ class OutboxPublisher:
                 kept = f"{self._store.backlog(self.device)} events kept in the outbox"
             except StoreError:
                 kept = "events kept in the outbox"
-            log.log(level, "%s; retrying in %.1f s (%s)", reason, delay, kept)
+            log.log(level, "%s; retrying in %.2f s (%s)", reason, delay, kept)
 
     def _drop(self, reason: str) -> None:
         """End the session after a failure, keep its acks, schedule a reconnect."""
@@ -299,6 +301,7 @@ class OutboxPublisher:
                 return  # the connection is going; the next round notices
             self._buffer.popleft()
             self._inflight[mid] = row
+            self.peak_inflight = max(self.peak_inflight, len(self._inflight))
 
     def _refill(self) -> bool:
         if not (self._more_in_db or self._new_events.is_set()):

@@ -1,17 +1,19 @@
 """Retention of the event store: by age, then by size.
 
 Age: published events, samples and closed visits older than ``retention_days`` go.
-Unpublished events are the outbox and are kept past their age. Size: while the data in use
-exceeds ``max_size_mb``, the oldest published events, samples and closed visits go in
-slices; only when nothing else is left do the oldest unpublished events go too, with a
-warning, because the disk must not fill up. Freed pages are returned to the filesystem
-(the store is created with ``auto_vacuum=INCREMENTAL``).
+Unpublished events are the outbox and are kept past their age (unless MQTT is off, when
+nothing would ever publish them). Size: while the data in use exceeds ``max_size_mb``,
+the oldest published events, samples and closed visits go in slices; only when nothing
+else is left do the oldest unpublished events go too, with a warning, because the disk
+must not fill up. Freed pages are returned to the filesystem (the store is created with
+``auto_vacuum=INCREMENTAL``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
@@ -58,10 +60,11 @@ class RetentionReport:
         return self.events + self.unpublished_events + self.samples + self.visits
 
 
-def _by_age(conn: Connection, cutoff: float) -> tuple[int, int, int]:
-    events = conn.execute(
-        text("DELETE FROM events WHERE wall < :c AND published_at IS NOT NULL"), {"c": cutoff}
-    ).rowcount
+def _by_age(conn: Connection, cutoff: float, keep_unpublished: bool) -> tuple[int, int, int]:
+    statement = "DELETE FROM events WHERE wall < :c"
+    if keep_unpublished:
+        statement += " AND published_at IS NOT NULL"
+    events = conn.execute(text(statement), {"c": cutoff}).rowcount
     samples = conn.execute(
         text("DELETE FROM occupancy_samples WHERE wall_end < :c"), {"c": cutoff}
     ).rowcount
@@ -90,15 +93,34 @@ def _slice_unpublished(conn: Connection, fraction: float) -> int:
     return conn.execute(text(statement), {"n": n}).rowcount if n else 0
 
 
+def _give_back_free_pages(store: EventStore) -> None:
+    """Shrink the file to the pages in use, then the WAL that holds the change.
+
+    Run as a script, outside any transaction: ``incremental_vacuum`` frees one page per
+    statement step, and a script steps each statement to its end.
+    """
+    raw = store.engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        if isinstance(driver, sqlite3.Connection):
+            driver.executescript("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")
+    finally:
+        raw.close()
+
+
 def apply_retention(
-    store: EventStore, now: float, max_age_s: float, max_bytes: int
+    store: EventStore,
+    now: float,
+    max_age_s: float,
+    max_bytes: int,
+    keep_unpublished: bool = True,
 ) -> RetentionReport:
     """Delete what is older than ``max_age_s`` (before ``now``, epoch seconds), then the
     oldest rows until at most ``max_bytes`` are in use. Raises ``StoreError``."""
     events = unpublished = samples = visits = 0
     try:
         with store.engine.begin() as conn:
-            events, samples, visits = _by_age(conn, now - max_age_s)
+            events, samples, visits = _by_age(conn, now - max_age_s, keep_unpublished)
         for _ in range(_MAX_ROUNDS):
             used = store.used_bytes()
             if used <= max_bytes:
@@ -121,12 +143,8 @@ def apply_retention(
             events += deleted["events"]
             samples += deleted["samples"]
             visits += deleted["visits"]
-        with store.engine.connect() as conn:
-            if events or unpublished or samples or visits:
-                # Each step frees one page: fetch every row so the whole vacuum runs.
-                conn.exec_driver_sql("PRAGMA incremental_vacuum").all()
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").all()
-            conn.commit()
+        if events or unpublished or samples or visits:
+            _give_back_free_pages(store)
         used = store.used_bytes()
     except SQLAlchemyError as exc:
         raise store_error(store.path, "apply retention to", exc) from exc

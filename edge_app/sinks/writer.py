@@ -37,11 +37,13 @@ _DROP_LOG_EVERY_S = 10.0
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
     """Delete rows older than ``max_age_s`` and keep the data under ``max_bytes``, checked
-    every ``interval_s`` seconds (and once at start)."""
+    every ``interval_s`` seconds (and once at start). ``keep_unpublished`` protects the
+    outbox from age retention (false when MQTT is off: nothing would ever publish it)."""
 
     max_age_s: float
     max_bytes: int
     interval_s: float = 600.0
+    keep_unpublished: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,13 @@ class StoreWriter:
 
     def _apply_retention(self, policy: RetentionPolicy) -> None:
         try:
-            apply_retention(self._store, self._wall_clock(), policy.max_age_s, policy.max_bytes)
+            apply_retention(
+                self._store,
+                self._wall_clock(),
+                policy.max_age_s,
+                policy.max_bytes,
+                keep_unpublished=policy.keep_unpublished,
+            )
         except StoreError as exc:
             log.error("%s; will try again in %.0f s", exc, policy.interval_s)
 

@@ -1,0 +1,310 @@
+"""A private mosquitto for tests: free 127.0.0.1 port, generated config in a tmp folder.
+
+``running_broker(...)`` starts one and always kills the process it started, however the
+test ends. The broker can be stopped (SIGTERM, persistence saved), killed (SIGKILL) and
+started again on the same port. ``Collector`` is a subscriber that keeps every message and
+survives broker restarts (persistent session, QoS 1). Skips when mosquitto is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS broker: its CA, its certificate (for 127.0.0.1 and localhost)
+    and key, and an unrelated CA that a client must reject the broker with."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+def make_tls_files(folder: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> TlsFiles:
+    """Generate a CA, a server certificate it signs for ``names`` (subjectAltName), and a
+    second CA (EC keys: fast)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to generate test certificates")
+    folder.mkdir(parents=True, exist_ok=True)
+    f = {
+        n: str(folder / n)
+        for n in (
+            "ca.key",
+            "ca.pem",
+            "srv.key",
+            "srv.csr",
+            "srv.pem",
+            "other.key",
+            "other.pem",
+            "ext.cnf",
+        )
+    }
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    for key, pem, cn in (
+        ("ca.key", "ca.pem", "edge-app test CA"),
+        ("other.key", "other.pem", "unrelated CA"),
+    ):
+        _openssl(
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            f[key],
+            "-out",
+            f[pem],
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={cn}",
+        )
+    _openssl("req", *ec, "-keyout", f["srv.key"], "-out", f["srv.csr"], "-subj", "/CN=localhost")
+    Path(f["ext.cnf"]).write_text(f"subjectAltName={names}\n")
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f["srv.csr"],
+        "-CA",
+        f["ca.pem"],
+        "-CAkey",
+        f["ca.key"],
+        "-CAcreateserial",
+        "-out",
+        f["srv.pem"],
+        "-days",
+        "2",
+        "-extfile",
+        f["ext.cnf"],
+    )
+    return TlsFiles(Path(f["ca.pem"]), Path(f["srv.pem"]), Path(f["srv.key"]), Path(f["other.pem"]))
+
+
+def make_password_file(folder: Path, username: str, password: str) -> Path:
+    """A mosquitto password file with one user (hashed by mosquitto_passwd)."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        pytest.skip("mosquitto_passwd is needed for the authentication tests")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "passwd"
+    subprocess.run(
+        [tool, "-c", "-b", str(path), username, password],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    path.chmod(0o600)
+    return path
+
+
+class Broker:
+    """One private mosquitto process; see the module docstring."""
+
+    def __init__(
+        self, folder: Path, password_file: Path | None = None, tls: TlsFiles | None = None
+    ) -> None:
+        if not Path(MOSQUITTO).exists():
+            pytest.skip(f"mosquitto is not installed ({MOSQUITTO})")
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.password_file = password_file
+        self.tls = tls
+        self.host = HOST
+        self.port = free_port()
+        self.log_path = folder / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _write_config(self) -> Path:
+        lines = [
+            f"listener {self.port} {HOST}",
+            f"allow_anonymous {'false' if self.password_file else 'true'}",
+            # The settings docs/mqtt.md recommends: sessions and queued messages survive
+            # a broker restart, and no queued message is dropped for a slow subscriber.
+            "persistence true",
+            f"persistence_location {self.folder}/",
+            "autosave_interval 1",
+            "max_queued_messages 0",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")  # keep access to the root-owned tmp folder
+        if self.password_file is not None:
+            lines.append(f"password_file {self.password_file}")
+        if self.tls is not None:
+            lines += [
+                f"cafile {self.tls.ca}",
+                f"certfile {self.tls.cert}",
+                f"keyfile {self.tls.key}",
+                "require_certificate false",
+            ]
+        path = self.folder / "mosquitto.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("broker already running")
+        conf = self._write_config()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited at start:\n{self.log_text()}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"mosquitto did not listen on {self.port}:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): mosquitto saves its persistence file."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power cut of the broker would be."""
+        self._end(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _end(self, sig: signal.Signals) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def running_broker(
+    folder: Path, password_file: Path | None = None, tls: TlsFiles | None = None
+) -> Iterator[Broker]:
+    """A started broker that is killed when the block ends, whatever happens in it."""
+    broker = Broker(folder, password_file, tls)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.kill()
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+@dataclass
+class Collector:
+    """A subscriber keeping every message it gets, in arrival order.
+
+    With ``persistent`` (the default) it uses a fixed client id and a persistent session,
+    so a broker with persistence queues messages for it across a broker restart.
+    """
+
+    broker: Broker
+    topics: tuple[str, ...]
+    client_id: str = "edge-app-test-collector"
+    persistent: bool = True
+    messages: list[Message] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Re-entrant: a wait_for predicate may call on().
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=not self.persistent,
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.reconnect_delay_set(1, 1)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.subscribed = threading.Event()
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+    ) -> None:
+        client.subscribe([(t, 1) for t in self.topics])
+        self.subscribed.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self._cond.notify_all()
+
+    def start(self) -> Collector:
+        self.client.connect(self.broker.host, self.broker.port, keepalive=5)
+        self.client.loop_start()
+        if not self.subscribed.wait(5):
+            raise RuntimeError("collector could not subscribe")
+        time.sleep(0.1)  # let SUBACK arrive before the test publishes
+        return self
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def on(self, topic: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.topic == topic]
+
+    def wait_for(self, predicate: Callable[[list[Message]], bool], timeout_s: float) -> bool:
+        """Wait until ``predicate(messages)`` holds; ``False`` when ``timeout_s`` passed."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+            return True

@@ -1,0 +1,206 @@
+"""The sinks against a real mosquitto: delivery from the outbox, states, availability,
+Home Assistant discovery, stats, and a broker outage in the middle of a run."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_app.sinks import CameraStats, PipelineStats, create_sinks
+from edge_app.sinks.event_sink import EventSink
+from tests.mqtt_broker import Broker, Collector, running_broker
+from tests.sinks_support import OpenSinks, app_config, closing_sinks, stamped, state
+
+EVENTS = "edge-app/edge-1/events"
+AVAILABILITY = "edge-app/edge-1/availability"
+
+
+@pytest.fixture
+def opened() -> Iterator[OpenSinks]:
+    with closing_sinks() as sinks:
+        yield sinks
+
+
+def open_sink(
+    opened: OpenSinks, tmp_path: Path, broker: Broker, **mqtt: Any
+) -> tuple[Any, EventSink]:
+    stamper, (sink,) = create_sinks(app_config(tmp_path, broker, **mqtt))
+    assert isinstance(sink, EventSink)
+    opened.add(sink)
+    return stamper, sink
+
+
+def seqs(collector: Collector) -> list[int]:
+    return [json.loads(m.payload)["seq"] for m in collector.on(EVENTS)]
+
+
+def unpublished(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "var" / "edge.db") as conn:
+        return int(
+            conn.execute("SELECT count(*) FROM events WHERE published_at IS NULL").fetchone()[0]
+        )
+
+
+def retained(broker: Broker, topic: str) -> list[bytes]:
+    """What a brand-new subscriber gets at once on ``topic`` (the retained message)."""
+    fresh = Collector(
+        broker, (topic,), client_id=f"probe-{time.monotonic_ns()}", persistent=False
+    ).start()
+    try:
+        fresh.wait_for(lambda m: len(m) > 0, 2.0)
+        return [m.payload for m in fresh.messages if m.retain]
+    finally:
+        fresh.close()
+
+
+def test_events_arrive_once_in_order_within_the_window_and_are_marked_published(
+    opened: OpenSinks,
+    tmp_path: Path,
+) -> None:
+    with running_broker(tmp_path / "broker") as broker:
+        collector = Collector(broker, (EVENTS,)).start()
+        stamper, sink = open_sink(opened, tmp_path, broker, inflight_max=8)
+        events = stamped(stamper, 300)
+        for i in range(0, 300, 10):
+            sink.handle(events[i : i + 10], [])
+        sink.close(10)
+        assert collector.wait_for(lambda m: len(m) >= 300, 5)
+        assert seqs(collector) == list(range(1, 301))
+        payload = json.loads(collector.on(EVENTS)[0].payload)
+        assert payload == events[0].to_dict()  # the same JSON as docs/events.md
+        assert unpublished(tmp_path) == 0
+        assert sink.publisher is not None and 1 <= sink.publisher.peak_inflight <= 8
+        collector.close()
+
+
+def test_availability_is_retained_online_then_offline_after_a_clean_stop(
+    opened: OpenSinks, tmp_path: Path
+) -> None:
+    with running_broker(tmp_path / "broker") as broker:
+        _, sink = open_sink(opened, tmp_path, broker)
+        assert sink.publisher is not None and sink.publisher.connected.wait(5)
+        time.sleep(0.2)  # let "online" reach the broker
+        assert retained(broker, AVAILABILITY) == [b"online"]
+        sink.close(5)
+        assert retained(broker, AVAILABILITY) == [b"offline"]
+
+
+def test_zone_states_are_retained_and_shown_again_after_the_broker_forgot_them(
+    opened: OpenSinks,
+    tmp_path: Path,
+) -> None:
+    topic = "edge-app/edge-1/cam1/till/state"
+    with running_broker(tmp_path / "broker") as broker:
+        _, sink = open_sink(opened, tmp_path, broker)
+        sink.handle([], [state(5.0, count=2, coverage=0.3, occupied=True, since=1.0)])
+        assert sink.publisher is not None and sink.publisher.connected.wait(5)
+        time.sleep(0.3)
+        (first,) = retained(broker, topic)
+        assert json.loads(first)["count"] == 2 and json.loads(first)["occupied"] is True
+        # The broker crashes and loses everything (no persistence file left).
+        broker.kill()
+        (broker.folder / "mosquitto.db").unlink(missing_ok=True)
+        broker.start()
+        assert sink.publisher.connected.wait(10)
+        time.sleep(0.3)
+        (again,) = retained(broker, topic)  # republished on reconnect, no new frame needed
+        assert json.loads(again)["count"] == 2
+        sink.close(5)
+
+
+def test_discovery_and_stats(opened: OpenSinks, tmp_path: Path) -> None:
+    with running_broker(tmp_path / "broker") as broker:
+        collector = Collector(
+            broker, ("homeassistant/#", "edge-app/edge-1/stats"), persistent=False
+        ).start()
+        stamper, sink = open_sink(opened, tmp_path, broker, ha_discovery=True, stats_interval_s=0.2)
+        sink.report_stats(PipelineStats({"cam1": CameraStats(9.5, 2)}, 12.5, 2))
+        sink.handle(stamped(stamper, 3), [state(1.0, count=1), state(1.0, zone="door")])
+        assert collector.wait_for(
+            lambda m: (
+                len([x for x in m if x.topic.endswith("/config")]) >= 4
+                and any(x.topic.endswith("/stats") for x in m)
+            ),
+            5,
+        )
+        configs = {
+            m.topic: json.loads(m.payload)
+            for m in collector.messages
+            if m.topic.endswith("/config")
+        }
+        assert set(configs) == {
+            "homeassistant/sensor/edge-1/cam1_till_count/config",
+            "homeassistant/binary_sensor/edge-1/cam1_till_occupied/config",
+            "homeassistant/sensor/edge-1/cam1_door_count/config",
+            "homeassistant/binary_sensor/edge-1/cam1_door_occupied/config",
+        }
+        assert all(c["availability_topic"] == AVAILABILITY for c in configs.values())
+        stats = json.loads(collector.on("edge-app/edge-1/stats")[-1].payload)
+        assert stats["cameras"]["cam1"]["fps"] == 9.5
+        assert stats["inference_ms"] == 12.5
+        assert {"outbox_backlog", "events_published", "sink_frames_dropped"} <= set(stats)
+        sink.close(5)
+        collector.close()
+
+
+def test_a_broker_outage_mid_run_loses_nothing_and_keeps_the_order(
+    opened: OpenSinks, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fault: the broker is stopped for a while mid-run, then started again."""
+    with running_broker(tmp_path / "broker") as broker:
+        collector = Collector(broker, (EVENTS,)).start()  # persistent session, QoS 1
+        stamper, sink = open_sink(opened, tmp_path, broker)
+        produced = threading.Event()
+        events = stamped(stamper, 600)
+
+        def produce() -> None:
+            for i in range(0, len(events), 5):  # 5 events per frame, a frame every 10 ms
+                sink.handle(events[i : i + 5], [state(i / 100, count=i % 4)])
+                time.sleep(0.01)
+            produced.set()
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        assert collector.wait_for(lambda m: len(m) >= 50, 10)  # delivering: stop the broker
+        broker.stop()
+        assert sink.publisher is not None and wait_disconnected(sink)
+        time.sleep(0.7)  # the outage: events keep coming, into the outbox only
+        backlog = sink.outbox_backlog()
+        assert backlog is not None and backlog > 0
+        broker.start()
+        producer.join(30)
+        sink.close(15)
+        assert produced.is_set()
+        assert collector.wait_for(
+            lambda m: {json.loads(x.payload)["seq"] for x in m} >= set(range(1, 601)), 15
+        )
+        got = seqs(collector)
+        first_seen = list(dict.fromkeys(got))
+        assert first_seen == sorted(first_seen)  # order per device kept
+        assert set(got) == set(range(1, 601))  # none lost
+        assert unpublished(tmp_path) == 0
+        assert sink.publisher.reconnects >= 1
+        with capsys.disabled():
+            print(
+                f"\n[broker outage] produced 600, committed 600, outbox at restart "
+                f"{backlog}, received {len(got)} ({len(set(got))} distinct, "
+                f"{len(got) - len(set(got))} duplicates), reconnects "
+                f"{sink.publisher.reconnects}"
+            )
+        collector.close()
+
+
+def wait_disconnected(sink: EventSink) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if sink.publisher is not None and not sink.publisher.connected.is_set():
+            return True
+        time.sleep(0.01)
+    return False

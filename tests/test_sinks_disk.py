@@ -1,0 +1,89 @@
+"""A read-only or full filesystem under the store at start: one clear error line and a
+non-zero exit from the real daemon, never a traceback.
+
+Each case runs ``python -m edge_app run`` inside a private mount namespace
+(``unshare -rm``) where a tiny tmpfs is mounted read-only, or filled up, over the store's
+folder; nothing outside the test's tmp folder is touched. Skips where user namespaces are
+not available.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.daemon_support import REPO, make_video, write_config, write_zones
+
+UNSHARE = shutil.which("unshare")
+
+
+@pytest.fixture(scope="module")
+def mount_namespace() -> str:
+    if UNSHARE is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    probe = subprocess.run([UNSHARE, "-rm", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"user namespaces are not available: {probe.stderr.decode().strip()}")
+    return UNSHARE
+
+
+def run_daemon_over(
+    unshare: str, tmp_path: Path, mount: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the daemon with its store in ``tmp_path/store``, after the shell ``mount``."""
+    pytest.importorskip("onnxruntime")
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    video = make_video(tmp_path / "walk.avi", 5)
+    zones = write_zones(tmp_path / "zones.yaml", "cam1", {"all": [[0, 0], [1, 0], [1, 1]]})
+    config = write_config(
+        tmp_path,
+        [{"id": "cam1", "source": {"type": "file", "path": str(video)}, "zones": str(zones)}],
+    )
+    data = yaml.safe_load(config.read_text())
+    data["store"]["path"] = str(store_dir / "edge.db")
+    config.write_text(yaml.safe_dump(data))
+    daemon = shlex.join([sys.executable, "-m", "edge_app", "run", "--config", str(config)])
+    script = f"{mount.format(dir=shlex.quote(str(store_dir)))} && exec {daemon}"
+    result = subprocess.run(
+        [unshare, "-rm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)},
+    )
+    return result, store_dir / "edge.db"
+
+
+def test_a_read_only_store_path_is_a_clear_error_and_a_non_zero_exit(
+    mount_namespace: str, tmp_path: Path
+) -> None:
+    result, db = run_daemon_over(
+        mount_namespace, tmp_path, "mount -t tmpfs -o ro,size=1m tmpfs {dir}"
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert (
+        f"error: cannot open the event store {db}: Read-only file system "
+        "(make it writable by the service user, or set store.path to a writable place)"
+    ) in result.stderr
+
+
+def test_a_full_disk_under_the_store_is_a_clear_error_and_a_non_zero_exit(
+    mount_namespace: str, tmp_path: Path
+) -> None:
+    fill = "mount -t tmpfs -o size=256k tmpfs {dir} && (cat /dev/zero > {dir}/filler || true)"
+    result, db = run_daemon_over(mount_namespace, tmp_path, fill)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"error: cannot initialise the event store {db}: database or disk is full" in (
+        result.stderr
+    )
+    assert "free space on that filesystem" in result.stderr

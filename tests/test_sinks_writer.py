@@ -1,0 +1,110 @@
+"""The store's writer thread: batching, bounded queue, acks, stop, a disk that fills up."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from edge_app.events import EventStamper
+from edge_app.sinks.store import Ack, EventStore
+from edge_app.sinks.writer import StoreWriter
+from tests.sinks_support import stamped, state
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    s = EventStore.open(tmp_path / "edge.db")
+    yield s
+    s.close()
+
+
+def count(store: EventStore, table: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+def test_frames_become_committed_events_and_samples(store: EventStore) -> None:
+    woken = threading.Event()
+    writer = StoreWriter(store, sample_interval_s=10, max_queued_frames=100, on_events=woken.set)
+    writer.start()
+    events = stamped(EventStamper("edge-1"), 30)
+    for i in range(30):  # 30 frames, 1 s apart: 3 samples of the zone, one event each
+        assert writer.submit(events[i : i + 1], [state(float(i), count=i % 3)])
+    assert writer.flush(10)
+    assert woken.is_set()
+    assert count(store, "events") == 30
+    assert count(store, "occupancy_samples") == 2  # [0, 10) and [10, 20) are complete
+    assert writer.stop(10)
+    assert count(store, "occupancy_samples") == 3  # the open one, written at the stop
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(store: EventStore) -> None:
+    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=5)  # not started
+    events = stamped(EventStamper("edge-1"), 8)
+    accepted = [writer.submit([e], []) for e in events]
+    assert accepted == [True] * 5 + [False] * 3
+    counters = writer.counters()
+    assert (counters.queued_frames, counters.dropped_frames, counters.dropped_events) == (5, 3, 3)
+    writer.start()
+    assert writer.flush(10)
+    assert count(store, "events") == 5
+    assert writer.stop(10)
+    assert not writer.submit(events[:1], [])  # after the stop: refused, counted
+    assert writer.counters().dropped_frames == 4
+
+
+def test_acks_are_committed_before_their_callback(store: EventStore) -> None:
+    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=100)
+    writer.start()
+    events = stamped(EventStamper("edge-1"), 4)
+    writer.submit(events, [])
+    confirmed: list[list[str]] = []
+
+    def done(ids: object) -> None:
+        confirmed.append(list(ids))  # type: ignore[call-overload]
+        assert store.backlog("edge-1") == 2  # already committed when we hear of it
+
+    writer.ack([Ack(events[0].id, 1.0), Ack(events[1].id, 1.0)], done)
+    assert writer.flush(10)
+    assert confirmed == [[events[0].id, events[1].id]]
+    assert writer.stop(10)
+
+
+def test_a_disk_that_fills_up_is_retried_and_nothing_queued_is_lost(
+    store: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=1000)
+    writer.start()
+    stamper = EventStamper("edge-1")
+    writer.submit(stamped(stamper, 10), [])
+    assert writer.flush(10)
+
+    # SQLite's page limit gives the very error a full disk gives (SQLITE_FULL).
+    limit = {"pages": count_pages(store)}
+
+    def cap(dbapi_conn: object, _record: object) -> None:
+        dbapi_conn.execute(f"PRAGMA max_page_count={limit['pages']}")  # type: ignore[attr-defined]
+
+    event.listen(store.engine, "connect", cap)
+    store.engine.dispose()
+    big = stamped(stamper, 3000)
+    for i in range(0, 3000, 100):
+        assert writer.submit(big[i : i + 100], [])
+    assert not writer.flush(1.5)  # it cannot commit...
+    assert writer.counters().write_errors >= 1
+    assert "database or disk is full" in caplog.text and "retrying in" in caplog.text
+
+    limit["pages"] = 1_000_000  # ... until space is freed
+    store.engine.dispose()
+    assert writer.flush(30)
+    assert count(store, "events") == 3010
+    assert writer.stop(10)
+
+
+def count_pages(store: EventStore) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
