@@ -193,10 +193,16 @@ def replay_source(
     camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper(device_id))
     writer = ReplayWriter(out_dir)
     frames = Prefetch(source.frames(), depth=2 * segmenter.batch_size + 2, on_close=source.close)
+    # Inference in its own thread too: the model releases the GIL while it runs, so the
+    # analytics and the writers of one frame overlap with the inference of the next.
+    masks = Prefetch(
+        segment_stream(frames, segmenter.segment, segmenter.batch_size),
+        depth=2 * segmenter.batch_size,
+    )
     sinks = list(extra_sinks)
     complete = False
     try:
-        for frame, mask in segment_stream(frames, segmenter.segment, segmenter.batch_size):
+        for frame, mask in masks:
             result = camera.process(frame, mask)
             writer.add(result)
             for sink in sinks:
@@ -206,6 +212,7 @@ def replay_source(
         writer.add_events(camera.finish())
         complete = True
     finally:
+        masks.close()
         frames.close()
         segmenter.close()
         writer.close(complete)
