@@ -65,6 +65,11 @@ def event_json(ev: Event) -> str:
     return json.dumps(ev.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
+# Served by the partial index ix_events_outbox (device, seq) WHERE published_at IS NULL.
+_OUTBOX = (
+    "SELECT seq, id, payload FROM events WHERE device = ? AND published_at IS NULL "
+    "AND seq > ? ORDER BY seq LIMIT ?"
+)
 _INSERT_EVENT = (
     "INSERT INTO events (id, device, seq, type, camera, zone, wall, payload, published_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
@@ -349,18 +354,13 @@ class EventStore:
 
     def outbox(self, device: str, after_seq: int, limit: int) -> list[OutboxRow]:
         """Up to ``limit`` unpublished events of ``device`` with ``seq > after_seq``, in order."""
-        e = schema.events
-        query = (
-            select(e.c.seq, e.c.id, e.c.payload)
-            .where(e.c.device == device, e.c.published_at.is_(None), e.c.seq > after_seq)
-            .order_by(e.c.seq)
-            .limit(limit)
-        )
         try:
             with self.engine.connect() as conn:
-                return [OutboxRow(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(query)]
+                # Plain DB-API rows fetched at once: this runs for every chunk of a drain.
+                rows = conn.exec_driver_sql(_OUTBOX, (device, after_seq, limit)).fetchall()
         except SQLAlchemyError as exc:
             raise store_error(self.path, "read", exc) from exc
+        return [OutboxRow(int(seq), str(event_id), str(payload)) for seq, event_id, payload in rows]
 
     def backlog(self, device: str) -> int:
         """How many events of ``device`` the broker has not acknowledged yet."""
