@@ -37,12 +37,15 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class TlsFiles:
     """PEM files for a TLS broker: its CA, its certificate (for 127.0.0.1 and localhost)
-    and key, and an unrelated CA that a client must reject the broker with."""
+    and key, an unrelated CA that a client must reject the broker with, and a client
+    certificate and key signed by the CA (for ``require_certificate``)."""
 
     ca: Path
     cert: Path
     key: Path
     other_ca: Path
+    client_cert: Path
+    client_key: Path
 
 
 def _openssl(*args: str) -> None:
@@ -50,62 +53,34 @@ def _openssl(*args: str) -> None:
 
 
 def make_tls_files(folder: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> TlsFiles:
-    """Generate a CA, a server certificate it signs for ``names`` (subjectAltName), and a
-    second CA (EC keys: fast)."""
+    """Generate a CA, a server certificate it signs for ``names`` (subjectAltName), a
+    client certificate it signs, and a second CA (EC keys: fast)."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to generate test certificates")
     folder.mkdir(parents=True, exist_ok=True)
-    f = {
-        n: str(folder / n)
-        for n in (
-            "ca.key",
-            "ca.pem",
-            "srv.key",
-            "srv.csr",
-            "srv.pem",
-            "other.key",
-            "other.pem",
-            "ext.cnf",
-        )
-    }
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    for key, pem, cn in (
-        ("ca.key", "ca.pem", "edge-app test CA"),
-        ("other.key", "other.pem", "unrelated CA"),
-    ):
-        _openssl(
-            "req",
-            "-x509",
-            *ec,
-            "-keyout",
-            f[key],
-            "-out",
-            f[pem],
-            "-days",
-            "2",
-            "-subj",
-            f"/CN={cn}",
-        )
-    _openssl("req", *ec, "-keyout", f["srv.key"], "-out", f["srv.csr"], "-subj", "/CN=localhost")
-    Path(f["ext.cnf"]).write_text(f"subjectAltName={names}\n")
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        f["srv.csr"],
-        "-CA",
-        f["ca.pem"],
-        "-CAkey",
-        f["ca.key"],
-        "-CAcreateserial",
-        "-out",
-        f["srv.pem"],
-        "-days",
-        "2",
-        "-extfile",
-        f["ext.cnf"],
-    )
-    return TlsFiles(Path(f["ca.pem"]), Path(f["srv.pem"]), Path(f["srv.key"]), Path(f["other.pem"]))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def path(name: str) -> str:
+        return str(folder / name)
+
+    def self_signed(name: str, cn: str) -> None:
+        _openssl("req", "-x509", *ec, "-keyout", path(f"{name}.key"),
+                 "-out", path(f"{name}.pem"), "-days", "2", "-subj", f"/CN={cn}")  # fmt: skip
+
+    def signed(name: str, cn: str, *extra: str) -> None:
+        _openssl("req", *ec, "-keyout", path(f"{name}.key"), "-out", path(f"{name}.csr"),
+                 "-subj", f"/CN={cn}")  # fmt: skip
+        _openssl("x509", "-req", "-in", path(f"{name}.csr"), "-CA", path("ca.pem"),
+                 "-CAkey", path("ca.key"), "-CAcreateserial", "-out", path(f"{name}.pem"),
+                 "-days", "2", *extra)  # fmt: skip
+
+    self_signed("ca", "edge-app test CA")
+    self_signed("other", "unrelated CA")
+    Path(path("ext.cnf")).write_text(f"subjectAltName={names}\n")
+    signed("srv", "broker", "-extfile", path("ext.cnf"))
+    signed("cli", "edge-1")
+    return TlsFiles(*(Path(path(n)) for n in (
+        "ca.pem", "srv.pem", "srv.key", "other.pem", "cli.pem", "cli.key")))  # fmt: skip
 
 
 def make_password_file(folder: Path, username: str, password: str) -> Path:
@@ -129,7 +104,11 @@ class Broker:
     """One private mosquitto process; see the module docstring."""
 
     def __init__(
-        self, folder: Path, password_file: Path | None = None, tls: TlsFiles | None = None
+        self,
+        folder: Path,
+        password_file: Path | None = None,
+        tls: TlsFiles | None = None,
+        require_certificate: bool = False,
     ) -> None:
         if not Path(MOSQUITTO).exists():
             pytest.skip(f"mosquitto is not installed ({MOSQUITTO})")
@@ -137,6 +116,7 @@ class Broker:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.password_file = password_file
         self.tls = tls
+        self.require_certificate = require_certificate
         self.host = HOST
         self.port = free_port()
         self.log_path = folder / "mosquitto.log"
@@ -167,7 +147,7 @@ class Broker:
                 f"cafile {self.tls.ca}",
                 f"certfile {self.tls.cert}",
                 f"keyfile {self.tls.key}",
-                "require_certificate false",
+                f"require_certificate {str(self.require_certificate).lower()}",
             ]
         path = self.folder / "mosquitto.conf"
         path.write_text("\n".join(lines) + "\n")
@@ -224,10 +204,13 @@ class Broker:
 
 @contextmanager
 def running_broker(
-    folder: Path, password_file: Path | None = None, tls: TlsFiles | None = None
+    folder: Path,
+    password_file: Path | None = None,
+    tls: TlsFiles | None = None,
+    require_certificate: bool = False,
 ) -> Iterator[Broker]:
     """A started broker that is killed when the block ends, whatever happens in it."""
-    broker = Broker(folder, password_file, tls)
+    broker = Broker(folder, password_file, tls, require_certificate)
     try:
         broker.start()
         yield broker

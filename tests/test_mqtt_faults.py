@@ -167,6 +167,25 @@ def test_hostname_verification_is_on_by_default(
         assert unpublished(tmp_path / "off") == 0
 
 
+def test_a_broker_requiring_client_certificates_accepts_ours(
+    opened: OpenSinks, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="edge_app")
+    tls = make_tls_files(tmp_path / "tls")
+    with running_broker(tmp_path / "broker", tls=tls, require_certificate=True) as broker:
+        sink = run_sink(opened, tmp_path / "without", broker, 5, tls={"ca_file": str(tls.ca)})
+        assert wait_for_lines(caplog, "closed the connection before accepting it", 2, 10)
+        assert "set mqtt.tls.cert_file" in warnings_of(caplog, "before accepting it")[0]
+        sink.close(0.5)
+        assert unpublished(tmp_path / "without") == 5
+
+        mutual = {"ca_file": str(tls.ca), "cert_file": str(tls.client_cert),
+                  "key_file": str(tls.client_key)}  # fmt: skip
+        sink = run_sink(opened, tmp_path / "with", broker, 5, tls=mutual)
+        sink.close(10)
+        assert unpublished(tmp_path / "with") == 0
+
+
 def test_nothing_listening_at_start_backs_off_with_jitter_then_delivers(
     opened: OpenSinks, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

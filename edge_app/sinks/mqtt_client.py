@@ -139,3 +139,14 @@ def describe_refusal(reason: str, where: str) -> str:
     else:
         fix = "see the broker's log"
     return f"MQTT broker {where} refused the connection: {reason} ({fix})"
+
+
+def describe_early_close(where: str, tls: TlsConfig | None) -> str:
+    """One line for a broker that closed the connection before answering CONNACK."""
+    if tls is not None and tls.cert_file is None:
+        hint = "a broker that requires client certificates does this: set mqtt.tls.cert_file"
+    elif tls is None:
+        hint = "is it a TLS port? then set mqtt.tls; otherwise see the broker's log"
+    else:
+        hint = "see the broker's log: it may not accept this client certificate or client id"
+    return f"MQTT broker {where} closed the connection before accepting it ({hint})"

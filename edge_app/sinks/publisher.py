@@ -25,6 +25,7 @@ from edge_app.errors import StoreError
 from edge_app.sinks.base import PipelineStats
 from edge_app.sinks.mqtt_client import (
     describe_connect_error,
+    describe_early_close,
     describe_refusal,
     new_client,
     resolve_credentials,
@@ -212,7 +213,7 @@ class OutboxPublisher:
             elif session.connack is not None:
                 self._begin(session)
             elif session.lost is not None:
-                self._drop(f"MQTT broker {self._where} closed the connection before CONNACK")
+                self._drop(describe_early_close(self._where, self.config.tls))
             elif time.monotonic() - session.started > self.config.connect_timeout_s:
                 self._drop(f"MQTT broker {self._where} accepted TCP but sent no CONNACK")
             return
@@ -234,8 +235,10 @@ class OutboxPublisher:
         self._last_failure = ("", 0.0)
         log.info("MQTT: connected to %s as %s", self._where, self._client_id)
         session.publish(self.topics.availability, ONLINE, qos=1, retain=True)
-        # A new subscriber or a restarted dashboard must see the truth at once.
+        # A new subscriber or a restarted dashboard must see the truth at once, and a
+        # broker that lost its retained messages gets the discovery configs again.
         self._states.reset()
+        self._discovered.clear()
         # The outbox restarts at the oldest unacknowledged event.
         self._inflight.clear()
         self._buffer.clear()
