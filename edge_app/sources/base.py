@@ -10,10 +10,12 @@ from edge_app.domain import Frame
 
 
 class Source(Protocol):
-    """Frames of one camera, in order. ``live`` sources never end by themselves.
+    """Frames of one camera, in order.
 
     ``frames()`` yields until the source ends (a file) and raises ``SourceError`` when it
     cannot be opened or read; ``close()`` releases the capture and may be called twice.
+    A ``live`` source is one connection to a camera: when it ends or fails, the daemon's
+    capture thread opens a new one (``runtime.capture``), so a live camera never ends.
     """
 
     camera_id: str
