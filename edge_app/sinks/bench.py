@@ -152,6 +152,13 @@ def fill_outbox(path: Path, events: list[Event]) -> None:
     store.close()
 
 
+def wait_drained(store: EventStore, device: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while store.backlog(device) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return store.backlog(device) == 0
+
+
 def ours_drain(path: Path, port: int, device: str) -> float:
     """Seconds for the publisher to get every stored event acknowledged and marked."""
     store = EventStore.open(path)
@@ -162,7 +169,7 @@ def ours_drain(path: Path, port: int, device: str) -> float:
     writer.start()
     start = time.perf_counter()
     publisher.start()
-    drained = publisher.drain(600)
+    drained = wait_drained(store, device, 600)
     elapsed = time.perf_counter() - start
     publisher.stop(10)
     writer.stop(60)

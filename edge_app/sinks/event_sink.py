@@ -59,6 +59,20 @@ class EventSink:
         if self.publisher is not None:
             self.publisher.report_stats(stats)
 
+    def _drain(self, device: str, timeout_s: float) -> bool:
+        """Wait until the broker acknowledged every stored event; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if self.store.backlog(device) == 0:
+                    return True
+            except StoreError as exc:
+                log.error("%s", exc)
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def close(self, timeout_s: float) -> None:
         """Commit what is queued, drain the outbox for up to ``timeout_s`` seconds in all,
         publish ``offline``, then close the store. Safe to call twice."""
@@ -74,7 +88,7 @@ class EventSink:
         if not self.writer.flush(left(reserve)):
             log.warning("event store writer did not catch up before the stop deadline")
         if self.publisher is not None:
-            drained = self.publisher.drain(left(reserve))
+            drained = self._drain(self.publisher.device, left(reserve))
             self.publisher.stop(max(left(), 0.5 + _CLOSE_RESERVE_MAX_S))
             if not drained:
                 try:

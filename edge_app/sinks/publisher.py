@@ -22,6 +22,7 @@ from datetime import datetime
 from edge_app.config import MqttConfig
 from edge_app.domain import ZoneState
 from edge_app.errors import StoreError
+from edge_app.sinks.backoff import Backoff
 from edge_app.sinks.base import PipelineStats
 from edge_app.sinks.mqtt_client import (
     describe_connect_error,
@@ -64,10 +65,9 @@ class OutboxPublisher:
     """Publishes the store's outbox and the zone states to one MQTT broker.
 
     ``wake`` is called after events are committed, ``offer_states`` with each frame's
-    states (any thread, non-blocking); ``drain`` waits for the outbox to empty;
-    ``stop`` publishes ``offline`` and disconnects. ``connected`` is set while a session
-    is up; ``published`` counts events acknowledged since start, ``reconnects`` the
-    sessions after the first.
+    states (any thread, non-blocking); ``stop`` publishes ``offline`` and disconnects.
+    ``connected`` is set while a session is up; ``published`` counts events acknowledged
+    since start, ``reconnects`` the sessions after the first.
     """
 
     def __init__(
@@ -87,7 +87,7 @@ class OutboxPublisher:
         self._tls = tls_context(config.tls) if config.tls is not None else None
         self._client_id = config.client_id or f"edge-app-{device}"
         self._where = f"{config.host}:{config.port}"
-        self._rng = rng or random.Random()
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s, rng)
         self._started = time.monotonic()
         self._states = StateBoard(config.state_min_interval_s, config.stats_interval_s)
         # Shared with other threads.
@@ -106,7 +106,6 @@ class OutboxPublisher:
         self._session: Session | None = None
         self._ready = False
         self._sessions = 0
-        self._attempt = 0
         self._next_attempt = 0.0
         self._last_failure: tuple[str, float] = ("", 0.0)
         self._inflight: dict[int, OutboxRow] = {}
@@ -139,20 +138,6 @@ class OutboxPublisher:
     def report_stats(self, stats: PipelineStats) -> None:
         with self._lock:
             self._pipeline_stats = stats
-
-    def drain(self, timeout_s: float) -> bool:
-        """Wait until the broker acknowledged every stored event; ``False`` on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if self._store.backlog(self.device) == 0:
-                    return True
-            except StoreError as exc:
-                log.error("%s", exc)
-                return False
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
 
     def stop(self, timeout_s: float) -> bool:
         """Publish ``offline``, disconnect cleanly, end the thread (within ``timeout_s``)."""
@@ -231,7 +216,7 @@ class OutboxPublisher:
         self._ready = True
         self._sessions += 1
         self.reconnects = self._sessions - 1
-        self._attempt = 0
+        self._backoff.reset()
         self._last_failure = ("", 0.0)
         log.info("MQTT: connected to %s as %s", self._where, self._client_id)
         session.publish(self.topics.availability, ONLINE, qos=1, retain=True)
@@ -259,12 +244,7 @@ class OutboxPublisher:
         return acked
 
     def _retry_later(self, reason: str) -> None:
-        self._attempt += 1
-        ceiling = min(
-            self.config.reconnect_max_s, self.config.reconnect_min_s * 2 ** (self._attempt - 1)
-        )
-        # Jitter spreads the reconnects of a fleet after a broker restart.
-        delay = self._rng.uniform(ceiling / 2, ceiling)
+        delay = self._backoff.next_delay()
         now = time.monotonic()
         self._next_attempt = now + delay
         previous, when = self._last_failure
