@@ -195,3 +195,40 @@ def test_camera_analytics_ignores_a_bad_saved_size(caplog: pytest.LogCaptureFixt
     frame = Frame("cam", 0, 0.0, datetime.now(timezone.utc), np.zeros((H, W, 3), np.uint8))
     cam.process(frame, scene([(100, 80)]))
     assert "saved person size ignored" in caplog.text
+
+
+def test_the_daemon_keeps_the_learned_size_across_restarts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import REPO
+    from tests.daemon_support import WHOLE_FRAME, make_video, write_config, write_zones
+    from tests.fakes.onnx_models import bright_person_model
+
+    video = make_video(tmp_path / "cam.avi", 40)
+    zones = write_zones(tmp_path / "cam.yaml", "cam", {"all": WHOLE_FRAME})
+    source = {"type": "file", "path": str(video)}
+    config = write_config(tmp_path, [{"id": "cam", "source": source, "zones": str(zones)}])
+    # A 64x48 mask: fine enough, and the frame's aspect, so the walker keeps its shape.
+    data = yaml.safe_load(config.read_text())
+    data["segmenter"]["model"] = str(bright_person_model(tmp_path / "p64.onnx", size=(48, 64)))
+    data["segmenter"]["preprocess"]["infer_dims"] = [3, 48, 64]
+    config.write_text(yaml.safe_dump(data))
+    saved = tmp_path / "var" / "edge-app.person-size.json"
+    samples = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "edge_app", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert result.returncode == 0, result.stderr
+        samples.append(json.loads(saved.read_text())["cameras"]["cam"]["samples"])
+    # One walker, seen whole in nearly every frame: learned in the first run, and the
+    # second run starts from there instead of from nothing.
+    assert samples[0] >= 30
+    assert samples[1] >= samples[0] + 30
