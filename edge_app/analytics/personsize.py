@@ -356,8 +356,8 @@ def _feet_from_outline(
     """``n`` foot points for one blob from its outer contour ``(K, 2)`` points.
 
     Each column's extent (top to bottom) comes from the contour; the blob's columns are
-    cut into ``n`` runs of equal area; each person stands at the area centre of a run, on
-    the row ``FOOT_QUANTILE`` of its columns reach.
+    cut into ``n`` runs of equal area (at least one column each); each person stands at
+    the area centre of a run, on the row ``FOOT_QUANTILE`` of its columns reach.
     """
     cols = points[:, 0] - x0
     # int32 like the contour: ufunc.at is several times slower when it has to cast.
@@ -365,26 +365,30 @@ def _feet_from_outline(
     top_a = np.full(width, 1 << 30, dtype=np.int32)
     np.maximum.at(bottom_a, cols, points[:, 1])
     np.minimum.at(top_a, cols, points[:, 1])
-    # Per column in plain Python from here: a blob is a few dozen columns wide.
+    height = np.where(bottom_a >= 0, bottom_a - top_a + 1, 0).astype(np.float64)
+    if n > 1:
+        cum = np.cumsum(height)
+        k = np.arange(1, n)
+        cuts = np.searchsorted(cum, cum[-1] * k / n, side="right")
+        # Run k ends at or after the column where k n-ths of the area are reached, and at
+        # least one column after run k - 1.
+        ends = np.maximum.accumulate(np.maximum(cuts - k, 0)) + k
+        if ends[-1] >= width:
+            ends = np.round(k * width / n).astype(np.intp)  # too narrow: equal widths
+        starts = np.concatenate(([0], ends))
+    else:
+        starts = np.zeros(1, dtype=np.intp)
+    weight = np.add.reduceat(height, starts)
+    moment = np.add.reduceat(height * np.arange(width), starts)
+    bounds = [*starts.tolist(), width]
     bottom = bottom_a.tolist()
-    height = [b - t + 1 if b >= 0 else 0 for b, t in zip(bottom, top_a.tolist(), strict=True)]
-    total = float(sum(height))
     feet = []
-    lo, acc = 0, 0.0
-    for k in range(1, n + 1):
-        # Columns [lo, hi) hold the k-th n-th of the area (at least one column each).
-        goal = total * k / n
-        hi = lo
-        while hi < width and (acc + height[hi] <= goal or hi == lo or k == n):
-            acc += height[hi]
-            hi += 1
-        run = range(lo, hi)
-        weight = sum(height[c] for c in run)
-        centre = sum(c * height[c] for c in run) / weight if weight else 0.5 * (lo + hi - 1)
-        reach = sorted(bottom[c] for c in run if bottom[c] >= 0)
+    for i, (w, m) in enumerate(zip(weight.tolist(), moment.tolist(), strict=True)):
+        lo, hi = bounds[i], bounds[i + 1]
+        centre = m / w if w else 0.5 * (lo + hi - 1)
+        reach = sorted([v for v in bottom[lo:hi] if v >= 0])
         foot = _quantile(reach, FOOT_QUANTILE) + 1.0 if reach else max(bottom) + 1.0
         feet.append((x0 + centre + 0.5, foot))
-        lo = hi
     return feet
 
 
