@@ -258,10 +258,11 @@ def evaluate_synthetic(
     source = SyntheticSource(zones.camera, scene)
 
     def truth(index: int) -> list[TruthPoint]:
-        return [
-            TruthPoint(p.person_id, p.foot[0], p.foot[1], tuple(map(float, p.bbox)))  # type: ignore[arg-type]
-            for p in source.truth(index)
-        ]
+        people = []
+        for p in source.truth(index):
+            x, y, w, h = p.bbox
+            people.append(TruthPoint(p.person_id, p.foot[0], p.foot[1], (x, y, w, h)))
+        return people
 
     name = f"synthetic seed={scene.seed} people={scene.people} {scene.duration_s:g}s"
     report, _ = evaluate(
