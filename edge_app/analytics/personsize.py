@@ -284,9 +284,13 @@ class PersonSize:
             ):
                 # Several people, or something hanging below one (a bag, a pigeon at the
                 # feet): each person's foot from the outline, not the box.
-                feet = _feet_from_outline(outlines[b], int(x), int(w), n)
-                xs.extend(f[0] for f in feet)
-                ys.extend(f[1] for f in feet)
+                if n == 1:
+                    xs.append(x + 0.5 * w)
+                    ys.append(_foot_row(outlines[b], int(x), int(w)))
+                else:
+                    feet = _feet_from_outline(outlines[b], int(x), int(w), n)
+                    xs.extend(f[0] for f in feet)
+                    ys.extend(f[1] for f in feet)
             elif n == 1:
                 xs.append(x + 0.5 * w)
                 ys.append(y + h)
@@ -390,6 +394,15 @@ def _feet_from_outline(
         foot = _quantile(reach, FOOT_QUANTILE) + 1.0 if reach else max(bottom) + 1.0
         feet.append((x0 + centre + 0.5, foot))
     return feet
+
+
+def _foot_row(points: npt.NDArray[np.int32], x0: int, width: int) -> float:
+    """The foot row of one person from its outline: the row ``FOOT_QUANTILE`` of its
+    columns reach (the same rule as ``_feet_from_outline``, for a single run)."""
+    bottom = np.full(width, -1, dtype=np.int32)
+    np.maximum.at(bottom, points[:, 0] - x0, points[:, 1])
+    reach = sorted([v for v in bottom.tolist() if v >= 0])
+    return _quantile(reach, FOOT_QUANTILE) + 1.0
 
 
 def _quantile(ordered: list[int], q: float) -> float:
