@@ -1,0 +1,74 @@
+"""Replay end to end on real footage: a video in, the three files out."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, shared_data
+
+ZONES = REPO / "tests" / "zones" / "tud-stadtmitte.yaml"
+
+
+@pytest.fixture(scope="module")
+def replay_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
+    out = tmp_path_factory.mktemp("replay")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_app",
+            "replay",
+            str(video),
+            "--zones",
+            str(ZONES),
+            "--out-dir",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_occupancy_csv_has_one_row_per_frame_per_zone(replay_out: Path) -> None:
+    with open(replay_out / "occupancy.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["frame", "t_s", "zone", "count", "coverage", "occupied"]
+    zones = ["window-left", "doorway", "window-right"]
+    assert len(rows) == 179 * len(zones)
+    assert [r["zone"] for r in rows[:3]] == zones
+    frames = sorted({int(r["frame"]) for r in rows})
+    assert frames == list(range(179))
+    times = [float(r["t_s"]) for r in rows[:: len(zones)]]
+    assert all(b > a for a, b in itertools.pairwise(times))
+    assert times[-1] == pytest.approx(178 / 25, abs=0.05)  # the video's own clock
+    assert all(0.0 <= float(r["coverage"]) <= 1.0 for r in rows)
+    assert max(int(r["count"]) for r in rows) >= 1  # people are found at all
+
+
+def test_events_and_summary_agree(replay_out: Path) -> None:
+    events = [json.loads(line) for line in (replay_out / "events.jsonl").read_text().splitlines()]
+    assert events, "a clip with ten people walking through the zones produces events"
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert len({e["id"] for e in events}) == len(events)
+    assert {e["camera"] for e in events} == {"tud-stadtmitte"}
+    summary = json.loads((replay_out / "summary.json").read_text())
+    assert summary["frames"] == 179
+    for zone, z in summary["zones"].items():
+        exits = [e for e in events if e["type"] == "zone.exit" and e["zone"] == zone]
+        assert z["visits"] == len(exits)
+        if exits:
+            assert z["max_dwell_s"] == pytest.approx(max(e["dwell_s"] for e in exits), abs=1e-3)
+        assert 0.0 <= z["occupied_s"] <= summary["duration_s"] + 1e-6
