@@ -2,7 +2,7 @@
 
 Run on one core, as the daemon's capture thread would:
 
-    .venv/bin/python benchmarks/sources_synthetic.py [--people 8] [--width 960 --height 540]
+    .venv/bin/python -m edge_app.sources.bench [--people 8] [--width 960 --height 540] [--video F]
 
 Prints mean, median, 95th percentile and worst milliseconds per frame over a whole run.
 """
@@ -20,10 +20,6 @@ from edge_app.config import SyntheticSourceConfig
 from edge_app.sources.file import FileSource
 from edge_app.sources.synthetic import SyntheticSource
 
-TUD = (
-    Path(__file__).resolve().parent.parent.parent / "shared/data/tud_stadtmitte/tud_stadtmitte.mp4"
-)
-
 
 def summary(name: str, seconds: list[float]) -> str:
     ms = sorted(s * 1000 for s in seconds)
@@ -40,6 +36,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=90.0)
     parser.add_argument("--width", type=int, default=960)
     parser.add_argument("--height", type=int, default=540)
+    parser.add_argument("--video", type=Path, help="also time the file source decoding this video")
     args = parser.parse_args()
     cv2.setNumThreads(1)
 
@@ -70,14 +67,14 @@ def main() -> None:
     print(summary("truth", truth))
     print(summary("frames_with_truth (both)", per_frame))
 
-    if TUD.is_file():
+    if args.video is not None:
         decode = []
         last = time.perf_counter()
-        for _ in FileSource("street", TUD).frames():
+        for _ in FileSource("video", args.video).frames():
             now = time.perf_counter()
             decode.append(now - last)
             last = now
-        print(summary("file source, 640x480 H.264", decode))
+        print(summary(f"file source, {args.video.name}", decode))
 
 
 if __name__ == "__main__":
