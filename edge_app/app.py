@@ -31,7 +31,7 @@ from edge_app.runtime.feed import FrameFeed
 from edge_app.runtime.health import HealthSnapshot, WatchdogGate
 from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
 from edge_app.runtime.worker import InferenceWorker, warm_up
-from edge_app.segmentation import Segmenter, create_segmenter
+from edge_app.segmentation import Segmenter, create_segmenter, stretched_input_size
 from edge_app.sinks.base import Sink, StatsSink
 from edge_app.sources import Source, create_source
 from edge_app.systemd import Notifier, watchdog_interval_s
@@ -100,9 +100,7 @@ class App:
         )
         self.healthy_stop = True
         self._make_segmenter = make_segmenter
-        self._make_source = make_source or (
-            lambda cam: create_source(cam, read_timeout_s=config.daemon.stall_timeout_s)
-        )
+        self._make_source = make_source or self._open_camera
         self._load_zones = load_zones
         self._stamper = EventStamper(config.device_id)
         self._wakeup = threading.Event()
@@ -166,6 +164,14 @@ class App:
             self.segmenter.name,
             self.segmenter.batch_size,
             elapsed_s * 1000,
+        )
+
+    def _open_camera(self, cam: CameraConfig) -> Source:
+        # A model that stretches frames to its input gets them at that size from cameras
+        # that can scale while decoding (the VIC on a Jetson), not at full resolution.
+        scale_to = None if self.segmenter is None else stretched_input_size(self.segmenter)
+        return create_source(
+            cam, read_timeout_s=self.config.daemon.stall_timeout_s, scale_to=scale_to
         )
 
     def _init_cameras(self) -> None:

@@ -138,8 +138,12 @@ def _check_geometry(path: Path, index: int, zone: _ZoneModel, bounds: tuple[floa
         )
     ring = LinearRing(points)
     if ring.convex_hull.area <= 0:
-        raise ConfigError(str(path), field, f"{where} has zero area",
-                          "its corners lie on one line; spread them out")
+        raise ConfigError(
+            str(path),
+            field,
+            f"{where} has zero area",
+            "its corners lie on one line; spread them out",
+        )
     if not ring.is_simple:
         raise ConfigError(
             str(path),

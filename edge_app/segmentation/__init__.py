@@ -4,6 +4,6 @@
 (onnxruntime, tensorrt, pycuda) are imported inside their backend module only.
 """
 
-from edge_app.segmentation.base import Segmenter, create_segmenter
+from edge_app.segmentation.base import Segmenter, create_segmenter, stretched_input_size
 
-__all__ = ["Segmenter", "create_segmenter"]
+__all__ = ["Segmenter", "create_segmenter", "stretched_input_size"]

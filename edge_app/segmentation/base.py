@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 from edge_app.config import (
     BackgroundSegmenterConfig,
     OnnxSegmenterConfig,
+    PreprocessConfig,
     SegmenterConfig,
     TensorRTSegmenterConfig,
 )
@@ -46,3 +47,19 @@ def create_segmenter(config: SegmenterConfig) -> Segmenter:
 
         return TensorRTSegmenter(config)
     raise TypeError(f"unknown segmenter config {type(config).__name__}")
+
+
+def stretched_input_size(segmenter: Segmenter) -> tuple[int, int] | None:
+    """``(width, height)`` every frame is stretched to before inference, or ``None``.
+
+    A model that stretches frames to its input (nvinfer's default, PeopleSemSegFormer's
+    contract) sees nothing a camera could not deliver at that size already, so a camera
+    that scales in hardware (Jetson's VIC) can hand over frames that small and the CPU
+    never touches full-resolution pixels. ``None`` for a letterboxing model (the camera's
+    aspect ratio must survive) and for segmenters without a model input (``background``).
+    """
+    preprocess = getattr(getattr(segmenter, "config", None), "preprocess", None)
+    if not isinstance(preprocess, PreprocessConfig) or preprocess.maintain_aspect_ratio:
+        return None
+    _, height, width = preprocess.infer_dims
+    return (width, height)

@@ -26,11 +26,15 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def create_source(camera: CameraConfig, read_timeout_s: float = 10.0) -> Source:
+def create_source(
+    camera: CameraConfig, read_timeout_s: float = 10.0, scale_to: tuple[int, int] | None = None
+) -> Source:
     """Build the source of one camera from its config.
 
     ``read_timeout_s`` is how long a live camera may stay silent before its read fails
-    (rtsp, usb, csi and gstreamer sources, see ``sources.live``).
+    (rtsp, usb, csi and gstreamer sources, see ``sources.live``). ``scale_to`` is the
+    ``(width, height)`` that RTSP and CSI cameras decoded by GStreamer deliver frames at
+    (scaled on the Jetson's VIC when decoding in hardware); ``None`` keeps the camera's own.
     """
     src = camera.source
     if isinstance(src, FileSourceConfig):
@@ -43,4 +47,4 @@ def create_source(camera: CameraConfig, read_timeout_s: float = 10.0) -> Source:
         return SyntheticSource(camera.id, src)
     from edge_app.sources.live import create_live_source
 
-    return create_live_source(camera, timeout_s=read_timeout_s)
+    return create_live_source(camera, timeout_s=read_timeout_s, scale_to=scale_to)

@@ -44,7 +44,7 @@ from edge_app.config import (
 )
 from edge_app.domain import Frame, ImageU8
 from edge_app.errors import SourceError
-from edge_app.sources.gstreamer import opencv_has_gstreamer, plan_csi, plan_rtsp
+from edge_app.sources.gstreamer import Size, opencv_has_gstreamer, plan_csi, plan_rtsp
 
 log = logging.getLogger(__name__)
 
@@ -264,15 +264,16 @@ def _usb_target(cfg: UsbSourceConfig) -> CaptureTarget:
     return CaptureTarget(device, display, "v4l2" if v4l2 else "any", tuple(props))
 
 
-def capture_target(camera: CameraConfig) -> CaptureTarget:
+def capture_target(camera: CameraConfig, scale_to: Size | None = None) -> CaptureTarget:
     """How to open a live camera; resolves its secrets. Raises ``SourceError`` when this
     machine cannot read it (no GStreamer in OpenCV) and ``ConfigError`` for a secret that
-    cannot be read."""
+    cannot be read. ``scale_to`` is the frame size RTSP and CSI cameras deliver when
+    GStreamer decodes them (on the VIC with ``decode: jetson`` and on CSI cameras)."""
     src = camera.source
     if isinstance(src, RtspSourceConfig):
         username = src.username.resolve() if src.username is not None else None
         password = src.password.resolve() if src.password is not None else None
-        plan = plan_rtsp(src, None, username, password)
+        plan = plan_rtsp(src, scale_to, username, password)
         return CaptureTarget(
             plan.target,
             plan.display,
@@ -283,7 +284,7 @@ def capture_target(camera: CameraConfig) -> CaptureTarget:
     if isinstance(src, UsbSourceConfig):
         return _usb_target(src)
     if isinstance(src, CsiSourceConfig):
-        plan = plan_csi(src, None)
+        plan = plan_csi(src, scale_to)
         return CaptureTarget(plan.target, plan.display, plan.backend, hardware=True)
     if isinstance(src, GStreamerSourceConfig):
         if not opencv_has_gstreamer():
@@ -298,11 +299,15 @@ def capture_target(camera: CameraConfig) -> CaptureTarget:
 
 
 def create_live_source(
-    camera: CameraConfig, timeout_s: float = 10.0, opener: OpenCapture = open_capture
+    camera: CameraConfig,
+    timeout_s: float = 10.0,
+    opener: OpenCapture = open_capture,
+    scale_to: Size | None = None,
 ) -> LiveSource:
-    """A ``LiveSource`` for a camera of type rtsp, usb, csi or gstreamer."""
+    """A ``LiveSource`` for a camera of type rtsp, usb, csi or gstreamer (``scale_to``: see
+    ``capture_target``)."""
     min_interval = 1.0 / camera.fps if camera.fps else 0.0
-    target = capture_target(camera)
+    target = capture_target(camera, scale_to)
     if not math.isfinite(timeout_s) or timeout_s <= 0:
         raise SourceError(f"camera {camera.id}: the read timeout must be > 0 s")
     return LiveSource(
