@@ -284,9 +284,9 @@ class App:
                 self.reload_zones()
             for cam in self.cameras.values():
                 cam.capture.check_stall(now)
-            self.watchdog.tick(now, self.worker.busy_for(now), self.worker.alive)
             if self.worker.finished.is_set():
-                break
+                break  # before the watchdog: a worker done with its files is not a dead one
+            self.watchdog.tick(now, self.worker.busy_for(now), self.worker.alive)
             if now >= next_report:
                 next_report = now + daemon.status_interval_s
                 self._report(log_it=now >= next_log)

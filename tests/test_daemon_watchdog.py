@@ -193,3 +193,27 @@ def test_a_stop_with_a_hung_model_is_bounded_and_reported(
     assert stopped
     assert running.app.healthy_stop is False  # `edge-app run` exits 1 then
     assert any(m.get("STOPPING") == "1" for m in notify.snapshot())
+
+
+def test_sources_that_end_finish_the_run_without_an_unhealthy_report(
+    tmp_path: Path,
+    notify: NotifySocket,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    video = make_video(tmp_path / "once.avi", frames=20)
+    zones = write_zones(tmp_path / "zones.yaml", "cam1", {"floor": WHOLE_FRAME})
+    cam = {"id": "cam1", "source": {"type": "file", "path": str(video)}, "zones": str(zones)}
+    config = load_config(write_config(tmp_path, [cam]))
+    app = App(config, load_camera_zones(config), notifier=Notifier(notify.path))
+    with caplog.at_level("INFO"):
+        try:
+            app.start()
+            app.run()  # returns once the file has been read to its end
+        finally:
+            app.stop(5.0)
+    assert "all sources ended" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    assert app.watchdog.healthy and app.healthy_stop
+    assert not any(m.get("STATUS", "").startswith("unhealthy") for m in notify.snapshot())
