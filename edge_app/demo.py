@@ -39,7 +39,24 @@ def demo_zones_path() -> Path:
     )
 
 
-def demo_config(duration_s: float, state_dir: Path) -> AppConfig:
+def broker_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``HOST``, port 1883) as given to ``--mqtt``."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, "1883"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("--mqtt", None, f"{text!r} is not HOST:PORT", "e.g. 127.0.0.1:1883")
+    return host, int(port)
+
+
+def demo_config(
+    duration_s: float, state_dir: Path, mqtt: str | None = "127.0.0.1:1883"
+) -> AppConfig:
+    if mqtt is None:
+        broker = MqttConfig(enabled=False)
+    else:
+        host, port = broker_address(mqtt)
+        broker = MqttConfig(host=host, port=port)
     return AppConfig(
         device_id="demo",
         cameras=(
@@ -50,7 +67,7 @@ def demo_config(duration_s: float, state_dir: Path) -> AppConfig:
             ),
         ),
         store=StoreConfig(path=(state_dir / "edge-app.db").resolve()),
-        mqtt=MqttConfig(host="127.0.0.1", port=1883),
+        mqtt=broker,
     )
 
 
@@ -121,39 +138,33 @@ class DemoView:
 
 def comparison_table(results: list[ZoneComparison]) -> Table:
     table = Table(
-        title=f"measured vs truth (mean count error {mean_count_mae(results):.3f} people/frame)"
+        title=f"truth / measured (mean count error {mean_count_mae(results):.3f} people/frame)"
     )
-    for col in (
-        "zone",
-        "count MAE",
-        "visits true",
-        "visits measured",
-        "mean dwell true s",
-        "mean dwell measured s",
-        "occupied true s",
-        "occupied measured s",
-    ):
-        table.add_column(col, justify="left" if col == "zone" else "right")
+    # Truth and measurement side by side in one column each: fits an 80-column terminal.
+    for col in ("zone", "count MAE", "visits true/meas", "mean dwell s", "occupied s"):
+        table.add_column(col, justify="left" if col == "zone" else "right", no_wrap=True)
     for r in results:
         table.add_row(
             r.zone,
             f"{r.count_mae:.3f}",
-            str(r.true_visits),
-            str(r.measured_visits),
-            f"{r.true_mean_dwell_s:.1f}",
-            f"{r.measured_mean_dwell_s:.1f}",
-            f"{r.true_occupied_s:.1f}",
-            f"{r.measured_occupied_s:.1f}",
+            f"{r.true_visits} / {r.measured_visits}",
+            f"{r.true_mean_dwell_s:.1f} / {r.measured_mean_dwell_s:.1f}",
+            f"{r.true_occupied_s:.1f} / {r.measured_occupied_s:.1f}",
         )
     return table
 
 
-def run_demo(duration_s: float = 90.0, live: bool = True, state_dir: Path = Path("var")) -> int:
+def run_demo(
+    duration_s: float = 90.0,
+    live: bool = True,
+    state_dir: Path = Path("var"),
+    mqtt: str | None = "127.0.0.1:1883",
+) -> int:
     from edge_app.app import App, _install_signal_handlers
     from edge_app.cli import load_camera_zones
 
     console = Console()
-    config = demo_config(duration_s, state_dir)
+    config = demo_config(duration_s, state_dir, mqtt)
     view = DemoView(config)
     app = App(config, load_camera_zones(config), view.on_result, view.on_finish)
     _install_signal_handlers(app)

@@ -28,7 +28,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_app.demo import run_demo
 
-    return run_demo(duration_s=args.duration, live=not args.no_live, state_dir=args.state_dir)
+    return run_demo(
+        duration_s=args.duration,
+        live=not args.no_live,
+        state_dir=args.state_dir,
+        mqtt=None if args.mqtt == "off" else args.mqtt,
+    )
 
 
 def cmd_install_service(args: argparse.Namespace) -> int:
@@ -76,6 +81,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--duration", type=float, default=90.0, help="seconds of store time")
     p.add_argument("--no-live", action="store_true", help="no live table, only the result")
     p.add_argument("--state-dir", type=Path, default=Path("var"), help="where the SQLite file goes")
+    p.add_argument(
+        "--mqtt",
+        default="127.0.0.1:1883",
+        metavar="HOST:PORT",
+        help="the broker to publish to when it answers (default 127.0.0.1:1883); 'off': none",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
