@@ -58,7 +58,7 @@ def _import_onnxruntime() -> ModuleType:
         ) from exc
 
 
-def _runtime_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
+def runtime_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
     """ONNX Runtime's own exception classes (they do not share a base below Exception)."""
     state = getattr(getattr(ort, "capi", None), "onnxruntime_pybind11_state", None)
     found = [
@@ -101,7 +101,7 @@ class OnnxSegmenter:
         self.config = config
         self.batch_size = config.batch_size
         ort = _import_onnxruntime()
-        self._errors = _runtime_errors(ort)
+        self._errors = runtime_errors(ort)
         if not config.model.is_file():
             raise SegmenterError(
                 f"ONNX model {config.model} not found: set segmenter.model to the .onnx file "

@@ -22,6 +22,7 @@ import numpy as np
 
 from edge_app.config import TensorRTSegmenterConfig
 from edge_app.errors import SegmenterError
+from edge_app.segmentation.onnx import runtime_errors
 from edge_app.segmentation.preprocess import input_shape
 
 log = logging.getLogger(__name__)
@@ -95,24 +96,6 @@ def _import_onnxruntime() -> ModuleType:
         ) from exc
 
 
-def _ort_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
-    state = getattr(getattr(ort, "capi", None), "onnxruntime_pybind11_state", None)
-    names = (
-        "Fail",
-        "InvalidArgument",
-        "NoSuchFile",
-        "NoModel",
-        "EngineError",
-        "RuntimeException",
-        "InvalidProtobuf",
-        "NotImplemented",
-        "InvalidGraph",
-        "EPFail",
-    )
-    found = [c for n in names if isinstance(c := getattr(state, n, None), type)]
-    return (RuntimeError, ValueError, OSError, *found)
-
-
 class OrtGpuRunner:
     """An ONNX Runtime session on GPU providers, fed through ``input_buffer``.
 
@@ -126,7 +109,7 @@ class OrtGpuRunner:
         if not cfg.onnx.is_file():
             raise SegmenterError(f"ONNX model {cfg.onnx} not found (check segmenter.onnx)")
         ort = _import_onnxruntime()
-        self._errors = _ort_errors(ort)
+        self._errors = runtime_errors(ort)
         available = list(ort.get_available_providers())
         wanted = [PROVIDERS[p] for p in cfg.ort_providers]
         missing = [p for p in wanted if p not in available]

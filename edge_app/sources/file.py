@@ -127,12 +127,12 @@ def read_frame(path: Path, index: int) -> ImageU8:
         ok, image = cap.read()
         if not ok or image is None:
             raise SourceError(f"video file {path}: frame {index} cannot be decoded")
-        return _as_bgr(np.asarray(image, dtype=np.uint8))
+        return as_bgr(np.asarray(image, dtype=np.uint8))
     finally:
         cap.release()
 
 
-def _as_bgr(image: ImageU8) -> ImageU8:
+def as_bgr(image: ImageU8) -> ImageU8:
     """Grey or BGRA decodes as BGR, so every ``Frame`` has the same layout."""
     if image.ndim == 2:
         return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
@@ -263,7 +263,7 @@ class FileSource:
                 return None, None
             pos_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
         pts_s = pos_ms / 1000.0 if math.isfinite(pos_ms) and pos_ms >= 0.0 else None
-        return _as_bgr(np.asarray(image, dtype=np.uint8)), pts_s
+        return as_bgr(np.asarray(image, dtype=np.uint8)), pts_s
 
     def _rewind(self) -> None:
         with self._lock:

@@ -42,8 +42,9 @@ from edge_app.config import (
     RtspSourceConfig,
     UsbSourceConfig,
 )
-from edge_app.domain import Frame, ImageU8
+from edge_app.domain import Frame
 from edge_app.errors import SourceError
+from edge_app.sources.file import as_bgr
 from edge_app.sources.gstreamer import Size, opencv_has_gstreamer, plan_csi, plan_rtsp
 
 log = logging.getLogger(__name__)
@@ -127,14 +128,6 @@ def open_capture(target: CaptureTarget, timeout_s: float) -> VideoCaptureLike:
         for prop, value in target.props:
             cap.set(prop, value)
     return cap
-
-
-def _as_bgr(image: ImageU8) -> ImageU8:
-    if image.ndim == 2:
-        return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
-    if image.shape[2] == 4:
-        return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR))
-    return image
 
 
 class LiveSource:
@@ -228,7 +221,7 @@ class LiveSource:
                     index,
                     t,
                     datetime.now(timezone.utc),
-                    _as_bgr(np.asarray(image, dtype=np.uint8)),
+                    as_bgr(np.asarray(image, dtype=np.uint8)),
                 )
                 index += 1
                 yield frame
