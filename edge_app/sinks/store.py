@@ -282,16 +282,7 @@ class EventStore:
                 ).all()
                 for row_id, camera, entered_wall, entered_t in rows:
                     dwell = max(0.0, last_t.get(camera, entered_t) - entered_t)
-                    conn.execute(
-                        update(v)
-                        .where(v.c.id == row_id)
-                        .values(
-                            exited_wall=entered_wall + dwell,
-                            exited_t=entered_t + dwell,
-                            dwell_s=dwell,
-                            closed_by="shutdown",
-                        )
-                    )
+                    _close_visit(conn, row_id, entered_wall, entered_t, dwell, "shutdown")
                     closed += 1
         except SQLAlchemyError as exc:
             raise store_error(self.path, "write to", exc) from exc
@@ -324,16 +315,7 @@ class EventStore:
                         last_seen[camera] = max(known, default=None)
                     last = last_seen[camera]
                     dwell = max(0.0, (last if last is not None else entered_wall) - entered_wall)
-                    conn.execute(
-                        update(v)
-                        .where(v.c.id == row_id)
-                        .values(
-                            exited_wall=entered_wall + dwell,
-                            exited_t=entered_t + dwell,
-                            dwell_s=dwell,
-                            closed_by="restart",
-                        )
-                    )
+                    _close_visit(conn, row_id, entered_wall, entered_t, dwell, "restart")
         except SQLAlchemyError as exc:
             raise store_error(self.path, "recover", exc) from exc
         if rows:
@@ -384,3 +366,19 @@ class EventStore:
             pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
             free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
         return int(page_size) * (int(pages) - int(free))
+
+
+def _close_visit(
+    conn: Connection, row_id: int, entered_wall: float, entered_t: float, dwell: float, by: str
+) -> None:
+    """Close one open visit after ``dwell`` seconds, saying what closed it."""
+    conn.execute(
+        update(schema.visits)
+        .where(schema.visits.c.id == row_id)
+        .values(
+            exited_wall=entered_wall + dwell,
+            exited_t=entered_t + dwell,
+            dwell_s=dwell,
+            closed_by=by,
+        )
+    )
