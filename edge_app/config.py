@@ -563,7 +563,8 @@ def validation_to_config_error(path: Path, exc: ValidationError) -> ConfigError:
 def _resolve_paths(config: AppConfig, base: Path) -> AppConfig:
     def absolute(p: Path) -> Path:
         p = p.expanduser()
-        return p if p.is_absolute() else (base / p)
+        # Lexically normalised, so logs say /srv/var/x.db rather than /srv/configs/../var/x.db.
+        return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
     cameras = []
     for cam in config.cameras:

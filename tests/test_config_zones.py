@@ -164,6 +164,13 @@ def test_good_config_resolves_relative_paths(tmp_path: Path) -> None:
     assert cfg.store.path == tmp_path / "var/edge-app.db"
 
 
+def test_relative_paths_are_normalised(tmp_path: Path) -> None:
+    (tmp_path / "configs").mkdir()
+    data = good_config(tmp_path / "configs", store={"path": "../var/./edge-app.db"})
+    cfg = load_config(write_yaml(tmp_path / "configs" / "c.yaml", data))
+    assert str(cfg.store.path) == str(tmp_path / "var" / "edge-app.db")  # no "configs/.."
+
+
 BAD_CONFIGS = [
     ("unknown top key", {"colour": 1}, "colour", "unknown key"),
     ("bad device id", {"device_id": "Store 7"}, "device_id", "lowercase"),
