@@ -93,7 +93,10 @@ def log_events(events: tuple[Event, ...]) -> None:
     for event in events:
         level = logging.INFO if event.type in _LOGGED_EVENTS else logging.DEBUG
         if log.isEnabledFor(level):
-            fields = " ".join(f"{k}={v}" for k, v in asdict(event.payload).items())
+            fields = " ".join(
+                f"{k}={round(v, 3) if isinstance(v, float) else v}"  # as in the event's JSON
+                for k, v in asdict(event.payload).items()
+            )
             log.log(
                 level,
                 "event %s camera=%s zone=%s seq=%d %s",
