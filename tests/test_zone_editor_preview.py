@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from edge_app.config import AnalyticsConfig, OnnxSegmenterConfig, OutputConfig, PreprocessConfig
+from edge_app.config import (
+    AnalyticsConfig,
+    BackgroundSegmenterConfig,
+    OnnxSegmenterConfig,
+    OutputConfig,
+    PreprocessConfig,
+    SegmenterConfig,
+)
 from edge_app.domain import MaskMapping, PersonMask
 from edge_app.sources.file import FileSource
 from edge_app.zone_editor.preview import LivePreview, mask_in_frame, render_overlay
@@ -55,13 +63,10 @@ def test_overlay_tints_people_and_marks_feet() -> None:
     assert image[20, 20].tolist() == [100, 100, 100]  # input not modified
 
 
-def test_preview_runs_a_real_segmenter_on_a_real_video() -> None:
-    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
+def selfie_model() -> SegmenterConfig:
     model = shared_data("selfie_segmentation", "selfie_segmentation_landscape.onnx")
     pytest.importorskip("onnxruntime")
-    from edge_app.segmentation import create_segmenter
-
-    config = OnnxSegmenterConfig(
+    return OnnxSegmenterConfig(
         model=model,
         input_name="input_1",
         output=OutputConfig(name="segment_back"),
@@ -69,13 +74,25 @@ def test_preview_runs_a_real_segmenter_on_a_real_video() -> None:
             infer_dims=(3, 144, 256), tensor_layout="NHWC", net_scale_factor=1 / 255, offsets=(0.0,)
         ),
     )
+
+
+@pytest.mark.parametrize(
+    "segmenter", [selfie_model, BackgroundSegmenterConfig], ids=["onnxruntime", "background"]
+)
+def test_preview_runs_a_real_segmenter_on_a_real_video(
+    segmenter: Callable[[], SegmenterConfig],
+) -> None:
+    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
+    from edge_app.segmentation import create_segmenter
+
+    config = segmenter()
     zones = load_zones(REPO / "tests" / "zones" / "tud-stadtmitte.yaml")
     preview = LivePreview(
         "tud",
         lambda: FileSource("tud", video, loop=True, realtime=False),
         lambda: create_segmenter(config),
         AnalyticsConfig(),
-        "onnxruntime",
+        config.type,
     )
     preview.set_zones(zones)
     preview.start()
