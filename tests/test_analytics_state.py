@@ -78,6 +78,37 @@ def test_zonemap_overlapping_zones_get_layers_and_exact_coverage() -> None:
     assert inside.tolist() == [[True, True, False], [False, False, True], [False] * 3]
 
 
+def test_zonemap_counts_equal_a_pixel_by_pixel_count_for_any_polygons() -> None:
+    # Overlapping, slanted and concave zones (three layers): person pixels and the zones of
+    # each point equal a direct count over the zones' label images.
+    polygons = [
+        np.array([[2, 3], [50, 8], [30, 40]], dtype=np.float64),
+        square(10, 10, 40, 30),
+        np.array([[0, 0], [60, 0], [60, 45], [45, 45], [45, 10], [15, 10], [0, 45]], float),
+        square(20.5, 5.5, 22.2, 44.8),
+    ]
+    zm = ZoneMap.build(polygons, (60, 45))
+    assert zm.layers.shape[0] >= 3
+    rng = np.random.default_rng(3)
+    for scale in (1, 255):
+        mask = (rng.random((45, 60)) < 0.4).astype(np.uint8) * scale
+        direct = [
+            int(np.count_nonzero(mask[zm.layers[layer] == k + 1]))
+            for k in range(4)
+            for layer in range(zm.layers.shape[0])
+            if k in zm.layer_zones[layer]
+        ]
+        assert zm.person_pixels(mask).tolist() == direct
+        assert zm.person_pixels(mask > 0).tolist() == direct
+    ys, xs = np.mgrid[0:45, 0:60]
+    counts, zones_of = zm.lookup(xs.ravel() + 0.5, ys.ravel() + 0.5)
+    inside = zm.zones_at(xs.ravel(), ys.ravel())
+    assert [tuple(np.flatnonzero(row).tolist()) for row in inside] == [
+        tuple(sorted(z)) for z in zones_of
+    ]
+    assert counts == inside.sum(axis=0).tolist()
+
+
 def test_zonemap_keeps_a_sliver_zone() -> None:
     zm = ZoneMap.build([np.array([[3.1, 3.1], [3.3, 3.1], [3.2, 3.3]])], (8, 8))
     assert zm.areas.tolist() == [1.0]

@@ -3,6 +3,10 @@
 Zones may overlap (a queue inside a checkout area), so they are packed into layers: each
 layer is an ``int16`` label image (0 = no zone, k = zone k-1) holding zones that do not
 overlap each other. Nearly every store needs a single layer.
+
+Per frame the person pixels of every zone come from one integral image of the mask: each
+zone is kept as the few rectangles its pixels make up (one for an axis-aligned box), and a
+rectangle's pixel count is four lookups in the integral image.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from edge_app.domain import ImageU8, Points
 
 SUPERSAMPLE = 4
 
+_NO_CORNERS = np.zeros((4, 0), dtype=np.intp)
+_NO_INDEX = np.zeros(0, dtype=np.intp)
+
 
 @dataclass(frozen=True, slots=True)
 class ZoneMap:
@@ -31,11 +38,30 @@ class ZoneMap:
     layers: npt.NDArray[np.int16]
     layer_zones: tuple[npt.NDArray[np.intp], ...]
     areas: npt.NDArray[np.float64]
-    _layer_rows: tuple[list[list[int]], ...] = field(default=(), repr=False, compare=False)
+    _cell_zones: list[tuple[int, ...]] = field(default_factory=list, repr=False, compare=False)
+    _corners: npt.NDArray[np.intp] = field(
+        default_factory=lambda: _NO_CORNERS, repr=False, compare=False
+    )
+    _rect_zone: npt.NDArray[np.intp] = field(
+        default_factory=lambda: _NO_INDEX, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        # The labels as nested lists too, for cheap lookups of a few points per frame.
-        object.__setattr__(self, "_layer_rows", tuple(layer.tolist() for layer in self.layers))
+        # The zones of every pixel (row-major) as a tuple, for cheap lookups of a few points
+        # per frame; the tuples are shared, one per distinct combination of zones.
+        n_layers, h, w = self.layers.shape
+        flat = self.layers.reshape(n_layers, h * w)
+        if n_layers == 1:
+            labels, inverse = np.unique(flat[0], return_inverse=True)
+            combos = [[v] for v in labels.tolist()]
+        else:
+            stacked, inverse = np.unique(flat, axis=1, return_inverse=True)
+            combos = stacked.T.tolist()
+        tuples = [tuple(v - 1 for v in combo if v) for combo in combos]
+        object.__setattr__(self, "_cell_zones", [tuples[i] for i in inverse.reshape(-1).tolist()])
+        corners, rect_zone = _rectangles(self.layers)
+        object.__setattr__(self, "_corners", corners)
+        object.__setattr__(self, "_rect_zone", rect_zone)
 
     @property
     def zone_count(self) -> int:
@@ -76,13 +102,18 @@ class ZoneMap:
 
     def person_pixels(self, mask: ImageU8) -> npt.NDArray[np.float64]:
         """Person pixels inside each zone: ``(n,)`` counts for a ``(h, w)`` 0/1 mask."""
-        n = self.zone_count
-        out = np.zeros(n + 1, dtype=np.float64)
-        flat_mask = mask.reshape(-1).view(np.bool_) if mask.dtype == np.uint8 else mask > 0
-        for layer in self.layers:
-            labels = layer.reshape(-1)[flat_mask.reshape(-1)]
-            out += np.bincount(labels, minlength=n + 1)[: n + 1]
-        return out[1:]
+        if mask.dtype != np.uint8:
+            mask = (mask > 0).view(np.uint8)
+        sums = cv2.integral(mask)
+        if int(sums[-1, -1]) != cv2.countNonZero(mask):
+            # Not 0/1 (e.g. 0/255): count the pixels that are not zero.
+            sums = cv2.integral((mask != 0).view(np.uint8))
+        flat = sums.reshape(-1)
+        c = self._corners
+        # Pixels of each rectangle from its four corners in the integral image.
+        per_rect = flat[c[0]] - flat[c[1]] - flat[c[2]] + flat[c[3]]
+        counts = np.bincount(self._rect_zone, weights=per_rect, minlength=self.zone_count)
+        return counts.astype(np.float64, copy=False)
 
     def coverage(self, mask: ImageU8) -> npt.NDArray[np.float64]:
         """Fraction ``0..1`` of each zone's pixels that are person."""
@@ -96,12 +127,12 @@ class ZoneMap:
         counts = [0] * self.zone_count
         zones_of: list[tuple[int, ...]] = []
         h, w = self.layers.shape[1:]
-        layers = self._layer_rows
+        cells = self._cell_zones
         for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
             # Plain Python per point: people are few, NumPy calls cost more than the work.
             cx = min(max(int(x), 0), w - 1)
             cy = min(max(math.floor(y), 0), h - 1)
-            found = tuple(rows[cy][cx] - 1 for rows in layers if rows[cy][cx])
+            found = cells[cy * w + cx]
             for k in found:
                 counts[k] += 1
             zones_of.append(found)
@@ -145,3 +176,44 @@ def _rasterise(polygon: Points, width: int, height: int) -> npt.NDArray[np.bool_
         cx, cy = np.asarray(polygon, dtype=np.float64).mean(axis=0)
         inside[int(np.clip(cy, 0, height - 1)), int(np.clip(cx, 0, width - 1))] = True
     return np.asarray(inside, dtype=np.bool_)
+
+
+def _rectangles(
+    layers: npt.NDArray[np.int16],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Each zone's pixels as disjoint rectangles: rows with the same runs of zone pixels
+    are merged into one rectangle per run. Returns the flat indices, in an integral image
+    of ``(h + 1, w + 1)``, of each rectangle's corners ``(4, R)`` (bottom right, top right,
+    bottom left, top left) and the zone of each rectangle ``(R,)``."""
+    _, h, w = layers.shape
+    stride = w + 1
+    corners: list[tuple[int, int, int, int]] = []
+    zone_of: list[int] = []
+    for layer in layers:
+        for k in np.unique(layer).tolist():
+            if k == 0:
+                continue
+            inside = np.zeros((h, w + 2), dtype=np.int8)
+            inside[:, 1:-1] = layer == k
+            edges = np.diff(inside, axis=1)
+            rows_r, starts_c = np.nonzero(edges == 1)
+            _, ends_c = np.nonzero(edges == -1)
+            # Runs [x0, x1) of each row, in row order; equal runs on consecutive rows merge.
+            open_runs: dict[tuple[int, int], int] = {}  # run -> first row
+            by_row: dict[int, list[tuple[int, int]]] = {}
+            for r, x0, x1 in zip(rows_r.tolist(), starts_c.tolist(), ends_c.tolist(), strict=True):
+                by_row.setdefault(r, []).append((x0, x1))
+            for r in range(h + 1):
+                runs = set(by_row.get(r, ()))
+                for run in [run for run in open_runs if run not in runs]:
+                    y0 = open_runs.pop(run)
+                    x0, x1 = run
+                    corners.append(
+                        (r * stride + x1, y0 * stride + x1, r * stride + x0, y0 * stride + x0)
+                    )
+                    zone_of.append(k - 1)
+                for run in sorted(runs):
+                    open_runs.setdefault(run, r)
+    if not corners:
+        return _NO_CORNERS, _NO_INDEX
+    return np.array(corners, dtype=np.intp).T.copy(), np.array(zone_of, dtype=np.intp)
