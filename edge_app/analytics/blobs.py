@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -35,6 +36,7 @@ class Blobs:
     h: FloatArray
     area: FloatArray
     outlines: tuple[npt.NDArray[np.int32], ...] = field(default=(), compare=False, repr=False)
+    _rows: list[list[float]] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         n = self.x.shape[0]
@@ -57,9 +59,26 @@ class Blobs:
         s = np.array(rows, dtype=np.float64).reshape(-1, 5)
         return cls(x=s[:, 0], y=s[:, 1], w=s[:, 2], h=s[:, 3], area=s[:, 4], outlines=outlines)
 
+    @classmethod
+    def _of_rows(
+        cls, rows: list[list[float]], outlines: tuple[npt.NDArray[np.int32], ...]
+    ) -> Blobs:
+        """``from_rows`` for rows of five plain floats that the new value may keep (they are
+        handed back by ``row_list`` without converting the arrays again)."""
+        s = np.array(rows, dtype=np.float64).reshape(-1, 5)
+        return cls(s[:, 0], s[:, 1], s[:, 2], s[:, 3], s[:, 4], outlines, rows)
+
     def rows(self) -> list[list[float]]:
         """``[x, y, w, h, area]`` per blob as plain floats (cheap to loop over)."""
-        return np.column_stack((self.x, self.y, self.w, self.h, self.area)).tolist()  # type: ignore[no-any-return]
+        return [row[:] for row in self.row_list()]
+
+    def row_list(self) -> list[list[float]]:
+        """Like ``rows()``, but possibly shared with this value: read only."""
+        if self._rows is None:
+            rows = np.column_stack((self.x, self.y, self.w, self.h, self.area)).tolist()
+            object.__setattr__(self, "_rows", rows)
+            return rows  # type: ignore[no-any-return]
+        return self._rows
 
     @property
     def foot_x(self) -> FloatArray:
@@ -78,15 +97,16 @@ def find_blobs(mask: ImageU8, min_area_px: float) -> Blobs:
     included), exact for any hole-free region by Pick's theorem.
     """
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    rows = []
-    outlines = []
+    rows: list[list[float]] = []
+    outlines: list[npt.NDArray[np.int32]] = []
+    area_of, rect_of = cv2.contourArea, cv2.boundingRect
     for c in contours:
-        area = cv2.contourArea(c) + 0.5 * len(c) + 1.0
+        area = area_of(c) + 0.5 * len(c) + 1.0
         if area >= min_area_px:
-            x, y, w, h = cv2.boundingRect(c)
-            rows.append((float(x), float(y), float(w), float(h), area))
-            outlines.append(np.asarray(c.reshape(-1, 2), dtype=np.int32))
-    return Blobs.from_rows(rows, tuple(outlines))
+            x, y, w, h = rect_of(c)
+            rows.append([float(x), float(y), float(w), float(h), area])
+            outlines.append(cast("npt.NDArray[np.int32]", c.reshape(-1, 2)))  # int32 already
+    return Blobs._of_rows(rows, tuple(outlines))
 
 
 @dataclass(frozen=True, slots=True)

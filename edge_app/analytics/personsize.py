@@ -15,6 +15,8 @@ it is several times cheaper than NumPy calls. Everything is in analysis-grid pix
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -219,7 +221,7 @@ class PersonSize:
                 else np.concatenate([blobs.outlines[k] for k in members])
                 for members in groups
             )
-        return Blobs.from_rows(new_rows, outlines), new_rows
+        return Blobs._of_rows(new_rows, outlines), new_rows
 
     def _join(self, rows: list[list[float]]) -> list[list[int]] | None:
         """Groups of blob indices to join (the lowest first), or None when none join."""
@@ -228,15 +230,18 @@ class PersonSize:
         changed = False
         # Lowest feet first: each lower blob absorbs the fragments sitting above it.
         by_bottom = sorted(range(len(boxes)), key=lambda k: -boxes[k][3])
+        start = 0  # the first blob in by_bottom whose feet are not lower than blob i's
         for i in by_bottom:
+            bi = boxes[i]
+            while boxes[by_bottom[start]][3] > bi[3]:
+                start += 1
             if owner[i] != i:
                 continue
-            bi = boxes[i]
             limit = 0.0
-            for j in by_bottom:
+            for j in by_bottom[start:]:
                 bj = boxes[j]
                 # Cheapest tests first: most pairs do not even overlap side by side.
-                if j == i or owner[j] != j or bj[3] > bi[3]:
+                if j == i or owner[j] != j:
                     continue
                 left = bi[0] if bi[0] > bj[0] else bj[0]
                 right = bi[2] if bi[2] < bj[2] else bj[2]
@@ -310,7 +315,7 @@ class PersonSize:
     ) -> tuple[Blobs, People, list[float]]:
         """Learn from this frame's blobs, join fragments and split into people, in one
         pass; returns the (joined) blobs, the people and each blob's area ratio."""
-        rows = blobs.rows()
+        rows = blobs.row_list()
         self._learn(rows, frame_height, frame_width)
         if self.ready and len(rows) > 1:
             blobs, rows = self._joined(blobs, rows)
@@ -363,32 +368,41 @@ def _feet_from_outline(
     cut into ``n`` runs of equal area (at least one column each); each person stands at
     the area centre of a run, on the row ``FOOT_QUANTILE`` of its columns reach.
     """
-    cols = points[:, 0] - x0
-    # int32 like the contour: ufunc.at is several times slower when it has to cast.
-    bottom_a = np.full(width, -1, dtype=np.int32)
-    top_a = np.full(width, 1 << 30, dtype=np.int32)
-    np.maximum.at(bottom_a, cols, points[:, 1])
-    np.minimum.at(top_a, cols, points[:, 1])
-    height = np.where(bottom_a >= 0, bottom_a - top_a + 1, 0).astype(np.float64)
+    # Plain Python: a contour has a few hundred points and a blob a few dozen columns, where
+    # NumPy calls (ufunc.at above all) cost more than the work.
+    bottom = [-1] * width
+    top = [1 << 30] * width
+    for x, y in zip((points[:, 0] - x0).tolist(), points[:, 1].tolist(), strict=True):
+        if y > bottom[x]:
+            bottom[x] = y
+        if y < top[x]:
+            top[x] = y
+    # Heights are whole numbers, so every sum below is exact whatever the order of adding.
+    height = [float(b - t + 1) if b >= 0 else 0.0 for b, t in zip(bottom, top, strict=True)]
+    starts = [0]
     if n > 1:
-        cum = np.cumsum(height)
-        k = np.arange(1, n)
-        cuts = np.searchsorted(cum, cum[-1] * k / n, side="right")
+        cum = list(accumulate(height))
+        total = cum[-1]
         # Run k ends at or after the column where k n-ths of the area are reached, and at
         # least one column after run k - 1.
-        ends = np.maximum.accumulate(np.maximum(cuts - k, 0)) + k
+        ends = []
+        reached = 0
+        for k in range(1, n):
+            cut = bisect_right(cum, total * k / n)
+            reached = max(reached, cut - k)
+            ends.append(reached + k)
         if ends[-1] >= width:
-            ends = np.round(k * width / n).astype(np.intp)  # too narrow: equal widths
-        starts = np.concatenate(([0], ends))
-    else:
-        starts = np.zeros(1, dtype=np.intp)
-    weight = np.add.reduceat(height, starts)
-    moment = np.add.reduceat(height * np.arange(width), starts)
-    bounds = [*starts.tolist(), width]
-    bottom = bottom_a.tolist()
+            ends = [round(k * width / n) for k in range(1, n)]  # too narrow: equal widths
+        starts.extend(ends)
+    bounds = [*starts, width]
     feet = []
-    for i, (w, m) in enumerate(zip(weight.tolist(), moment.tolist(), strict=True)):
+    for i in range(n):
         lo, hi = bounds[i], bounds[i + 1]
+        if lo < hi:
+            w = sum(height[lo:hi])
+            m = sum([height[c] * c for c in range(lo, hi)])
+        else:  # an empty run (narrower than n columns) takes its first column's
+            w, m = height[lo], height[lo] * lo
         centre = m / w if w else 0.5 * (lo + hi - 1)
         reach = sorted([v for v in bottom[lo:hi] if v >= 0])
         foot = _quantile(reach, FOOT_QUANTILE) + 1.0 if reach else max(bottom) + 1.0
@@ -399,9 +413,11 @@ def _feet_from_outline(
 def _foot_row(points: npt.NDArray[np.int32], x0: int, width: int) -> float:
     """The foot row of one person from its outline: the row ``FOOT_QUANTILE`` of its
     columns reach (the same rule as ``_feet_from_outline``, for a single run)."""
-    bottom = np.full(width, -1, dtype=np.int32)
-    np.maximum.at(bottom, points[:, 0] - x0, points[:, 1])
-    reach = sorted([v for v in bottom.tolist() if v >= 0])
+    bottom = [-1] * width
+    for x, y in zip((points[:, 0] - x0).tolist(), points[:, 1].tolist(), strict=True):
+        if y > bottom[x]:
+            bottom[x] = y
+    reach = sorted([v for v in bottom if v >= 0])
     return _quantile(reach, FOOT_QUANTILE) + 1.0
 
 
