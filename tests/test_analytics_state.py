@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edge_app.analytics import AnalyzerParams, ZoneAnalyzer, ZoneRule
+from edge_app.analytics import tracker as tracker_module
 from edge_app.analytics.blobs import Blobs, find_blobs
 from edge_app.analytics.debounce import Debounce
 from edge_app.analytics.personsize import PersonSize
@@ -177,6 +178,30 @@ def test_tracker_two_people_crossing_far_apart_keep_ids() -> None:
     first = tr.update(np.array([0.0, 100.0]), np.array([0.0, 0.0]), 0.0).assigned
     second = tr.update(np.array([99.0, 1.0]), np.array([0.0, 0.0]), 0.1).assigned
     assert second.tolist() == first[::-1].tolist()
+
+
+def test_tracker_matching_in_python_equals_the_distance_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Few pairs are matched in plain Python, many with NumPy: the same ids either way,
+    # ties (equal distances on a pixel grid) included.
+    rng = np.random.default_rng(5)
+    frames = []
+    for i in range(300):
+        n = int(rng.integers(0, 12))
+        frames.append((rng.integers(0, 40, n).astype(float), rng.integers(0, 30, n) + 0.5, i / 8))
+
+    def run() -> list[tuple[list[int], list[int]]]:
+        tr = Tracker(max_speed_px_s=40, min_gate_px=2, max_gap_s=0.5)
+        out = []
+        for xs, ys, t in frames:
+            update = tr.update(xs, ys, t)
+            out.append((update.assigned.tolist(), [e.id for e in update.ended]))
+        return out
+
+    small = run()
+    monkeypatch.setattr(tracker_module, "SMALL_MATCH", 0)
+    assert run() == small
 
 
 def test_tracker_rejects_bad_arguments() -> None:

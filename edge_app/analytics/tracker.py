@@ -20,6 +20,10 @@ FloatArray = npt.NDArray[np.float64]
 MAX_COAST_S = 0.5
 """Longest constant-velocity extrapolation: people stop at shelves and in queues."""
 
+SMALL_MATCH = 400
+"""Up to this many (track, detection) pairs, matching runs in plain Python (cheaper than
+the NumPy distance matrix at that size; both give the same pairs in the same order)."""
+
 
 @dataclass(slots=True)
 class Track:
@@ -101,28 +105,19 @@ class Tracker:
         assigned = [0] * len(px)
         if self.tracks and px:
             tracks = list(self.tracks.values())
-            # (x, y, gate) per track: predicted place, and how far it may have gone since.
-            pred = np.array(
-                [
-                    (*tr.predict(t), self.min_gate_px + self.max_speed_px_s * (t - tr.pos_t))
-                    for tr in tracks
-                ]
-            )
-            dx = pred[:, 0:1] - xs
-            dy = pred[:, 1:2] - ys
-            d2 = dx * dx + dy * dy
-            ti, di = np.nonzero(d2 <= pred[:, 2:3] * pred[:, 2:3])
-            if ti.shape[0]:
-                # Greedy, nearest pairs first.
-                order = np.argsort(d2[ti, di], kind="stable")
-                used: set[int] = set()
-                for a, b in zip(ti[order].tolist(), di[order].tolist(), strict=True):
-                    if a in used or assigned[b]:
-                        continue
-                    used.add(a)
-                    tr = tracks[a]
-                    self._move(tr, px[b], py[b], t)
-                    assigned[b] = tr.id
+            if len(tracks) * len(px) <= SMALL_MATCH:
+                pairs = self._pairs_small(tracks, px, py, t)
+            else:
+                pairs = self._pairs(tracks, xs, ys, t)
+            # Greedy, nearest pairs first.
+            used: set[int] = set()
+            for a, b in pairs:
+                if a in used or assigned[b]:
+                    continue
+                used.add(a)
+                tr = tracks[a]
+                self._move(tr, px[b], py[b], t)
+                assigned[b] = tr.id
         for b, tid in enumerate(assigned):
             if tid == 0:
                 tr = Track(self._next_id, px[b], py[b], 0.0, 0.0, t, t, t)
@@ -133,6 +128,45 @@ class Tracker:
         for tr in ended:
             del self.tracks[tr.id]
         return TrackUpdate(np.array(assigned, dtype=np.int64), ended)
+
+    def _pairs(
+        self, tracks: list[Track], xs: FloatArray, ys: FloatArray, t: float
+    ) -> list[tuple[int, int]]:
+        """(track, detection) index pairs within the track's gate, nearest first (ties in
+        track, then detection order)."""
+        # (x, y, gate) per track: predicted place, and how far it may have gone since.
+        pred = np.array(
+            [
+                (*tr.predict(t), self.min_gate_px + self.max_speed_px_s * (t - tr.pos_t))
+                for tr in tracks
+            ]
+        )
+        dx = pred[:, 0:1] - xs
+        dy = pred[:, 1:2] - ys
+        d2 = dx * dx + dy * dy
+        ti, di = np.nonzero(d2 <= pred[:, 2:3] * pred[:, 2:3])
+        order = np.argsort(d2[ti, di], kind="stable")
+        return list(zip(ti[order].tolist(), di[order].tolist(), strict=True))
+
+    def _pairs_small(
+        self, tracks: list[Track], px: list[float], py: list[float], t: float
+    ) -> list[tuple[int, int]]:
+        """``_pairs`` in plain Python, cheaper for a few tracks and detections; the same
+        arithmetic, so the same pairs in the same order."""
+        points = list(zip(px, py, strict=True))
+        found: list[tuple[float, int, int]] = []
+        for a, tr in enumerate(tracks):
+            x, y = tr.predict(t)
+            gate = self.min_gate_px + self.max_speed_px_s * (t - tr.pos_t)
+            gate2 = gate * gate
+            for b, (qx, qy) in enumerate(points):
+                dx = x - qx
+                dy = y - qy
+                d2 = dx * dx + dy * dy
+                if d2 <= gate2:
+                    found.append((d2, a, b))
+        found.sort()  # by distance, then (track, detection): a stable sort by distance
+        return [(a, b) for _, a, b in found]
 
     def carriable(self, t: float, exclude: npt.NDArray[np.int64], min_seen_s: float) -> list[Track]:
         """Tracks not in ``exclude`` that may be carried at ``t``: seen on their own for at
