@@ -208,6 +208,10 @@ class PersonSize:
             return blobs, rows
         new_rows = []
         for members in groups:
+            if len(members) == 1:  # most blobs join nothing: the same box, as computed below
+                x, y, w, h, area = rows[members[0]]
+                new_rows.append([x, y, (x + w) - x, (y + h) - y, area])
+                continue
             x0 = min(rows[k][0] for k in members)
             y0 = min(rows[k][1] for k in members)
             x1 = max(rows[k][0] + rows[k][2] for k in members)
