@@ -59,7 +59,8 @@ class _LineFit:
         self.floor = 0.25 * mean_v
 
     def at(self, y: float) -> float:
-        return max(self.a * y + self.b, self.floor)
+        v = self.a * y + self.b
+        return self.floor if self.floor > v else v  # max(v, floor), without the call
 
     def state(self) -> list[float]:
         return [self.sw, self.sy, self.sv, self.syy, self.syv]

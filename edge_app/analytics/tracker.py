@@ -155,9 +155,13 @@ class Tracker:
         arithmetic, so the same pairs in the same order."""
         points = list(zip(px, py, strict=True))
         found: list[tuple[float, int, int]] = []
+        min_gate, speed = self.min_gate_px, self.max_speed_px_s
         for a, tr in enumerate(tracks):
-            x, y = tr.predict(t)
-            gate = self.min_gate_px + self.max_speed_px_s * (t - tr.pos_t)
+            since = t - tr.pos_t
+            dt = since if since < MAX_COAST_S else MAX_COAST_S  # Track.predict, inlined
+            x = tr.x + tr.vx * dt
+            y = tr.y + tr.vy * dt
+            gate = min_gate + speed * since
             gate2 = gate * gate
             for b, (qx, qy) in enumerate(points):
                 dx = x - qx
