@@ -25,6 +25,7 @@ SUPERSAMPLE = 4
 
 _NO_CORNERS = np.zeros((4, 0), dtype=np.intp)
 _NO_INDEX = np.zeros(0, dtype=np.intp)
+_NO_SUMS = np.zeros((1, 1), dtype=np.int32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,12 @@ class ZoneMap:
     _rect_zone: npt.NDArray[np.intp] = field(
         default_factory=lambda: _NO_INDEX, repr=False, compare=False
     )
+    _window: tuple[slice, slice] = field(
+        default=(slice(0, 0), slice(0, 0)), repr=False, compare=False
+    )
+    _sums: npt.NDArray[np.int32] = field(
+        default_factory=lambda: _NO_SUMS, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # The zones of every pixel (row-major) as a tuple, for cheap lookups of a few points
@@ -59,9 +66,19 @@ class ZoneMap:
             combos = stacked.T.tolist()
         tuples = [tuple(v - 1 for v in combo if v) for combo in combos]
         object.__setattr__(self, "_cell_zones", [tuples[i] for i in inverse.reshape(-1).tolist()])
-        corners, rect_zone = _rectangles(self.layers)
-        object.__setattr__(self, "_corners", corners)
-        object.__setattr__(self, "_rect_zone", rect_zone)
+        # Person pixels are counted in the integral image of the window that holds every
+        # zone, written into one buffer (so not thread-safe: one ZoneMap per analyzer).
+        any_zone = np.any(self.layers != 0, axis=0)
+        rows, cols = np.flatnonzero(any_zone.any(axis=1)), np.flatnonzero(any_zone.any(axis=0))
+        if rows.shape[0]:
+            y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+            window = (slice(y0, y1), slice(x0, x1))
+            corners, rect_zone = _rectangles(self.layers[:, window[0], window[1]])
+            sums = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.int32)
+            object.__setattr__(self, "_window", window)
+            object.__setattr__(self, "_corners", corners)
+            object.__setattr__(self, "_rect_zone", rect_zone)
+            object.__setattr__(self, "_sums", sums)
 
     @property
     def zone_count(self) -> int:
@@ -102,12 +119,17 @@ class ZoneMap:
 
     def person_pixels(self, mask: ImageU8) -> npt.NDArray[np.float64]:
         """Person pixels inside each zone: ``(n,)`` counts for a ``(h, w)`` 0/1 mask."""
+        if mask.shape != self.layers.shape[1:]:
+            raise ValueError(f"mask is {mask.shape}, the zone map {self.layers.shape[1:]}")
+        if not self._rect_zone.shape[0]:
+            return np.zeros(self.zone_count, dtype=np.float64)
         if mask.dtype != np.uint8:
             mask = (mask > 0).view(np.uint8)
-        sums = cv2.integral(mask)
-        if int(sums[-1, -1]) != cv2.countNonZero(mask):
+        part = mask[self._window]
+        sums = cv2.integral(part, self._sums)
+        if int(sums[-1, -1]) != cv2.countNonZero(part):
             # Not 0/1 (e.g. 0/255): count the pixels that are not zero.
-            sums = cv2.integral((mask != 0).view(np.uint8))
+            sums = cv2.integral((part != 0).view(np.uint8), self._sums)
         flat = sums.reshape(-1)
         c = self._corners
         # Pixels of each rectangle from its four corners in the integral image.
