@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_app.analytics.blobs import Blobs, FloatArray, People, find_blobs
+from edge_app.analytics.blobs import Blobs, People, find_blobs
 from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Track, Tracker
 from edge_app.analytics.zonemap import ZoneMap
@@ -158,25 +158,34 @@ class ZoneAnalyzer:
             people = People(blobs.foot_x, blobs.foot_y, np.arange(len(blobs), dtype=np.intp))
 
         update = tracker.update(people.foot_x, people.foot_y, t)
-        foot_x, foot_y, track_ids = people.foot_x, people.foot_y, update.assigned
+        # Plain lists from here: a few people per frame.
+        foot_x, foot_y = people.foot_x.tolist(), people.foot_y.tolist()
+        ids: list[int] = update.assigned.tolist()
         carried = self._carry_merged(tracker, blobs, people, ratios, update.assigned, t)
         if carried is not None:
-            foot_x = np.concatenate((foot_x, carried[0]))
-            foot_y = np.concatenate((foot_y, carried[1]))
-            track_ids = np.concatenate((track_ids, carried[2]))
+            foot_x += carried[0]
+            foot_y += carried[1]
+            ids += carried[2]
         # The foot is the bottom edge of the box; look up the pixel just above it.
-        counts, zones_of = zonemap.lookup(foot_x, foot_y - 0.5)
+        counts, zones_of = zonemap.lookup_points(foot_x, [y - 0.5 for y in foot_y])
         coverage = zonemap.coverage(grid)
 
         events: list[ZoneEvent] = []
         for tr in update.ended:
             events.extend(self._zones.end_track(tr.id, "lost"))
-        events.extend(self._zones.update_visits(track_ids.tolist(), zones_of, t))
+        events.extend(self._zones.update_visits(ids, zones_of, t))
         states = self._zones.update_zones(counts, coverage.tolist(), t, events)
-        g = grid_mapping
-        feet = np.empty((foot_x.shape[0], 2), dtype=np.float64)
-        feet[:, 0] = (foot_x - g.offset_x) / g.scale_x
-        feet[:, 1] = (foot_y - g.offset_y) / g.scale_y
+        ox, sx, oy, sy = (
+            grid_mapping.offset_x,
+            grid_mapping.scale_x,
+            grid_mapping.offset_y,
+            grid_mapping.scale_y,
+        )
+        feet = np.array(
+            [((x - ox) / sx, (y - oy) / sy) for x, y in zip(foot_x, foot_y, strict=True)],
+            dtype=np.float64,
+        ).reshape(-1, 2)
+        track_ids = np.array(ids, dtype=np.int64)
         return FrameAnalysis(states, tuple(events), feet, track_ids, len(blobs))
 
     def finish(self, t: float) -> list[ZoneEvent]:
@@ -225,7 +234,7 @@ class ZoneAnalyzer:
         ratios: list[float],
         assigned: npt.NDArray[np.int64],
         t: float,
-    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]] | None:
+    ) -> tuple[list[float], list[float], list[int]] | None:
         """People merged into a neighbour's blob: tracks that went unmatched this frame
         but are predicted inside a blob with room for one more person (by its area ratio
         ``ratios``) stay at that place, so a short merge or occlusion does not undercount."""
@@ -271,4 +280,4 @@ class ZoneAnalyzer:
             ids.append(tr.id)
         if not ids:
             return None
-        return np.array(xs), np.array(ys), np.array(ids, dtype=np.int64)
+        return xs, ys, ids

@@ -124,7 +124,13 @@ class Tracker:
                 self._next_id += 1
                 self.tracks[tr.id] = tr
                 assigned[b] = tr.id
-        ended = tuple(tr for tr in self.tracks.values() if t - tr.alive_t > self.max_gap_s)
+        gap = self.max_gap_s
+        # t - tr.alive_t > gap, with the max() of alive_t inlined.
+        ended = tuple(
+            tr
+            for tr in self.tracks.values()
+            if t - (tr.carried_t if tr.carried_t > tr.last_t else tr.last_t) > gap
+        )
         for tr in ended:
             del self.tracks[tr.id]
         return TrackUpdate(np.array(assigned, dtype=np.int64), ended)

@@ -146,11 +146,17 @@ class ZoneMap:
     ) -> tuple[list[int], list[tuple[int, ...]]]:
         """Zones of points at grid coordinates ``xs, ys`` (``(P,)``, clipped into the grid):
         people per zone, and for each point the zones it is in."""
+        return self.lookup_points(xs.tolist(), ys.tolist())
+
+    def lookup_points(
+        self, xs: Sequence[float], ys: Sequence[float]
+    ) -> tuple[list[int], list[tuple[int, ...]]]:
+        """``lookup`` of points given as plain floats."""
         counts = [0] * self.zone_count
         zones_of: list[tuple[int, ...]] = []
         h, w = self.layers.shape[1:]
         cells = self._cell_zones
-        for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+        for x, y in zip(xs, ys, strict=True):
             # Plain Python per point: people are few, NumPy calls cost more than the work.
             cx = min(max(int(x), 0), w - 1)
             cy = min(max(math.floor(y), 0), h - 1)
