@@ -246,6 +246,15 @@ class BackgroundSegmenterConfig(StrictModel):
     history_s: float = Field(30.0, gt=0, description="how fast the background model adapts")
     var_threshold: float = Field(16.0, gt=0)
     detect_shadows: bool = True
+    shadow_threshold: float = Field(
+        0.6,
+        gt=0,
+        lt=1,
+        description=(
+            "a shadow keeps at least this share of the floor's brightness; anything darker"
+            " is foreground (dark shoes on a light floor). Indoor shadows are soft"
+        ),
+    )
     still_person_hold_s: float = Field(
         600.0, ge=0, description="keep a person who stands still in the mask this long"
     )

@@ -1,7 +1,10 @@
 """The ``background`` segmenter: no model, for static cameras and machines without accelerator.
 
 Foreground is whatever differs from a learned picture of the empty scene (OpenCV's MOG2
-mixture model, with its shadow detection: shadows are never reported as people). Plain
+mixture model, with its shadow detection: shadows are never reported as people). A shadow
+is a pixel darker than the model but of the same colour, and no darker than
+``shadow_threshold`` of it (0.6: MOG2's own 0.5 reads small dark shoes, blurred into a
+light floor, as shadow and cuts people off above their feet). Plain
 MOG2 learns everything that stops moving, so a customer who stands at a shelf for a minute
 melts into the background. Here the model is updated only where nobody is:
 
@@ -113,6 +116,7 @@ class _CameraModel:
         self.mog = cv2.createBackgroundSubtractorMOG2(
             history=500, varThreshold=config.var_threshold, detectShadows=config.detect_shadows
         )
+        self.mog.setShadowThreshold(config.shadow_threshold)
         self.raw = np.zeros((h, w), np.uint8)
         self.last_t = t
         self.ref_t = t
