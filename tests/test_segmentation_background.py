@@ -350,3 +350,71 @@ def test_dark_shoes_of_a_far_person_stay_in_the_mask() -> None:
     gaps = feet_gaps(BackgroundSegmenterConfig())
     assert max(gaps) <= 1, f"mask ends {max(gaps)} px above the feet"
     assert np.mean(feet_gaps(BackgroundSegmenterConfig(shadow_threshold=0.5))) >= 2.5
+
+
+def plain_floor() -> np.ndarray:
+    """A plain, finely textured floor filling the picture (tiles, pavement)."""
+    rng = np.random.default_rng(4)
+    floor = np.full((H, W, 3), (120, 135, 150), np.float32) + rng.normal(0, 5, (H, W, 3))
+    return np.clip(floor, 0, 255).astype(np.uint8)
+
+
+def test_ghosts_of_people_in_the_first_frame_clear_while_someone_walks_off_beside_them() -> None:
+    # A and B stand side by side in the first frame, so both are in the model. B walks
+    # slowly off to the left, A walks off to the right at 3 s: B's ghost, A's ghost and B
+    # are one moving blob that the outline test on whole blobs cannot take. The uncovered
+    # floor is recognised within about two seconds (the warm-up's learning alone takes
+    # four). B stays in the mask throughout (where B does not stand on its own first
+    # place, which looks like the model there), although the part of B on its first place
+    # looks like the model, and so like empty floor, next to the rest of B.
+    leaves_at, b_start = 3.0, STAND_X - 34
+    segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+    wall, noise = plain_floor(), CameraNoise()
+    blank = np.zeros((H, W, 3), np.uint8)
+    b_place = draw_person(blank.copy(), b_start, FOOT_Y) > 0
+    places = b_place | (draw_person(blank, STAND_X, FOOT_Y) > 0)
+    ghost_px, b_seen = [], []
+    for i in range(10 * 5):
+        t = i / 5
+        image = wall.copy()
+        a_x = STAND_X + (60 * (t - leaves_at) if t >= leaves_at else math.sin(2 * t))
+        if a_x < W + 20:
+            draw_person(image, a_x, FOOT_Y)
+        b_truth = draw_person(image, b_start - 10 * t, FOOT_Y) > 0
+        mask = mask_in_frame(segmenter.segment([Frame("cam", i, t, WALL, noise(image))])[0]) > 0
+        near_b = cv2.dilate(b_truth.view(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        ghost_px.append((t, int(np.count_nonzero(mask & places & ~near_b))))
+        if t >= 1.0:
+            b_seen.append(
+                np.count_nonzero(mask & b_truth & ~b_place) / np.count_nonzero(b_truth & ~b_place)
+            )
+    cleared = leaves_at + 0.6 + 2.0  # A has uncovered its place 0.6 s after leaving
+    assert all(n == 0 for t, n in ghost_px if t >= cleared), f"ghosts left: {ghost_px}"
+    assert min(b_seen) > 0.8, f"B lost: {np.round(b_seen, 2).tolist()}"
+
+
+def test_ghost_fused_with_someone_standing_beside_it_clears_in_the_warm_up() -> None:
+    # A is in the first frame and walks off at 2 s; B has walked in and stands right beside
+    # A's place: A's ghost and B are one blob, which the outline test does not take. The
+    # uncovered floor looks like the floor around it (a plain, finely textured floor), so
+    # it is recognised within two seconds; B stays.
+    leaves_at, b_x = 2.0, STAND_X - 34
+    segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+    wall, noise = plain_floor(), CameraNoise()
+    a_place = draw_person(np.zeros((H, W, 3), np.uint8), STAND_X, FOOT_Y) > 0
+    ghost_px, b_seen = [], []
+    for i in range(6 * 5):
+        t = i / 5
+        image = wall.copy()
+        a_x = STAND_X + (60 * (t - leaves_at) if t >= leaves_at else math.sin(2 * t))
+        if a_x < W + 20:
+            draw_person(image, a_x, FOOT_Y)
+        b_truth = draw_person(image, min(b_x, -20 + 120 * t) + math.sin(3 * t), FOOT_Y) > 0
+        mask = mask_in_frame(segmenter.segment([Frame("cam", i, t, WALL, noise(image))])[0]) > 0
+        near_b = cv2.dilate(b_truth.view(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        ghost_px.append((t, int(np.count_nonzero(mask & a_place & ~near_b))))
+        if 2.0 <= t < 4.6:
+            b_seen.append(np.count_nonzero(mask & b_truth) / np.count_nonzero(b_truth))
+    cleared = leaves_at + 0.6 + 2.0  # A has uncovered its place 0.6 s after leaving
+    assert all(n == 0 for t, n in ghost_px if t >= cleared), f"ghost left: {ghost_px}"
+    assert min(b_seen) > 0.8, f"B lost: {np.round(b_seen, 2).tolist()}"

@@ -29,7 +29,15 @@ melts into the background. Here the model is updated only where nobody is:
 7. For ``history_s / 3`` after a (re)start the model learns everywhere (a warm-up): the
    people in the first frame are learned out again as they walk off, even where their
    ghost touches other people and the outline test cannot separate them. Someone who
-   walks in and stands still during the warm-up is learned too.
+   walks in and stands still during the warm-up is learned too. Learning alone takes
+   seconds there, so in the warm-up the floor uncovered by someone who was in the first
+   frame is also recognised directly: a foreground pixel that has *settled* (its grey
+   value is the median of the last ``_SETTLED_S``) and looks like the empty scene next
+   to it (within ``_SPREAD_LEVEL`` of the mean colour of its empty neighbours) is
+   uncovered floor, and the test spreads inward from the ghost's edge, a few pixels per
+   step. Its pixels are remembered with their colour and kept out of the mask while the
+   frame still shows that colour there, until the model has learned them. People who
+   walk are never settled; a person standing still differs from the floor beside them.
 
 Durations are seconds of ``Frame.t`` (never frame counts); the learning rate per frame is
 ``1 - exp(-dt / history_s)``, so a frame-rate drop does not change how fast it adapts.
@@ -40,6 +48,7 @@ upscaling of smaller frames) and map to the frame by a plain stretch.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 
 import cv2
@@ -73,6 +82,22 @@ _WARM_UP_OF_HISTORY = 1 / 3
 stood in the first frame is learned out again (about ``0.1 * history_s``) when they leave."""
 _MIN_EMPTY_FRAC = 0.2
 """Lighting is measured only when at least this share of the picture is free of people."""
+_SETTLED_S = 1.6
+"""Span of grey samples (one per learning step) whose median a settled pixel matches."""
+_SETTLED_LEVEL = 15
+"""Grey levels within which a pixel matches the median of its samples."""
+_SPREAD_LEVEL = 12
+"""Largest difference (per channel) from the empty neighbours' mean for uncovered floor."""
+_SPREAD_STEPS = 6
+"""Inward growth steps of the uncovered-floor test per learning step."""
+_WIDE_SIDE = 31
+"""Side of the wider neighbourhood (pixels at 320 px) whose empty floor the uncovered floor
+must also match, so that the test does not spread into a person through a patch of them
+that looks like the model (where they stood in the first frame)."""
+_WIDE_LEVEL = 20
+"""Largest difference (per channel) from the wider neighbourhood's empty mean."""
+_KNOWN_LEVEL = 20
+"""Largest difference (per channel) from a remembered floor colour that still is floor."""
 _BASE_SIDE = 320
 """Mask long side the kernel sizes below are tuned for; they scale with it."""
 
@@ -125,10 +150,21 @@ class _CameraModel:
         # Source-clock second since which each pixel's blob has not moved (reset where empty).
         self.still_since = np.full((h, w), t, np.float64)
         self.last_in_blob = np.full((h, w), -math.inf, np.float64)
+        # The model's picture (as of its last update).
+        self.bg = np.zeros((h, w, 3), np.uint8)
+        self.spread_size = (_odd(5 * scale),) * 2
+        self.wide_size = (_odd(_WIDE_SIDE * scale),) * 2
+        # Grey frames of the warm-up, and the floor uncovered in it (with its colour).
+        self.samples: deque[tuple[float, npt.NDArray[np.uint8]]] = deque()
+        self.known = np.zeros((h, w), bool)
+        self.known_floor = np.zeros((h, w, 3), np.uint8)
 
     def restart(self, small: np.ndarray, gray: np.ndarray, t: float) -> None:
         """Learn ``small`` as the whole background (first frame, or a lighting change)."""
         self.raw = _u8(self.mog.apply(small, self.raw, learningRate=1.0))
+        self.bg = _u8(self.mog.getBackgroundImage())
+        self.samples.clear()
+        self.known.fill(False)
         self.ref = gray
         self.ref_t = t
         self.learned_t = t
@@ -148,6 +184,8 @@ class _CameraModel:
         if np.count_nonzero(self.raw) > _SUDDEN_CHANGE_FRAC * self.raw.size:
             self.restart(small, gray, t)
             return np.zeros_like(self.raw)
+        if self.known.any():
+            self._clear_known_floor(small)
         fg = _u8(
             cv2.morphologyEx((self.raw == 255).view(np.uint8), cv2.MORPH_OPEN, self.open_kernel)
         )
@@ -162,6 +200,12 @@ class _CameraModel:
         fg_area[0] = 0
         kept = fg_area >= self.min_blob_px
         blobs = kept[labels]  # person blobs with their shadows
+        if t < self.learn_everywhere_until and t - self.learned_t >= _LEARN_EVERY_S:
+            floor = self._uncovered_floor(small, gray, blobs, t)
+            if floor is not None:
+                self.known |= floor
+                np.copyto(self.known_floor, small, where=floor[:, :, None])
+                blobs &= ~floor
         self.last_in_blob[blobs] = t
         self.still_since[(t - self.last_in_blob) > _FLICKER_S] = t
         if t - self.ref_t >= _MOTION_WINDOW_S:
@@ -175,6 +219,51 @@ class _CameraModel:
             person = self._drop_small(person)
         return person
 
+    def _clear_known_floor(self, small: npt.NDArray[np.uint8]) -> None:
+        """No foreground where the frame shows the remembered colour of uncovered floor."""
+        self.known &= self.raw != 0  # once the model has learned it, it is its own business
+        diff = _channel_max(cv2.absdiff(small, self.known_floor))
+        self.raw[self.known & (diff <= _KNOWN_LEVEL)] = 0
+
+    def _uncovered_floor(
+        self,
+        small: npt.NDArray[np.uint8],
+        gray: npt.NDArray[np.uint8],
+        blobs: npt.NDArray[np.bool_],
+        t: float,
+    ) -> npt.NDArray[np.bool_] | None:
+        """Settled foreground that looks like the empty scene beside it (see step 7)."""
+        samples = self.samples
+        while samples and t - samples[0][0] > _SETTLED_S:
+            samples.popleft()
+        full = bool(samples) and t - samples[0][0] >= _SETTLED_S - _LEARN_EVERY_S
+        samples.append((t, gray))
+        if not full or not blobs.any():
+            return None
+        where = np.nonzero(blobs)
+        typical = np.median(np.stack([old[where] for _, old in samples]), axis=0)
+        settled = np.zeros_like(blobs)
+        settled[where] = np.abs(gray[where] - typical) <= _SETTLED_LEVEL
+        floor = np.zeros_like(blobs)
+        empty = (~blobs).astype(np.float32)
+        image = small.astype(np.float32)
+        wide_weight = np.asarray(cv2.blur(empty, self.wide_size), np.float32)
+        wide = _empty_mean(image, empty, wide_weight, self.wide_size)
+        like_wide = _channel_max(cv2.absdiff(image, wide)) <= _WIDE_LEVEL
+        settled &= like_wide
+        for _ in range(_SPREAD_STEPS):
+            weight = np.asarray(cv2.blur(empty, self.spread_size), np.float32)
+            edge = settled & ~floor & (weight > 0.2)  # beside enough empty pixels
+            if not edge.any():
+                break
+            near = _empty_mean(image, empty, weight, self.spread_size)
+            new = edge & (_channel_max(cv2.absdiff(image, near)) <= _SPREAD_LEVEL)
+            if not new.any():
+                break
+            floor |= new
+            empty[new] = 1.0
+        return floor if floor.any() else None
+
     def _learn(self, small: np.ndarray, keep_out: npt.NDArray[np.bool_], t: float) -> None:
         """Update the model with the time since the last update, except under ``keep_out``."""
         dt = t - self.learned_t
@@ -183,11 +272,11 @@ class _CameraModel:
             protect = np.zeros(keep_out.shape, np.uint8)
         else:
             protect = _u8(cv2.dilate(keep_out.view(np.uint8), self.protect_kernel))
-        background = _u8(self.mog.getBackgroundImage())
-        under = _relit(background, small, protect)
+        under = _relit(self.bg, small, protect)
         composite = cv2.copyTo(under, protect, small.copy())
         rate = 1.0 - math.exp(-dt / self.history_s)
         self.raw = _u8(self.mog.apply(composite, self.raw, learningRate=rate))
+        self.bg = _u8(self.mog.getBackgroundImage())
 
     def _drop_small(self, mask: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -219,7 +308,7 @@ class _CameraModel:
         )
         if not outline.any():
             return
-        bg_gray = cv2.cvtColor(self.mog.getBackgroundImage(), cv2.COLOR_BGR2GRAY)
+        bg_gray = cv2.cvtColor(self.bg, cv2.COLOR_BGR2GRAY)
         where = labels[outline]
         now_edges = np.bincount(where, _edge_strength(gray)[outline], minlength=count)
         model_edges = np.bincount(where, _edge_strength(bg_gray)[outline], minlength=count)
@@ -247,6 +336,21 @@ def _relit(
     if np.all(np.abs(gain - 1.0) < 0.003):
         return background
     return _u8(cv2.transform(background, np.diag(gain)))
+
+
+def _empty_mean(
+    image: np.ndarray, empty: np.ndarray, weight: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
+    """Mean colour of the empty pixels (``empty`` 1.0) in a box around each pixel of a float
+    picture; ``weight`` is the box mean of ``empty`` (the share of them)."""
+    total = cv2.blur(cv2.multiply(image, cv2.merge([empty] * 3)), size)
+    return np.asarray(cv2.divide(total, cv2.merge([np.maximum(weight, 1e-3)] * 3)))
+
+
+def _channel_max(image: np.ndarray) -> np.ndarray:
+    """Per-pixel maximum over the channels of a 3-channel picture."""
+    b, g, r = cv2.split(image)
+    return np.asarray(cv2.max(cv2.max(b, g), r))
 
 
 def _edge_strength(gray: np.ndarray) -> npt.NDArray[np.float32]:
