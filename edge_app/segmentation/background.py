@@ -24,8 +24,13 @@ melts into the background. Here the model is updated only where nobody is:
 5. A blob that appears where the model holds an object's outline but the current frame
    has no outline is a *ghost* (someone who was there when the model was learned has
    left): it is absorbed at once instead of after the hold.
-6. When most of the picture changes at once (lights switched, camera gain jump), the model
-   restarts from the current frame rather than reporting the whole scene as a person.
+6. Each frame is compared with the model at the model's exposure: a per-channel gain
+   measured where the last frame was empty, up to ``_MAX_GAIN_STEP`` (camera
+   auto-exposure and white balance move by a few per cent as people in dark or light
+   clothes come and go; uncorrected, MOG2 reads the whole floor as shadow or foreground).
+   The model itself learns the frames as they are, so it follows a lasting change. When
+   most of the picture differs even so (lights switched), the model restarts from the
+   current frame rather than reporting the whole scene as a person.
 7. For ``history_s / 3`` after a (re)start the model learns everywhere (a warm-up): the
    people in the first frame are learned out again as they walk off, even where their
    ghost touches other people and the outline test cannot separate them. Someone who
@@ -33,11 +38,12 @@ melts into the background. Here the model is updated only where nobody is:
    seconds there, so in the warm-up the floor uncovered by someone who was in the first
    frame is also recognised directly: a foreground pixel that has *settled* (its grey
    value is the median of the last ``_SETTLED_S``) and looks like the empty scene next
-   to it (within ``_SPREAD_LEVEL`` of the mean colour of its empty neighbours) is
-   uncovered floor, and the test spreads inward from the ghost's edge, a few pixels per
-   step. Its pixels are remembered with their colour and kept out of the mask while the
-   frame still shows that colour there, until the model has learned them. People who
-   walk are never settled; a person standing still differs from the floor beside them.
+   to it (within ``_SPREAD_LEVEL`` of the mean colour of its empty neighbours, and within
+   ``_WIDE_LEVEL`` of that of a wider neighbourhood) is uncovered floor, and the test
+   spreads inward from the ghost's edge, a few pixels per step. Its pixels are
+   remembered with their colour and kept out of the mask while the frame still shows
+   that colour there, until the model has learned them. People who walk are never
+   settled; a person standing still differs from the floor beside them.
 
 Durations are seconds of ``Frame.t`` (never frame counts); the learning rate per frame is
 ``1 - exp(-dt / history_s)``, so a frame-rate drop does not change how fast it adapts.
@@ -82,6 +88,8 @@ _WARM_UP_OF_HISTORY = 1 / 3
 stood in the first frame is learned out again (about ``0.1 * history_s``) when they leave."""
 _MIN_EMPTY_FRAC = 0.2
 """Lighting is measured only when at least this share of the picture is free of people."""
+_MAX_GAIN_STEP = 0.15
+"""Larger exposure differences are not compensated: that is the lights, not the camera."""
 _SETTLED_S = 1.6
 """Span of grey samples (one per learning step) whose median a settled pixel matches."""
 _SETTLED_LEVEL = 15
@@ -98,6 +106,8 @@ _WIDE_LEVEL = 20
 """Largest difference (per channel) from the wider neighbourhood's empty mean."""
 _KNOWN_LEVEL = 20
 """Largest difference (per channel) from a remembered floor colour that still is floor."""
+_GAIN_DEADBAND = 0.005
+"""Exposure gains closer to 1 than this are not applied (noise in the measurement)."""
 _BASE_SIDE = 320
 """Mask long side the kernel sizes below are tuned for; they scale with it."""
 
@@ -150,7 +160,8 @@ class _CameraModel:
         # Source-clock second since which each pixel's blob has not moved (reset where empty).
         self.still_since = np.full((h, w), t, np.float64)
         self.last_in_blob = np.full((h, w), -math.inf, np.float64)
-        # The model's picture (as of its last update).
+        # Where the last frame was empty (for the exposure gain), and the model's picture.
+        self.empty = np.ones((h, w), np.uint8)
         self.bg = np.zeros((h, w, 3), np.uint8)
         self.spread_size = (_odd(5 * scale),) * 2
         self.wide_size = (_odd(_WIDE_SIDE * scale),) * 2
@@ -163,6 +174,7 @@ class _CameraModel:
         """Learn ``small`` as the whole background (first frame, or a lighting change)."""
         self.raw = _u8(self.mog.apply(small, self.raw, learningRate=1.0))
         self.bg = _u8(self.mog.getBackgroundImage())
+        self.empty.fill(1)
         self.samples.clear()
         self.known.fill(False)
         self.ref = gray
@@ -179,10 +191,13 @@ class _CameraModel:
             self.last_in_blob.fill(-math.inf)
             self.ref_t = t
             self.learned_t = t
+            self.samples.clear()
         self.last_t = t
+        frame = small  # as it is, for the model to learn
+        small, gray = self._to_model_exposure(small, gray)
         self.raw = _u8(self.mog.apply(small, self.raw, learningRate=0.0))
         if np.count_nonzero(self.raw) > _SUDDEN_CHANGE_FRAC * self.raw.size:
-            self.restart(small, gray, t)
+            self.restart(frame, gray, t)
             return np.zeros_like(self.raw)
         if self.known.any():
             self._clear_known_floor(small)
@@ -206,18 +221,36 @@ class _CameraModel:
                 self.known |= floor
                 np.copyto(self.known_floor, small, where=floor[:, :, None])
                 blobs &= ~floor
+        self.empty = _u8(cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0)
         self.last_in_blob[blobs] = t
         self.still_since[(t - self.last_in_blob) > _FLICKER_S] = t
         if t - self.ref_t >= _MOTION_WINDOW_S:
             self._check_motion(gray, labels, count, blobs, t)
         absorbed = blobs & ((t - self.still_since) >= self.hold_s)
         if t - self.learned_t >= _LEARN_EVERY_S:
-            self._learn(small, blobs & ~absorbed, t)
+            self._learn(frame, blobs & ~absorbed, t)
         person = (blobs & ~absorbed & (fg > 0)).view(np.uint8)
         if absorbed.any():
             # What is left of a blob being absorbed is edge fragments, not people.
             person = self._drop_small(person)
         return person
+
+    def _to_model_exposure(
+        self, small: npt.NDArray[np.uint8], gray: npt.NDArray[np.uint8]
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+        """The frame (and its grey) times the per-channel gain that matches the model where
+        the last frame was empty; unchanged when too little was empty or the gain is ~1."""
+        empty = np.ascontiguousarray(self.empty[::2, ::2])  # a quarter of the pixels is plenty
+        if np.count_nonzero(empty) < _MIN_EMPTY_FRAC * empty.size:
+            return small, gray
+        now = np.array(cv2.mean(np.ascontiguousarray(small[::2, ::2]), empty)[:3])
+        model = np.array(cv2.mean(np.ascontiguousarray(self.bg[::2, ::2]), empty)[:3])
+        gain = model / np.maximum(now, 1.0)
+        step = np.abs(gain - 1.0)
+        if np.all(step < _GAIN_DEADBAND) or np.any(step > _MAX_GAIN_STEP):
+            return small, gray
+        small = _u8(cv2.transform(small, np.diag(gain)))
+        return small, _u8(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
 
     def _clear_known_floor(self, small: npt.NDArray[np.uint8]) -> None:
         """No foreground where the frame shows the remembered colour of uncovered floor."""
