@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_app.analytics.blobs import Blobs, People, find_blobs
+from edge_app.analytics.blobs import blob_rows
 from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Track, Tracker
 from edge_app.analytics.zonemap import ZoneMap
@@ -150,18 +150,22 @@ class ZoneAnalyzer:
         if zonemap is None or tracker is None or grid_mapping is None:
             raise RuntimeError("analysis grid not configured")  # _configure sets all three
         grid = self._to_grid(person.mask, zonemap.size)
-        blobs = find_blobs(grid, self._min_area_px)
+        # Plain lists from here: a few blobs and people per frame (what find_blobs,
+        # PersonSize.analyse and Tracker.update compute, without their arrays).
+        outlines: Sequence[npt.NDArray[np.int32]]
+        rows, outlines = blob_rows(grid, self._min_area_px)
         ratios: list[float] = []
         if self.params.person_size_learning:
-            blobs, people, ratios = self.size_model.analyse(blobs, grid.shape[0], grid.shape[1])
+            rows, outlines, foot_x, foot_y, owner, ratios = self.size_model.analyse_rows(
+                rows, outlines, grid.shape[0], grid.shape[1]
+            )
         else:
-            people = People(blobs.foot_x, blobs.foot_y, np.arange(len(blobs), dtype=np.intp))
+            foot_x = [r[0] + r[2] / 2 for r in rows]
+            foot_y = [r[1] + r[3] for r in rows]
+            owner = list(range(len(rows)))
 
-        update = tracker.update(people.foot_x, people.foot_y, t)
-        # Plain lists from here: a few people per frame.
-        foot_x, foot_y = people.foot_x.tolist(), people.foot_y.tolist()
-        ids: list[int] = update.assigned.tolist()
-        carried = self._carry_merged(tracker, blobs, people, ratios, update.assigned, t)
+        ids, ended = tracker.update_points(foot_x, foot_y, t)
+        carried = self._carry_merged(tracker, rows, owner, ratios, ids, t)
         if carried is not None:
             foot_x += carried[0]
             foot_y += carried[1]
@@ -171,7 +175,7 @@ class ZoneAnalyzer:
         coverage = zonemap.coverage(grid)
 
         events: list[ZoneEvent] = []
-        for tr in update.ended:
+        for tr in ended:
             events.extend(self._zones.end_track(tr.id, "lost"))
         events.extend(self._zones.update_visits(ids, zones_of, t))
         states = self._zones.update_zones(counts, coverage.tolist(), t, events)
@@ -186,7 +190,7 @@ class ZoneAnalyzer:
             dtype=np.float64,
         ).reshape(-1, 2)
         track_ids = np.array(ids, dtype=np.int64)
-        return FrameAnalysis(states, tuple(events), feet, track_ids, len(blobs))
+        return FrameAnalysis(states, tuple(events), feet, track_ids, len(rows))
 
     def finish(self, t: float) -> list[ZoneEvent]:
         """The stream ended at ``t``: close every open visit (``reason='ended'``)."""
@@ -229,10 +233,10 @@ class ZoneAnalyzer:
     def _carry_merged(
         self,
         tracker: Tracker,
-        blobs: Blobs,
-        people: People,
+        rows: list[list[float]],
+        owner: list[int],
         ratios: list[float],
-        assigned: npt.NDArray[np.int64],
+        assigned: list[int],
         t: float,
     ) -> tuple[list[float], list[float], list[int]] | None:
         """People merged into a neighbour's blob: tracks that went unmatched this frame
@@ -245,14 +249,17 @@ class ZoneAnalyzer:
         if not candidates:
             return None
         held = [0] * len(ratios)
-        for b in people.blob.tolist():
+        for b in owner:
             held[b] += 1
         share, hidden = p.merge_visible_share, p.merge_hidden_per_blob
         room = [max(int(r / share), n + hidden) - n for r, n in zip(ratios, held, strict=True)]
         if not any(room):
             return None
         margin = tracker.min_gate_px
-        bx, by, bw, bh = blobs.x.tolist(), blobs.y.tolist(), blobs.w.tolist(), blobs.h.tolist()
+        bx = [r[0] for r in rows]
+        by = [r[1] for r in rows]
+        bw = [r[2] for r in rows]
+        bh = [r[3] for r in rows]
         xs: list[float] = []
         ys: list[float] = []
         ids: list[int] = []

@@ -96,6 +96,15 @@ def find_blobs(mask: ImageU8, min_area_px: float) -> Blobs:
     at analysis resolutions. ``area`` counts the pixels inside the outer contour (holes
     included), exact for any hole-free region by Pick's theorem.
     """
+    rows, outlines = blob_rows(mask, min_area_px)
+    return Blobs._of_rows(rows, tuple(outlines))
+
+
+def blob_rows(
+    mask: ImageU8, min_area_px: float
+) -> tuple[list[list[float]], list[npt.NDArray[np.int32]]]:
+    """``find_blobs`` as plain ``[x, y, w, h, area]`` rows and the outlines, without the
+    arrays of ``Blobs`` (the analyzer works on the rows)."""
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     rows: list[list[float]] = []
     outlines: list[npt.NDArray[np.int32]] = []
@@ -106,7 +115,7 @@ def find_blobs(mask: ImageU8, min_area_px: float) -> Blobs:
             x, y, w, h = rect_of(c)
             rows.append([float(x), float(y), float(w), float(h), area])
             outlines.append(cast("npt.NDArray[np.int32]", c.reshape(-1, 2)))  # int32 already
-    return Blobs._of_rows(rows, tuple(outlines))
+    return rows, outlines
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -204,9 +205,18 @@ class PersonSize:
         return self._joined(blobs, blobs.rows())[0]
 
     def _joined(self, blobs: Blobs, rows: list[list[float]]) -> tuple[Blobs, list[list[float]]]:
+        new_rows, outlines = self._joined_rows(rows, blobs.outlines)
+        if new_rows is rows:
+            return blobs, rows
+        return Blobs._of_rows(new_rows, tuple(outlines)), new_rows
+
+    def _joined_rows(
+        self, rows: list[list[float]], outlines: Sequence[npt.NDArray[np.int32]]
+    ) -> tuple[list[list[float]], Sequence[npt.NDArray[np.int32]]]:
+        """``_joined`` on rows and outlines; the same ``rows`` object when nothing joins."""
         groups = self._join(rows)
         if groups is None:
-            return blobs, rows
+            return rows, outlines
         new_rows = []
         for members in groups:
             if len(members) == 1:  # most blobs join nothing: the same box, as computed below
@@ -218,15 +228,15 @@ class PersonSize:
             x1 = max(rows[k][0] + rows[k][2] for k in members)
             y1 = max(rows[k][1] + rows[k][3] for k in members)
             new_rows.append([x0, y0, x1 - x0, y1 - y0, sum(rows[k][4] for k in members)])
-        outlines: tuple[npt.NDArray[np.int32], ...] = ()
-        if blobs.outlines:
-            outlines = tuple(
-                blobs.outlines[members[0]]
+        new_outlines: list[npt.NDArray[np.int32]] = []
+        if outlines:
+            new_outlines = [
+                outlines[members[0]]
                 if len(members) == 1
-                else np.concatenate([blobs.outlines[k] for k in members])
+                else np.concatenate([outlines[k] for k in members])
                 for members in groups
-            )
-        return Blobs._of_rows(new_rows, outlines), new_rows
+            ]
+        return new_rows, new_outlines
 
     def _join(self, rows: list[list[float]]) -> list[list[int]] | None:
         """Groups of blob indices to join (the lowest first), or None when none join."""
@@ -281,8 +291,22 @@ class PersonSize:
         self,
         rows: list[list[float]],
         ratios: list[float] | None,
-        outlines: tuple[npt.NDArray[np.int32], ...] = (),
+        outlines: Sequence[npt.NDArray[np.int32]] = (),
     ) -> People:
+        xs, ys, owner = self._split_lists(rows, ratios, outlines)
+        return People(
+            np.array(xs, dtype=np.float64),
+            np.array(ys, dtype=np.float64),
+            np.array(owner, dtype=np.intp),
+        )
+
+    def _split_lists(
+        self,
+        rows: list[list[float]],
+        ratios: list[float] | None,
+        outlines: Sequence[npt.NDArray[np.int32]] = (),
+    ) -> tuple[list[float], list[float], list[int]]:
+        """``_split`` as plain lists: foot x, foot y and the blob of each person."""
         xs: list[float] = []
         ys: list[float] = []
         owner: list[int] = []
@@ -309,11 +333,7 @@ class PersonSize:
                 xs.extend(x + w * (k + 0.5) / n for k in range(n))
                 ys.extend([y + h] * n)
             owner.extend([b] * n)
-        return People(
-            np.array(xs, dtype=np.float64),
-            np.array(ys, dtype=np.float64),
-            np.array(owner, dtype=np.intp),
-        )
+        return xs, ys, owner
 
     def analyse(
         self, blobs: Blobs, frame_height: int, frame_width: int
@@ -321,11 +341,41 @@ class PersonSize:
         """Learn from this frame's blobs, join fragments and split into people, in one
         pass; returns the (joined) blobs, the people and each blob's area ratio."""
         rows = blobs.row_list()
+        new_rows, outlines, xs, ys, owner, ratios = self.analyse_rows(
+            rows, blobs.outlines, frame_height, frame_width
+        )
+        if new_rows is not rows:
+            blobs = Blobs._of_rows(new_rows, tuple(outlines))
+        people = People(
+            np.array(xs, dtype=np.float64),
+            np.array(ys, dtype=np.float64),
+            np.array(owner, dtype=np.intp),
+        )
+        return blobs, people, ratios
+
+    def analyse_rows(
+        self,
+        rows: list[list[float]],
+        outlines: Sequence[npt.NDArray[np.int32]],
+        frame_height: int,
+        frame_width: int,
+    ) -> tuple[
+        list[list[float]],
+        Sequence[npt.NDArray[np.int32]],
+        list[float],
+        list[float],
+        list[int],
+        list[float],
+    ]:
+        """``analyse`` on ``[x, y, w, h, area]`` rows (read only) and their outlines, as plain
+        lists: the (joined) rows and outlines (the same objects when nothing joined), the
+        people's foot x, foot y and blob, and each blob's area ratio."""
         self._learn(rows, frame_height, frame_width)
         if self.ready and len(rows) > 1:
-            blobs, rows = self._joined(blobs, rows)
+            rows, outlines = self._joined_rows(rows, outlines)
         ratios = self._ratios(rows) if self.ready else []
-        return blobs, self._split(rows, ratios or None, blobs.outlines), ratios
+        xs, ys, owner = self._split_lists(rows, ratios or None, outlines)
+        return rows, outlines, xs, ys, owner, ratios
 
     # --- persistence ------------------------------------------------------------------
 

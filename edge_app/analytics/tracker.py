@@ -10,6 +10,7 @@ predicts them, so the track stays alive and counted at that place for up to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,13 +102,27 @@ class Tracker:
 
     def update(self, xs: FloatArray, ys: FloatArray, t: float) -> TrackUpdate:
         """Associate detections at ``(xs[i], ys[i])`` seen at time ``t``."""
-        px, py = xs.tolist(), ys.tolist()
+        assigned, ended = self.update_points(xs.tolist(), ys.tolist(), t, xs, ys)
+        return TrackUpdate(np.array(assigned, dtype=np.int64), ended)
+
+    def update_points(
+        self,
+        px: list[float],
+        py: list[float],
+        t: float,
+        xs: FloatArray | None = None,
+        ys: FloatArray | None = None,
+    ) -> tuple[list[int], tuple[Track, ...]]:
+        """``update`` of detections given as plain floats: the track id of each detection
+        and the tracks that ended. ``xs, ys`` are the same points as arrays, if at hand."""
         assigned = [0] * len(px)
         if self.tracks and px:
             tracks = list(self.tracks.values())
             if len(tracks) * len(px) <= SMALL_MATCH:
                 pairs = self._pairs_small(tracks, px, py, t)
             else:
+                if xs is None or ys is None:
+                    xs, ys = np.array(px, dtype=np.float64), np.array(py, dtype=np.float64)
                 pairs = self._pairs(tracks, xs, ys, t)
             # Greedy, nearest pairs first.
             used: set[int] = set()
@@ -133,7 +148,7 @@ class Tracker:
         )
         for tr in ended:
             del self.tracks[tr.id]
-        return TrackUpdate(np.array(assigned, dtype=np.int64), ended)
+        return assigned, ended
 
     def _pairs(
         self, tracks: list[Track], xs: FloatArray, ys: FloatArray, t: float
@@ -178,10 +193,12 @@ class Tracker:
         found.sort()  # by distance, then (track, detection): a stable sort by distance
         return [(a, b) for _, a, b in found]
 
-    def carriable(self, t: float, exclude: npt.NDArray[np.int64], min_seen_s: float) -> list[Track]:
+    def carriable(
+        self, t: float, exclude: npt.NDArray[np.int64] | Sequence[int], min_seen_s: float
+    ) -> list[Track]:
         """Tracks not in ``exclude`` that may be carried at ``t``: seen on their own for at
         least ``min_seen_s`` (and twice) and last seen no longer than ``max_merge_s`` ago."""
-        skip = set(exclude.tolist())
+        skip = set(exclude.tolist() if isinstance(exclude, np.ndarray) else exclude)
         return [
             tr
             for tr in self.tracks.values()

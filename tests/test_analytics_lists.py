@@ -1,0 +1,144 @@
+"""The analyzer's per-frame path on plain lists equals the array API it stands for.
+
+``ZoneAnalyzer.update`` calls ``blob_rows``, ``PersonSize.analyse_rows`` and
+``Tracker.update_points``; these must give exactly what ``find_blobs``,
+``PersonSize.analyse`` and ``Tracker.update`` give.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from edge_app.analytics import AnalyzerParams, ZoneAnalyzer
+from edge_app.analytics.blobs import Blobs, blob_rows, find_blobs
+from edge_app.analytics.personsize import PersonSize
+from edge_app.analytics.tracker import Tracker
+from edge_app.bench_cases import grid_zones, scene_masks
+from edge_app.domain import PersonMask
+
+
+@cache
+def scene() -> tuple[list[PersonMask], list[float]]:
+    return scene_masks(120, seed=3)
+
+
+def grids(side: int) -> list[np.ndarray]:
+    import cv2
+
+    masks, _ = scene()
+    return [cv2.resize(m.mask, (side, side), interpolation=cv2.INTER_LINEAR) for m in masks]
+
+
+def test_blob_rows_equal_find_blobs() -> None:
+    rng = np.random.default_rng(1)
+    masks = grids(160) + [(rng.random((40, 60)) < 0.4).astype(np.uint8) for _ in range(20)]
+    for mask in masks:
+        blobs = find_blobs(mask, 10.0)
+        rows, outlines = blob_rows(mask, 10.0)
+        assert rows == blobs.rows()
+        assert len(outlines) == len(blobs.outlines)
+        for a, b in zip(outlines, blobs.outlines, strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_person_size_analyse_rows_equals_analyse() -> None:
+    by_arrays, by_lists = PersonSize(), PersonSize()
+    for mask in grids(160):
+        blobs = find_blobs(mask, 10.0)
+        joined, people, ratios = by_arrays.analyse(blobs, 160, 160)
+        rows, outlines, xs, ys, owner, ratios2 = by_lists.analyse_rows(
+            blobs.rows(), blobs.outlines, 160, 160
+        )
+        assert rows == joined.rows()
+        assert all(np.array_equal(a, b) for a, b in zip(outlines, joined.outlines, strict=True))
+        assert len(outlines) == len(joined.outlines)
+        assert (xs, ys, owner, ratios2) == (
+            people.foot_x.tolist(),
+            people.foot_y.tolist(),
+            people.blob.tolist(),
+            ratios,
+        )
+        assert by_lists.state() == by_arrays.state()
+    assert by_lists.ready  # the joined and split paths were taken
+
+
+@pytest.mark.parametrize("small_match", [400, 0])
+def test_tracker_update_points_equals_update(
+    small_match: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_app.analytics import tracker as tracker_module
+
+    monkeypatch.setattr(tracker_module, "SMALL_MATCH", small_match)
+    rng = np.random.default_rng(8)
+    by_arrays = Tracker(max_speed_px_s=40, min_gate_px=2, max_gap_s=0.5, max_merge_s=1.0)
+    by_lists = Tracker(max_speed_px_s=40, min_gate_px=2, max_gap_s=0.5, max_merge_s=1.0)
+    for i in range(300):
+        n = int(rng.integers(0, 12))
+        xs = rng.integers(0, 40, n).astype(float)
+        ys = rng.integers(0, 30, n) + 0.5
+        t = i / 8
+        update = by_arrays.update(xs, ys, t)
+        ids, ended = by_lists.update_points(xs.tolist(), ys.tolist(), t)
+        assert ids == update.assigned.tolist()
+        assert [e.id for e in ended] == [e.id for e in update.ended]
+        assert by_lists.carriable(t, ids, 0.2) == by_arrays.carriable(t, update.assigned, 0.2)
+    assert list(by_lists.tracks.values()) == list(by_arrays.tracks.values())
+
+
+class ArrayAnalyzer(ZoneAnalyzer):
+    """The analyzer's frame written with the array API (``Blobs``, ``People``,
+    ``TrackUpdate``), as the reference for its list path."""
+
+    def update(self, person: PersonMask, t: float) -> object:
+        if person.mapping != self._source_mapping:
+            self._configure(person.mapping)
+        zonemap, tracker, grid_mapping = self._zonemap, self._tracker, self._grid_mapping
+        assert zonemap is not None and tracker is not None and grid_mapping is not None
+        grid = self._to_grid(person.mask, zonemap.size)
+        blobs: Blobs = find_blobs(grid, self._min_area_px)
+        ratios: list[float] = []
+        if self.params.person_size_learning:
+            blobs, people, ratios = self.size_model.analyse(blobs, grid.shape[0], grid.shape[1])
+            fx, fy, owner = people.foot_x, people.foot_y, people.blob.tolist()
+        else:
+            fx, fy, owner = blobs.foot_x, blobs.foot_y, list(range(len(blobs)))
+        update = tracker.update(fx, fy, t)
+        foot_x, foot_y = fx.tolist(), fy.tolist()
+        ids: list[int] = update.assigned.tolist()
+        carried = self._carry_merged(tracker, blobs.rows(), owner, ratios, list(ids), t)
+        if carried is not None:
+            foot_x += carried[0]
+            foot_y += carried[1]
+            ids += carried[2]
+        counts, zones_of = zonemap.lookup(np.array(foot_x), np.array(foot_y) - 0.5)
+        coverage = zonemap.coverage(grid)
+        events = []
+        for tr in update.ended:
+            events.extend(self._zones.end_track(tr.id, "lost"))
+        events.extend(self._zones.update_visits(ids, zones_of, t))
+        states = self._zones.update_zones(counts, coverage.tolist(), t, events)
+        feet = [
+            ((x - grid_mapping.offset_x) / grid_mapping.scale_x,
+             (y - grid_mapping.offset_y) / grid_mapping.scale_y)
+            for x, y in zip(foot_x, foot_y, strict=True)
+        ]  # fmt: skip
+        return states, tuple(events), feet, ids, len(blobs)
+
+
+@pytest.mark.parametrize("side", [160, 96])
+@pytest.mark.parametrize("learning", [True, False])
+def test_analyzer_equals_the_array_reference(side: int, learning: bool) -> None:
+    masks, times = scene()
+    rules = grid_zones(masks[0].mapping.frame_size)
+    params = AnalyzerParams(analysis_max_side=side, person_size_learning=learning)
+    ours, ref = ZoneAnalyzer("c", rules, params), ArrayAnalyzer("c", rules, params)
+    for mask, t in zip(masks, times, strict=True):
+        r = ours.update(mask, t)
+        states, events, feet, ids, blob_count = ref.update(mask, t)  # type: ignore[misc]
+        assert r.states == states and r.events == events
+        assert r.feet.tolist() == [list(f) for f in feet] and r.track_ids.tolist() == ids
+        assert r.blob_count == blob_count
+    assert ours.finish(times[-1]) == ref.finish(times[-1])
