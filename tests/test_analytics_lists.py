@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import fields
 from functools import cache
 
 import numpy as np
@@ -14,10 +16,13 @@ import pytest
 
 from edge_app.analytics import AnalyzerParams, ZoneAnalyzer
 from edge_app.analytics.blobs import Blobs, blob_rows, find_blobs
+from edge_app.analytics.debounce import Debounce
 from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
+from edge_app.analytics.zonestate import ZoneRule, ZoneStates, _Visit
 from edge_app.bench_cases import grid_zones, scene_masks
-from edge_app.domain import PersonMask
+from edge_app.domain import PersonMask, ZoneState
+from edge_app.events import ZoneEnter, ZoneEvent
 
 
 @cache
@@ -142,3 +147,66 @@ def test_analyzer_equals_the_array_reference(side: int, learning: bool) -> None:
         assert r.feet.tolist() == [list(f) for f in feet] and r.track_ids.tolist() == ids
         assert r.blob_count == blob_count
     assert ours.finish(times[-1]) == ref.finish(times[-1])
+
+
+class PlainZoneStates(ZoneStates):
+    """``update_visits`` and ``update_zones`` written the straightforward way: every zone
+    of a track sorted, every state by the ``ZoneState`` constructor."""
+
+    def update_visits(
+        self, track_ids: Sequence[int], zones_of: Sequence[Sequence[int]], t: float
+    ) -> list[ZoneEvent]:
+        events: list[ZoneEvent] = []
+        for tid, zones_now in zip(track_ids, zones_of, strict=True):
+            open_zones = self._track_zones.get(tid, set())
+            for k in sorted(set(zones_now) | open_zones):
+                zone = self._zones[k]
+                visit = zone.visits.get(tid)
+                if visit is None:
+                    rule = zone.rule
+                    visit = _Visit(Debounce(rule.enter_after_s, rule.exit_after_s))
+                    zone.visits[tid] = visit
+                    self._track_zones.setdefault(tid, set()).add(k)
+                change = visit.presence.update(k in zones_now, t)
+                if change is True:
+                    events.append(ZoneEvent(self.camera_id, zone.rule.id, t, ZoneEnter(tid)))
+                elif change is False or (not visit.presence.on and not visit.presence.pending):
+                    if change is False:
+                        events.append(self._exit_event(k, tid, visit, "left"))
+                    self._drop_visit(k, tid)
+        return events
+
+    def update_zones(
+        self, counts: Sequence[int], coverage: Sequence[float], t: float, events: list[ZoneEvent]
+    ) -> tuple[ZoneState, ...]:
+        states = super().update_zones(counts, coverage, t, events)
+        return tuple(ZoneState(*(getattr(s, f.name) for f in fields(ZoneState))) for s in states)
+
+
+def test_zone_states_equal_the_straightforward_update() -> None:
+    # Overlapping zones in two layers, so a point can be in several zones, listed in layer
+    # order (not sorted); tracks come and go and stand in up to three zones at once.
+    rules = [
+        ZoneRule(f"z{k}", np.array([[0, 0], [1, 0], [1, 1]], float), 0.3 * (k % 3), 0.5, 2, 1.0)
+        for k in range(6)
+    ]
+    rng = np.random.default_rng(4)
+    ours = ZoneStates("c", rules, 1.0, 0.05)
+    plain = PlainZoneStates("c", rules, 1.0, 0.05)
+    for i in range(400):
+        t = i / 10
+        ids = sorted({int(v) for v in rng.integers(1, 12, int(rng.integers(0, 8)))})
+        zones_of = [
+            tuple(int(k) for k in rng.permutation(6)[: int(rng.choice([0, 1, 1, 1, 2, 3]))])
+            for _ in ids
+        ]
+        counts = [sum(k in z for z in zones_of) for k in range(6)]
+        coverage = rng.random(6).round(2).tolist()
+        events = ours.update_visits(ids, zones_of, t)
+        assert events == plain.update_visits(ids, zones_of, t)
+        events_plain = list(events)
+        assert ours.update_zones(counts, coverage, t, events) == plain.update_zones(
+            counts, coverage, t, events_plain
+        )
+        assert events == events_plain
+    assert ours.close_all("ended") == plain.close_all("ended")

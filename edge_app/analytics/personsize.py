@@ -152,7 +152,8 @@ class PersonSize:
         for x, y, w, h, area in rows:
             bottom = y + h
             # Blobs cut by the frame edge are not whole people.
-            if y <= 0 or bottom >= frame_h or not lo * max(w, 1.0) <= h <= hi * max(w, 1.0):
+            wide = w if w > 1.0 else 1.0  # max(w, 1.0), without the call
+            if y <= 0 or bottom >= frame_h or not lo * wide <= h <= hi * wide:
                 continue
             if frame_w is not None and (x <= 0 or x + w >= frame_w):
                 continue

@@ -141,8 +141,14 @@ class ZoneStates:
             open_zones = self._track_zones.get(tid)
             if not zones_now and not open_zones:
                 continue
-            todo = set(zones_now).union(open_zones) if open_zones else zones_now
-            for k in sorted(todo):
+            # The zones to visit in ascending order; nearly always one, which needs no sort.
+            if not open_zones:
+                todo = zones_now if len(zones_now) == 1 else sorted(zones_now)
+            elif len(zones_now) == 1 and len(open_zones) == 1 and zones_now[0] in open_zones:
+                todo = zones_now
+            else:
+                todo = sorted(set(zones_now).union(open_zones))
+            for k in todo:
                 zone = self._zones[k]
                 raw = k in zones_now
                 visit = zone.visits.get(tid)
@@ -200,12 +206,19 @@ class ZoneStates:
         """Occupancy, capacity and dwell of every zone after this frame; appends events."""
         camera = self.camera_id
         step, interval = self.coverage_step, self.interval_s
+        new_state = _NEW_STATE
+        s_camera, s_zone, s_t, s_count, s_coverage, s_occupied, s_since, s_dwell = _SET_STATE
         states = []
         for zone, count, cov in zip(self._zones, counts, coverage, strict=True):
             rule = zone.rule
             occ = zone.occupied
-            # An empty zone that is off and not pending stays so: skip the debounce call.
-            occupied_change = occ.update(count > 0, t) if count or occ.on or occ.pending else None
+            # An empty zone that is off and not pending stays so: skip the debounce call
+            # (``occ.pending``, read without the property).
+            occupied_change = (
+                occ.update(count > 0, t)
+                if count or occ.on or occ._pending_since is not None
+                else None
+            )
             if rule.capacity is not None and zone.over_capacity.update(count > rule.capacity, t):
                 events.append(ZoneEvent(camera, rule.id, t, CapacityExceeded(count, rule.capacity)))
             dwell = self._dwell(zone, t, events) if zone.visits else {}
@@ -217,8 +230,18 @@ class ZoneStates:
                 payload = ZoneOccupancy(count, round(cov, 4), occupied)
                 events.append(ZoneEvent(camera, rule.id, t, payload))
                 zone.last_count, zone.last_coverage, zone.last_event_t = count, cov, t
-            since = occ.since if occupied else None
-            states.append(_zone_state(camera, rule.id, t, count, cov, occupied, since, dwell))
+            # _zone_state(camera, rule.id, t, count, cov, occupied, since, dwell), inlined:
+            # one call fewer per zone and frame.
+            state: ZoneState = new_state(ZoneState)
+            s_camera(state, camera)
+            s_zone(state, rule.id)
+            s_t(state, t)
+            s_count(state, count)
+            s_coverage(state, cov)
+            s_occupied(state, occupied)
+            s_since(state, occ.since if occupied else None)
+            s_dwell(state, dwell)
+            states.append(state)
         return tuple(states)
 
     def _dwell(self, zone: _Zone, t: float, events: list[ZoneEvent]) -> dict[int, float]:
