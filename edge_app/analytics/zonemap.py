@@ -26,6 +26,7 @@ SUPERSAMPLE = 4
 _NO_CORNERS = np.zeros((4, 0), dtype=np.intp)
 _NO_INDEX = np.zeros(0, dtype=np.intp)
 _NO_SUMS = np.zeros((1, 1), dtype=np.int32)
+_NO_SIGNS = np.zeros((0, 0), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,12 @@ class ZoneMap:
     )
     _sums: npt.NDArray[np.int32] = field(
         default_factory=lambda: _NO_SUMS, repr=False, compare=False
+    )
+    _corner_index: npt.NDArray[np.intp] = field(
+        default_factory=lambda: _NO_INDEX, repr=False, compare=False
+    )
+    _corner_signs: npt.NDArray[np.float64] = field(
+        default_factory=lambda: _NO_SIGNS, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -79,6 +86,15 @@ class ZoneMap:
             object.__setattr__(self, "_corners", corners)
             object.__setattr__(self, "_rect_zone", rect_zone)
             object.__setattr__(self, "_sums", sums)
+            # Each zone's pixel count as one product: +1/-1 for the four corners of each of
+            # its rectangles, over the corners gathered in one go (exact: small integers).
+            n_rects = rect_zone.shape[0]
+            signs = np.zeros((self.zone_count, 4 * n_rects), dtype=np.float64)
+            for r, zone in enumerate(rect_zone.tolist()):
+                for k, sign in enumerate((1.0, -1.0, -1.0, 1.0)):
+                    signs[zone, k * n_rects + r] = sign
+            object.__setattr__(self, "_corner_index", corners.reshape(-1).copy())
+            object.__setattr__(self, "_corner_signs", signs)
 
     @property
     def zone_count(self) -> int:
@@ -130,12 +146,10 @@ class ZoneMap:
         if int(sums[-1, -1]) != cv2.countNonZero(part):
             # Not 0/1 (e.g. 0/255): count the pixels that are not zero.
             sums = cv2.integral((part != 0).view(np.uint8), self._sums)
-        flat = sums.reshape(-1)
-        c = self._corners
-        # Pixels of each rectangle from its four corners in the integral image.
-        per_rect = flat[c[0]] - flat[c[1]] - flat[c[2]] + flat[c[3]]
-        counts = np.bincount(self._rect_zone, weights=per_rect, minlength=self.zone_count)
-        return counts.astype(np.float64, copy=False)
+        # Pixels of each rectangle from its four corners in the integral image, summed per
+        # zone: bottom right - top right - bottom left + top left.
+        counts: npt.NDArray[np.float64] = self._corner_signs @ sums.reshape(-1)[self._corner_index]
+        return counts
 
     def coverage(self, mask: ImageU8) -> npt.NDArray[np.float64]:
         """Fraction ``0..1`` of each zone's pixels that are person."""
