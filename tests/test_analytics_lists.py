@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import fields
 from functools import cache
@@ -19,6 +20,7 @@ from edge_app.analytics.blobs import Blobs, blob_rows, find_blobs
 from edge_app.analytics.debounce import Debounce
 from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
+from edge_app.analytics.zonemap import ZoneMap
 from edge_app.analytics.zonestate import ZoneRule, ZoneStates, _Visit
 from edge_app.bench_cases import grid_zones, scene_masks
 from edge_app.domain import PersonMask, ZoneState
@@ -210,3 +212,40 @@ def test_zone_states_equal_the_straightforward_update() -> None:
         )
         assert events == events_plain
     assert ours.close_all("ended") == plain.close_all("ended")
+
+
+def test_tracker_greedy_matching_equals_going_through_every_pair() -> None:
+    # update_points stops once every track or detection is matched; going through every
+    # pair (nearest first) gives the same matches.
+    rng = np.random.default_rng(11)
+    tracker = Tracker(max_speed_px_s=60, min_gate_px=3, max_gap_s=0.5)
+    for i in range(400):
+        n = int(rng.integers(0, 10))
+        px = (rng.integers(0, 50, n) + rng.random(n).round(1)).tolist()
+        py = (rng.integers(0, 30, n) + 0.5).tolist()
+        t = i / 10
+        tracks = list(tracker.tracks.values())
+        expected = [0] * n
+        if tracks and n:
+            used: set[int] = set()
+            for a, b in tracker._pairs_small(tracks, px, py, t):
+                if a not in used and not expected[b]:
+                    used.add(a)
+                    expected[b] = tracks[a].id
+        ids, _ = tracker.update_points(px, py, t)
+        assert [tid if e else 0 for tid, e in zip(ids, expected, strict=True)] == expected
+
+
+def test_zone_lookup_clips_points_into_the_grid() -> None:
+    zm = ZoneMap.build([np.array([[0, 0], [5, 0], [5, 4], [0, 4]], float)], (7, 5))
+    xs = [-3.5, -0.5, 0.0, 4.9, 5.0, 6.99, 7.0, 40.2, 3.0, 3.0, 3.0, 3.0]
+    ys = [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, -7.1, -0.2, 4.99, 9.0]
+    counts, zones_of = zm.lookup_points(xs, ys)
+    cells = zm.layers[0]
+    expected = [
+        () if cells[min(max(math.floor(y), 0), 4), min(max(int(x), 0), 6)] == 0 else (0,)
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    assert zones_of == expected
+    assert counts == [sum(len(z) for z in expected)]
+    assert [z for z in zones_of if z] and [z for z in zones_of if not z]

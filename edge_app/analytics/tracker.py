@@ -124,8 +124,10 @@ class Tracker:
                 if xs is None or ys is None:
                     xs, ys = np.array(px, dtype=np.float64), np.array(py, dtype=np.float64)
                 pairs = self._pairs(tracks, xs, ys, t)
-            # Greedy, nearest pairs first.
+            # Greedy, nearest pairs first; done once every track or every detection has
+            # its match (the pairs left would all be skipped).
             used: set[int] = set()
+            left = min(len(tracks), len(px))
             for a, b in pairs:
                 if a in used or assigned[b]:
                     continue
@@ -133,6 +135,9 @@ class Tracker:
                 tr = tracks[a]
                 self._move(tr, px[b], py[b], t)
                 assigned[b] = tr.id
+                left -= 1
+                if not left:
+                    break
         for b, tid in enumerate(assigned):
             if tid == 0:
                 tr = Track(self._next_id, px[b], py[b], 0.0, 0.0, t, t, t)

@@ -169,11 +169,16 @@ class ZoneMap:
         counts = [0] * self.zone_count
         zones_of: list[tuple[int, ...]] = []
         h, w = self.layers.shape[1:]
+        right, bottom = w - 1, h - 1
         cells = self._cell_zones
+        floor = math.floor
         for x, y in zip(xs, ys, strict=True):
             # Plain Python per point: people are few, NumPy calls cost more than the work.
-            cx = min(max(int(x), 0), w - 1)
-            cy = min(max(math.floor(y), 0), h - 1)
+            # min(max(int(x), 0), w - 1) and the same of floor(y), without the calls.
+            cx = int(x)
+            cx = 0 if cx < 0 else right if cx > right else cx
+            cy = floor(y)
+            cy = 0 if cy < 0 else bottom if cy > bottom else cy
             found = cells[cy * w + cx]
             for k in found:
                 counts[k] += 1
