@@ -15,7 +15,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from edge_app.analytics import AnalyzerParams, ZoneAnalyzer
+from edge_app.analytics import AnalyzerParams, ZoneAnalyzer, personsize
 from edge_app.analytics.blobs import Blobs, blob_rows, find_blobs
 from edge_app.analytics.debounce import Debounce
 from edge_app.analytics.personsize import PersonSize
@@ -28,14 +28,14 @@ from edge_app.events import ZoneEnter, ZoneEvent
 
 
 @cache
-def scene() -> tuple[list[PersonMask], list[float]]:
-    return scene_masks(120, seed=3)
+def scene(seed: int = 3, frames: int = 120) -> tuple[list[PersonMask], list[float]]:
+    return scene_masks(frames, seed=seed)
 
 
-def grids(side: int) -> list[np.ndarray]:
+def grids(side: int, seed: int = 3, frames: int = 120) -> list[np.ndarray]:
     import cv2
 
-    masks, _ = scene()
+    masks, _ = scene(seed, frames)
     return [cv2.resize(m.mask, (side, side), interpolation=cv2.INTER_LINEAR) for m in masks]
 
 
@@ -249,3 +249,78 @@ def test_zone_lookup_clips_points_into_the_grid() -> None:
     assert zones_of == expected
     assert counts == [sum(len(z) for z in expected)]
     assert [z for z in zones_of if z] and [z for z in zones_of if not z]
+
+
+class PlainPersonSize(PersonSize):
+    """Learning and the outline test written with the model's own methods
+    (``_area_at``, ``_height.at``, ``max``), as the reference for their inlined forms."""
+
+    def _learn(self, rows: list[list[float]], frame_h: int, frame_w: int | None) -> None:
+        lo, hi = self.single_aspect
+        r_lo, r_hi = self.single_ratio
+        ready = self.ready
+        added = 0
+        for x, y, w, h, area in rows:
+            bottom = y + h
+            if y <= 0 or bottom >= frame_h or not lo * max(w, 1.0) <= h <= hi * max(w, 1.0):
+                continue
+            if frame_w is not None and (x <= 0 or x + w >= frame_w):
+                continue
+            if ready and not r_lo <= area / self._area_at(bottom) <= r_hi:
+                continue
+            self._side.add(bottom, math.sqrt(area), self.decay)
+            self._height.add(bottom, h, self.decay)
+            added += 1
+        if added:
+            self.samples += added
+            self._side.solve()
+            self._height.solve()
+
+    def _split_lists(
+        self,
+        rows: list[list[float]],
+        ratios: list[float] | None,
+        outlines: Sequence[np.ndarray] = (),
+    ) -> tuple[list[float], list[float], list[int]]:
+        xs: list[float] = []
+        ys: list[float] = []
+        owner: list[int] = []
+        counts = self._counts(rows, ratios)
+        for b, (row, n) in enumerate(zip(rows, counts, strict=True)):
+            x, y, w, h = row[0], row[1], row[2], row[3]
+            if outlines and (
+                n > 1 or (self.ready and h > self.join_height * self._height.at(y + h))
+            ):
+                # Several people, or something hanging below one (a bag, a pigeon at the
+                # feet): each person's foot from the outline, not the box.
+                if n == 1:
+                    self.tall += 1
+                    xs.append(x + 0.5 * w)
+                    ys.append(personsize._foot_row(outlines[b], int(x), int(w)))
+                else:
+                    feet = personsize._feet_from_outline(outlines[b], int(x), int(w), n)
+                    xs.extend(f[0] for f in feet)
+                    ys.extend(f[1] for f in feet)
+            elif n == 1:
+                xs.append(x + 0.5 * w)
+                ys.append(y + h)
+            else:
+                # The k-th person of an n-person blob stands at (k + 0.5) / n of its width.
+                xs.extend(x + w * (k + 0.5) / n for k in range(n))
+                ys.extend([y + h] * n)
+            owner.extend([b] * n)
+        return xs, ys, owner
+
+    tall = 0
+
+
+@pytest.mark.parametrize("side", [160, 512, 96])
+def test_person_size_inlined_model_equals_its_methods(side: int) -> None:
+    ours, plain = PersonSize(min_samples=10), PlainPersonSize(min_samples=10)
+    for mask in grids(side, seed=7, frames=300):  # the bench's scene
+        rows, outlines = blob_rows(mask, 0.0004 * side * side)
+        a = ours.analyse_rows(rows, outlines, side, side)
+        b = plain.analyse_rows(rows, outlines, side, side)
+        assert a[0] == b[0] and a[2:] == b[2:]
+        assert ours.state() == plain.state()
+    assert ours.ready and plain.tall > 0  # one person's foot from the outline, somewhere

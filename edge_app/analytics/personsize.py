@@ -148,6 +148,8 @@ class PersonSize:
         lo, hi = self.single_aspect
         r_lo, r_hi = self.single_ratio
         ready = self.ready
+        # self._area_at(bottom) inlined below: the fit is only re-solved after the loop.
+        a, b, floor = self._side.a, self._side.b, self._side.floor
         added = 0
         for x, y, w, h, area in rows:
             bottom = y + h
@@ -157,8 +159,12 @@ class PersonSize:
                 continue
             if frame_w is not None and (x <= 0 or x + w >= frame_w):
                 continue
-            if ready and not r_lo <= area / self._area_at(bottom) <= r_hi:
-                continue
+            if ready:
+                side = a * bottom + b
+                side = floor if floor > side else side
+                expected = side * side
+                if not r_lo <= area / (1.0 if expected < 1.0 else expected) <= r_hi:
+                    continue
             self._side.add(bottom, math.sqrt(area), self.decay)
             self._height.add(bottom, h, self.decay)
             added += 1
@@ -312,11 +318,16 @@ class PersonSize:
         ys: list[float] = []
         owner: list[int] = []
         counts = self._counts(rows, ratios)
+        ready, join = self.ready, self.join_height
+        # self._height.at(y + h), inlined below.
+        ha, hb, hfloor = self._height.a, self._height.b, self._height.floor
         for b, (row, n) in enumerate(zip(rows, counts, strict=True)):
             x, y, w, h = row[0], row[1], row[2], row[3]
-            if outlines and (
-                n > 1 or (self.ready and h > self.join_height * self._height.at(y + h))
-            ):
+            tall = False
+            if outlines and n == 1 and ready:
+                expected = ha * (y + h) + hb
+                tall = h > join * (hfloor if hfloor > expected else expected)
+            if outlines and (n > 1 or tall):
                 # Several people, or something hanging below one (a bag, a pigeon at the
                 # feet): each person's foot from the outline, not the box.
                 if n == 1:
