@@ -67,6 +67,33 @@ def test_real_video_probe_and_read_frame_match_decoding() -> None:
         assert np.array_equal(read_frame(path, index), decoded[index].image)
 
 
+def test_one_decoder_thread_decodes_the_same_frames_and_times() -> None:
+    path = shared_data(*TUD)
+    default = list(FileSource("street", path).frames())
+    one = FileSource("street", path, decode_threads=1)
+    single = list(one.frames())
+    assert len(single) == len(default) == 179
+    for a, b in zip(default, single, strict=True):
+        assert (a.index, a.t) == (b.index, b.t)
+        assert np.array_equal(a.image, b.image)
+
+
+def test_decode_threads_reach_the_decoder(tmp_path: Path) -> None:
+    from edge_app.sources.file import _open
+
+    for threads in (1, 2):
+        cap = _open(shared_data(*TUD), threads)
+        try:
+            assert cap.get(cv2.CAP_PROP_N_THREADS) == threads
+        finally:
+            cap.release()
+    path = write_video(tmp_path / "t.avi", 3)
+    src = FileSource("cam", path, loop=True, decode_threads=1)
+    frames = list(itertools.islice(src.frames(), 7))  # a rewind keeps the setting
+    src.close()
+    assert [round(grey_level(f.image) / 20) for f in frames] == [0, 1, 2, 0, 1, 2, 0]
+
+
 def test_read_frame_past_the_end_names_the_range() -> None:
     path = shared_data(*TUD)
     with pytest.raises(SourceError, match=r"179 frames.*no frame 179.*0 to 178"):

@@ -64,10 +64,16 @@ def _check_path(path: Path) -> None:
         raise SourceError(f"video file {path} is not readable (check its permissions)")
 
 
-def _open(path: Path) -> cv2.VideoCapture:
-    """An opened capture of ``path``; raises ``SourceError`` when it is not a video."""
+def _open(path: Path, threads: int | None = None) -> cv2.VideoCapture:
+    """An opened capture of ``path``; raises ``SourceError`` when it is not a video.
+
+    ``threads`` is the decoder's thread count (``None``: the backend's choice, usually one
+    per core); it does not change a single decoded pixel."""
     _check_path(path)
-    cap = cv2.VideoCapture(str(path))
+    if threads is None:
+        cap = cv2.VideoCapture(str(path))
+    else:
+        cap = cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, threads])
     if not cap.isOpened():
         cap.release()
         raise SourceError(
@@ -178,17 +184,26 @@ class FileSource:
     """Frames of a video file, in decode order, timed by the file's own timestamps.
 
     ``loop`` starts again at the end with ``t`` still increasing; ``realtime`` paces the
-    frames at the video's rate (for demos) instead of as fast as they decode. The file is
+    frames at the video's rate (for demos) instead of as fast as they decode.
+    ``decode_threads`` limits the decoder's own threads (``None``: one per core, the
+    backend's default); a pipeline that decodes in its own thread beside a model uses 1,
+    so decoding keeps to one core and leaves the others to inference. The file is
     checked at construction, so a bad path fails at start-up with ``SourceError``.
     """
 
     def __init__(
-        self, camera_id: str, path: Path, loop: bool = False, realtime: bool = False
+        self,
+        camera_id: str,
+        path: Path,
+        loop: bool = False,
+        realtime: bool = False,
+        decode_threads: int | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.path = Path(path)
         self.loop = loop
         self.realtime = realtime
+        self.decode_threads = decode_threads
         self.live = False
         self.info = probe(self.path)
         self._lock = threading.Lock()
@@ -212,7 +227,7 @@ class FileSource:
         with self._lock:
             if self._stop.is_set():
                 return
-            self._cap = _open(self.path)
+            self._cap = _open(self.path, self.decode_threads)
         wall0 = datetime.now(timezone.utc)
         mono0 = time.monotonic()
         t0: float | None = None
@@ -270,7 +285,7 @@ class FileSource:
             if self._cap is not None and not self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0.0):
                 # Some containers cannot seek: reopening is the portable way back to frame 0.
                 self._cap.release()
-                self._cap = _open(self.path)
+                self._cap = _open(self.path, self.decode_threads)
 
     def _warn_if_short(self, decoded: int, passes: int) -> None:
         """A file that stops before its announced length was cut short or is corrupt."""
