@@ -212,3 +212,20 @@ def segment_stream(
     """Segment frames in batches of up to ``batch_size``, yielding them in order."""
     for batch in batched(frames, batch_size):
         yield from zip(batch, segment(batch), strict=True)
+
+
+def prepared_batches(
+    frames: Iterable[Frame], prepare: Callable[[Sequence[Frame]], T], batch_size: int
+) -> Iterator[tuple[list[Frame], T]]:
+    """The first stage of a two-stage segmenter: batches of up to ``batch_size`` frames,
+    each with its prepared model input (run it where the frames are decoded)."""
+    for batch in batched(frames, batch_size):
+        yield batch, prepare(batch)
+
+
+def infer_stream(
+    batches: Iterable[tuple[list[Frame], T]], infer: Callable[[T], list[PersonMask]]
+) -> Iterator[tuple[Frame, PersonMask]]:
+    """The second stage: the model on each prepared batch, yielding frames in order."""
+    for batch, prepared in batches:
+        yield from zip(batch, infer(prepared), strict=True)

@@ -17,10 +17,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from edge_app.config import AnalyticsConfig, SegmenterConfig
-from edge_app.domain import ZoneState
+from edge_app.domain import Frame, PersonMask, ZoneState
 from edge_app.events import Event, EventStamper, ZoneExit
-from edge_app.pipeline import CameraAnalytics, CameraResult, Prefetch, segment_stream
-from edge_app.segmentation import Segmenter, create_segmenter
+from edge_app.pipeline import (
+    CameraAnalytics,
+    CameraResult,
+    Prefetch,
+    infer_stream,
+    prepared_batches,
+    segment_stream,
+)
+from edge_app.segmentation import Segmenter, TwoStageSegmenter, create_segmenter
 from edge_app.sources.base import Source
 from edge_app.sources.file import FileSource
 from edge_app.zones import ZoneSet
@@ -194,13 +201,28 @@ def replay_source(
     )
     camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper(device_id))
     writer = ReplayWriter(out_dir)
-    frames = Prefetch(source.frames(), depth=2 * segmenter.batch_size + 2, on_close=source.close)
     # Inference in its own thread too: the model releases the GIL while it runs, so the
     # analytics and the writers of one frame overlap with the inference of the next.
-    masks = Prefetch(
-        segment_stream(frames, segmenter.segment, segmenter.batch_size),
-        depth=2 * segmenter.batch_size,
-    )
+    frames: Prefetch[Any]
+    masks: Prefetch[tuple[Frame, PersonMask]]
+    if isinstance(segmenter, TwoStageSegmenter):
+        # The decode thread also prepares the model's input (resize, colour, normalise)
+        # while the frame is fresh in its core's cache; the inference thread only runs
+        # the model.
+        frames = Prefetch(
+            prepared_batches(source.frames(), segmenter.prepare, segmenter.batch_size),
+            depth=3,
+            on_close=source.close,
+        )
+        masks = Prefetch(infer_stream(frames, segmenter.infer), depth=2 * segmenter.batch_size)
+    else:
+        frames = Prefetch(
+            source.frames(), depth=2 * segmenter.batch_size + 2, on_close=source.close
+        )
+        masks = Prefetch(
+            segment_stream(frames, segmenter.segment, segmenter.batch_size),
+            depth=2 * segmenter.batch_size,
+        )
     sinks = list(extra_sinks)
     complete = False
     try:

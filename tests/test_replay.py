@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,65 @@ def test_events_and_summary_agree(replay_out: Path) -> None:
         if exits:
             assert z["max_dwell_s"] == pytest.approx(max(e["dwell_s"] for e in exits), abs=1e-3)
         assert 0.0 <= z["occupied_s"] <= summary["duration_s"] + 1e-6
+
+
+class OneStage:
+    """A segmenter showing only ``segment``: the replay's single-stage path."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.batch_size = inner.batch_size
+
+    def segment(self, frames: Any) -> Any:
+        return self.inner.segment(frames)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_two_stage_replay_writes_what_the_one_stage_replay_writes(
+    tmp_path: Path, batch_size: int
+) -> None:
+    # Preparing the model input in the decode thread must not change a byte of the outputs.
+    pytest.importorskip("onnxruntime")
+    from edge_app.bench import selfie_config
+    from edge_app.config import AnalyticsConfig
+    from edge_app.replay import run_replay
+    from edge_app.segmentation import TwoStageSegmenter, create_segmenter
+    from edge_app.zones import load_zones
+
+    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
+    cfg = selfie_config(shared_data("selfie_segmentation", "selfie_segmentation.onnx"), 1)
+    cfg = cfg.model_copy(update={"batch_size": batch_size})
+    zones = load_zones(ZONES)
+    two_stage = create_segmenter(cfg)
+    assert isinstance(two_stage, TwoStageSegmenter)
+    one_stage = OneStage(create_segmenter(cfg))
+    assert not isinstance(one_stage, TwoStageSegmenter)
+    outputs = []
+    for name, segmenter in (("two", two_stage), ("one", one_stage)):
+        masks: list[bytes] = []
+        run_replay(
+            video,
+            zones,
+            tmp_path / name,
+            segmenter,  # type: ignore[arg-type]
+            AnalyticsConfig(),
+            on_result=lambda r, masks=masks: masks.append(r.mask.mask.tobytes()),
+        )
+        events = [
+            {k: v for k, v in json.loads(line).items() if k not in ("id", "ts")}
+            for line in (tmp_path / name / "events.jsonl").read_text().splitlines()
+        ]
+        outputs.append(
+            (
+                (tmp_path / name / "occupancy.csv").read_bytes(),
+                (tmp_path / name / "summary.json").read_bytes(),
+                events,
+                masks,
+            )
+        )
+    assert len(outputs[0][3]) == 179
+    assert outputs[0] == outputs[1]

@@ -23,7 +23,11 @@ from onnx import TensorProto, helper  # noqa: E402
 from edge_app.config import OnnxSegmenterConfig, OutputConfig, PreprocessConfig  # noqa: E402
 from edge_app.domain import Frame, MaskMapping  # noqa: E402
 from edge_app.errors import SegmenterError  # noqa: E402
-from edge_app.segmentation.base import Segmenter, create_segmenter  # noqa: E402
+from edge_app.segmentation.base import (  # noqa: E402
+    Segmenter,
+    TwoStageSegmenter,
+    create_segmenter,
+)
 from edge_app.segmentation.decode import mask_in_frame  # noqa: E402
 from edge_app.segmentation.onnx import OnnxSegmenter  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
@@ -204,6 +208,35 @@ def test_a_dynamic_model_takes_more_frames_than_batch_size(tmp_path: Path) -> No
     segmenter = OnnxSegmenter(config(model, batch_size=2))
     masks = segmenter.segment(frames(*[half_white(32, 32, True)] * 5))
     assert [int(m.mask.sum()) for m in masks] == [SIZE * SIZE // 2] * 5
+
+
+@pytest.mark.parametrize(
+    ("fixed_batch", "batch_size", "count", "letterbox"),
+    [(1, 1, 3, False), (2, 4, 3, False), ("N", 2, 5, False), ("N", 1, 2, True)],
+)
+def test_prepare_then_infer_is_segment(
+    tmp_path: Path, fixed_batch: int | str, batch_size: int, count: int, letterbox: bool
+) -> None:
+    # The two halves, with the preparation of later frames done before the inference of
+    # earlier ones (as a pipeline does), give exactly the masks and mappings of segment.
+    model = build_model(tmp_path / "m.onnx", "probability", batch=fixed_batch)
+    pre = {"maintain_aspect_ratio": True, "symmetric_padding": True} if letterbox else {}
+    segmenter = OnnxSegmenter(config(model, batch_size=batch_size, preprocess=pre))
+    assert isinstance(segmenter, TwoStageSegmenter)
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (24, 40, 3), dtype=np.uint8) for _ in range(count)]
+    expected = segmenter.segment(frames(*images))
+    prepared = [segmenter.prepare(frames(image)) for image in images]
+    got = [mask for p in prepared for mask in segmenter.infer(p)]
+    assert len(got) == count
+    for a, b in zip(expected, got, strict=True):
+        assert np.array_equal(a.mask, b.mask)
+        assert a.mapping == b.mapping
+    together = segmenter.infer(segmenter.prepare(frames(*images)))
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(expected, together, strict=True))
+    segmenter.close()
+    with pytest.raises(SegmenterError, match="closed"):
+        segmenter.infer(prepared[0])
 
 
 def test_factory_builds_it(tmp_path: Path) -> None:

@@ -4,6 +4,11 @@
 (onnxruntime, tensorrt, pycuda) are imported inside their backend module only.
 """
 
-from edge_app.segmentation.base import Segmenter, create_segmenter, stretched_input_size
+from edge_app.segmentation.base import (
+    Segmenter,
+    TwoStageSegmenter,
+    create_segmenter,
+    stretched_input_size,
+)
 
-__all__ = ["Segmenter", "create_segmenter", "stretched_input_size"]
+__all__ = ["Segmenter", "TwoStageSegmenter", "create_segmenter", "stretched_input_size"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from edge_app.config import (
     BackgroundSegmenterConfig,
@@ -30,6 +30,18 @@ class Segmenter(Protocol):
     def segment(self, frames: Sequence[Frame]) -> list[PersonMask]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TwoStageSegmenter(Segmenter, Protocol):
+    """A segmenter whose ``segment`` is ``infer(prepare(frames))``, split so a pipeline can
+    prepare the next frames (resize, colour, normalise: work without the model) in another
+    thread while the model runs on the current ones. ``prepare`` must be safe to call
+    beside ``infer``; what it returns is only for ``infer``."""
+
+    def prepare(self, frames: Sequence[Frame]) -> Any: ...
+
+    def infer(self, prepared: Any) -> list[PersonMask]: ...
 
 
 def create_segmenter(config: SegmenterConfig) -> Segmenter:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -31,7 +32,7 @@ from edge_app.config import OnnxSegmenterConfig
 from edge_app.domain import Frame, PersonMask
 from edge_app.errors import SegmenterError
 from edge_app.segmentation.decode import decode_masks, to_person_masks
-from edge_app.segmentation.preprocess import input_shape, prepare_batch
+from edge_app.segmentation.preprocess import PreparedBatch, input_shape, prepare_batch
 
 # ONNX element types of the outputs the decoder reads (for the construction-time check).
 _ONNX_DTYPES = {
@@ -79,6 +80,14 @@ def runtime_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
         if isinstance(cls := getattr(state, name, None), type) and issubclass(cls, Exception)
     ]
     return (RuntimeError, ValueError, OSError, *found)
+
+
+@dataclass(frozen=True)
+class PreparedFrames:
+    """Frames made into model inputs by ``OnnxSegmenter.prepare``: one batch per run of
+    the model (a fixed-batch model's last one padded with zero rows)."""
+
+    chunks: tuple[PreparedBatch, ...]
 
 
 def _describe(tensors: Sequence[Any]) -> str:
@@ -186,28 +195,58 @@ class OnnxSegmenter:
 
     def segment(self, frames: Sequence[Frame]) -> list[PersonMask]:
         """One ``PersonMask`` per frame, in order (uint8 0/1 at the output resolution)."""
-        if self._session is None:
-            raise SegmenterError("the onnxruntime segmenter is closed")
+        self._check_open()
         masks: list[PersonMask] = []
         step = self._run_batch or self.config.batch_size
         for start in range(0, len(frames), step):
-            masks.extend(self._segment_chunk([f.image for f in frames[start : start + step]]))
+            images = [f.image for f in frames[start : start + step]]
+            masks.extend(self._run(self._prepare_chunk(images, self._buffer)))
         return masks
 
-    def _segment_chunk(self, images: list[np.ndarray]) -> list[PersonMask]:
-        prepared = prepare_batch(images, self.config.preprocess, out=self._buffer)
-        tensor = prepared.tensor
+    def prepare(self, frames: Sequence[Frame]) -> PreparedFrames:
+        """The first half of ``segment``: the frames as model inputs, in new buffers.
+
+        Safe to call from another thread while ``infer`` runs (a pipeline prepares the next
+        frames beside the inference of the current ones); ``infer(prepare(frames))`` gives
+        exactly the masks of ``segment(frames)``."""
+        step = self._run_batch or self.config.batch_size
+        chunks = []
+        for start in range(0, len(frames), step):
+            images = [f.image for f in frames[start : start + step]]
+            rows = self._run_batch or len(images)
+            buffer = np.empty(input_shape(self.config.preprocess, rows), np.float32)
+            chunks.append(self._prepare_chunk(images, buffer))
+        return PreparedFrames(tuple(chunks))
+
+    def infer(self, prepared: PreparedFrames) -> list[PersonMask]:
+        """The second half of ``segment``: the model on prepared frames, one mask each."""
+        self._check_open()
+        masks: list[PersonMask] = []
+        for chunk in prepared.chunks:
+            masks.extend(self._run(chunk))
+        return masks
+
+    def _check_open(self) -> None:
+        if self._session is None:
+            raise SegmenterError("the onnxruntime segmenter is closed")
+
+    def _prepare_chunk(self, images: list[np.ndarray], buffer: np.ndarray) -> PreparedBatch:
+        prepared = prepare_batch(images, self.config.preprocess, out=buffer)
         if self._run_batch is not None and len(images) < self._run_batch:
             # A fixed-batch model gets the whole buffer; the unused rows hold zeros.
-            self._buffer[len(images) :] = 0.0
-            tensor = self._buffer
+            buffer[len(images) :] = 0.0
+            return PreparedBatch(buffer, prepared.mappings)
+        return prepared
+
+    def _run(self, prepared: PreparedBatch) -> list[PersonMask]:
+        """The model on one chunk; ``prepared.mappings`` are its real frames (no padding)."""
         try:
             (output,) = self._session.run(
-                [self.config.output.name], {self.config.input_name: tensor}
+                [self.config.output.name], {self.config.input_name: prepared.tensor}
             )
         except self._errors as exc:
             raise SegmenterError(f"ONNX Runtime failed on {self.config.model}: {exc}") from exc
-        masks = decode_masks(np.asarray(output), self.config.output, len(images))
+        masks = decode_masks(np.asarray(output), self.config.output, len(prepared.mappings))
         return to_person_masks(masks, prepared.mappings)
 
     def close(self) -> None:
