@@ -205,7 +205,7 @@ def replay_source(
     # analytics and the writers of one frame overlap with the inference of the next.
     frames: Prefetch[Any]
     masks: Prefetch[tuple[Frame, PersonMask]]
-    if isinstance(segmenter, TwoStageSegmenter):
+    if isinstance(segmenter, TwoStageSegmenter) and segmenter.prepare_apart:
         # The decode thread also prepares the model's input (resize, colour, normalise)
         # while the frame is fresh in its core's cache; the inference thread only runs
         # the model.

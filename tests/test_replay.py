@@ -108,6 +108,10 @@ def test_two_stage_replay_writes_what_the_one_stage_replay_writes(
     zones = load_zones(ZONES)
     two_stage = create_segmenter(cfg)
     assert isinstance(two_stage, TwoStageSegmenter)
+    two_stage.prepare_apart = True  # whatever the cores of the machine running the test
+    prepared_frames: list[int] = []
+    prepare = two_stage.prepare
+    two_stage.prepare = lambda frames: prepared_frames.append(len(frames)) or prepare(frames)  # type: ignore[method-assign]
     one_stage = OneStage(create_segmenter(cfg))
     assert not isinstance(one_stage, TwoStageSegmenter)
     outputs = []
@@ -134,4 +138,30 @@ def test_two_stage_replay_writes_what_the_one_stage_replay_writes(
             )
         )
     assert len(outputs[0][3]) == 179
+    assert sum(prepared_frames) == 179  # the two-stage path did run
     assert outputs[0] == outputs[1]
+
+
+def test_replay_keeps_preparation_with_inference_when_the_model_takes_every_core(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from edge_app.bench import selfie_config
+    from edge_app.config import AnalyticsConfig
+    from edge_app.replay import replay_source
+    from edge_app.segmentation import create_segmenter
+    from edge_app.sources.file import FileSource
+    from edge_app.zones import load_zones
+
+    zones = load_zones(ZONES)
+    model = shared_data("selfie_segmentation", "selfie_segmentation.onnx")
+    segmenter = create_segmenter(selfie_config(model, 0))
+    assert segmenter.prepare_apart is False  # type: ignore[attr-defined]
+    calls: list[int] = []
+    segmenter.prepare = lambda frames: calls.append(1)  # type: ignore[attr-defined]
+    source = FileSource(zones.camera, shared_data("tud_stadtmitte", "tud_stadtmitte.mp4"))
+    frames = itertools.islice(source.frames(), 5)
+    source.frames = lambda: frames  # type: ignore[method-assign]
+    summary = replay_source(source, zones, tmp_path, segmenter, AnalyticsConfig())
+    assert summary["frames"] == 5
+    assert calls == []

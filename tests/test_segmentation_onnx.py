@@ -239,6 +239,19 @@ def test_prepare_then_infer_is_segment(
         segmenter.infer(prepared[0])
 
 
+@pytest.mark.parametrize(
+    ("threads", "cores", "apart"),
+    [(0, 2, False), (1, 2, True), (1, 1, False), (2, 4, True), (4, 4, False)],
+)
+def test_prepare_apart_only_when_the_model_leaves_a_core_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int, cores: int, apart: bool
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    model = build_model(tmp_path / "m.onnx", "class_map")
+    cfg = config(model).model_copy(update={"intra_op_threads": threads})
+    assert OnnxSegmenter(cfg).prepare_apart is apart
+
+
 def test_factory_builds_it(tmp_path: Path) -> None:
     model = build_model(tmp_path / "m.onnx", "class_map")
     segmenter = create_segmenter(config(model))

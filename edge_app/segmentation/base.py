@@ -37,7 +37,11 @@ class TwoStageSegmenter(Segmenter, Protocol):
     """A segmenter whose ``segment`` is ``infer(prepare(frames))``, split so a pipeline can
     prepare the next frames (resize, colour, normalise: work without the model) in another
     thread while the model runs on the current ones. ``prepare`` must be safe to call
-    beside ``infer``; what it returns is only for ``infer``."""
+    beside ``infer``; what it returns is only for ``infer``. ``prepare_apart`` says whether
+    that pays: true when the model leaves a core free for it; a model whose parallel
+    operators use every core is only delayed by work beside it."""
+
+    prepare_apart: bool
 
     def prepare(self, frames: Sequence[Frame]) -> Any: ...
 

@@ -21,6 +21,7 @@ Example (MediaPipe's landscape selfie model: NHWC, RGB in 0..1, a probability ou
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -109,6 +110,10 @@ class OnnxSegmenter:
     def __init__(self, config: OnnxSegmenterConfig) -> None:
         self.config = config
         self.batch_size = config.batch_size
+        # Preparing frames in another thread pays when ONNX Runtime leaves a core free; with
+        # its default (0: a thread per core), work beside its operators only delays them.
+        threads = config.intra_op_threads
+        self.prepare_apart = 0 < threads < (os.cpu_count() or 1)
         ort = _import_onnxruntime()
         self._errors = runtime_errors(ort)
         if not config.model.is_file():
