@@ -7,5 +7,6 @@ ensure_mosquitto
 ensure_chromium
 cd "$REPO_ROOT"
 echo "== ruff"; "$VENV/bin/ruff" check edge_app tests
+"$VENV/bin/ruff" format --check edge_app tests
 echo "== mypy"; "$VENV/bin/mypy"
 echo "== pytest"; exec "$VENV/bin/python" -m pytest "$@"

@@ -112,10 +112,12 @@ BAD_ZONES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "content", "field", "message"), BAD_ZONES,
-                         ids=[c[0] for c in BAD_ZONES])
-def test_bad_zone_files(tmp_path: Path, case: str, content: object, field: str | None,
-                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "content", "field", "message"), BAD_ZONES, ids=[c[0] for c in BAD_ZONES]
+)
+def test_bad_zone_files(
+    tmp_path: Path, case: str, content: object, field: str | None, message: str
+) -> None:
     path = tmp_path / "zones.yaml"
     if content is not None:
         write_yaml(path, content)
@@ -128,11 +130,17 @@ def test_bad_zone_files(tmp_path: Path, case: str, content: object, field: str |
     assert message in text
 
 
-@pytest.mark.parametrize(("case", "content", "field", "message"), BAD_ZONES[:6],
-                         ids=[c[0] for c in BAD_ZONES[:6]])
-def test_check_command_reports_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                 case: str, content: object, field: str | None,
-                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "content", "field", "message"), BAD_ZONES[:6], ids=[c[0] for c in BAD_ZONES[:6]]
+)
+def test_check_command_reports_without_traceback(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    content: object,
+    field: str | None,
+    message: str,
+) -> None:
     path = tmp_path / "zones.yaml"
     if content is not None:
         write_yaml(path, content)
@@ -147,8 +155,11 @@ def good_config(tmp_path: Path, **changes: object) -> dict[str, object]:
     data: dict[str, object] = {
         "device_id": "store-7",
         "cameras": [
-            {"id": "entrance", "source": {"type": "file", "path": "video.mp4"},
-             "zones": "entrance.yaml"},
+            {
+                "id": "entrance",
+                "source": {"type": "file", "path": "video.mp4"},
+                "zones": "entrance.yaml",
+            },
         ],
     }
     data.update(changes)
@@ -175,33 +186,53 @@ BAD_CONFIGS = [
     ("unknown top key", {"colour": 1}, "colour", "unknown key"),
     ("bad device id", {"device_id": "Store 7"}, "device_id", "lowercase"),
     ("no cameras", {"cameras": []}, "cameras", "at least 1"),
-    ("unknown source type",
-     {"cameras": [{"id": "a", "source": {"type": "ftp"}, "zones": "z.yaml"}]},
-     "cameras[0].source", "type"),
-    ("unknown source key",
-     {"cameras": [{"id": "a", "source": {"type": "file", "path": "v", "speed": 2},
-                   "zones": "z.yaml"}]},
-     "cameras[0].source.speed", "unknown key"),
-    ("segmenter needs model", {"segmenter": {"type": "onnxruntime"}}, "segmenter.model",
-     "required key is missing"),
-    ("tensorrt needs a model", {"segmenter": {"type": "tensorrt"}}, "segmenter",
-     "give onnx"),
+    (
+        "unknown source type",
+        {"cameras": [{"id": "a", "source": {"type": "ftp"}, "zones": "z.yaml"}]},
+        "cameras[0].source",
+        "type",
+    ),
+    (
+        "unknown source key",
+        {
+            "cameras": [
+                {"id": "a", "source": {"type": "file", "path": "v", "speed": 2}, "zones": "z.yaml"}
+            ]
+        },
+        "cameras[0].source.speed",
+        "unknown key",
+    ),
+    (
+        "segmenter needs model",
+        {"segmenter": {"type": "onnxruntime"}},
+        "segmenter.model",
+        "required key is missing",
+    ),
+    ("tensorrt needs a model", {"segmenter": {"type": "tensorrt"}}, "segmenter", "give onnx"),
     ("bad port", {"mqtt": {"port": 70000}}, "mqtt.port", "less than or equal"),
     ("wildcard topic", {"mqtt": {"base_topic": "shop/#"}}, "mqtt.base_topic", "must not contain"),
-    ("duplicate cameras",
-     {"cameras": [{"id": "a", "source": {"type": "synthetic"}, "zones": "z.yaml"}] * 2},
-     "cameras", "used twice"),
-    ("wrong type", {"analytics": {"enter_after_s": "soon"}}, "analytics.enter_after_s",
-     "number"),
-    ("secret both ways", {"mqtt": {"password": {"env": "A", "file": "/x"}}}, "mqtt.password",
-     "exactly one"),
+    (
+        "duplicate cameras",
+        {"cameras": [{"id": "a", "source": {"type": "synthetic"}, "zones": "z.yaml"}] * 2},
+        "cameras",
+        "used twice",
+    ),
+    ("wrong type", {"analytics": {"enter_after_s": "soon"}}, "analytics.enter_after_s", "number"),
+    (
+        "secret both ways",
+        {"mqtt": {"password": {"env": "A", "file": "/x"}}},
+        "mqtt.password",
+        "exactly one",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "changes", "field", "message"), BAD_CONFIGS,
-                         ids=[c[0] for c in BAD_CONFIGS])
-def test_bad_configs(tmp_path: Path, case: str, changes: dict[str, object], field: str,
-                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "changes", "field", "message"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS]
+)
+def test_bad_configs(
+    tmp_path: Path, case: str, changes: dict[str, object], field: str, message: str
+) -> None:
     path = write_yaml(tmp_path / "c.yaml", good_config(tmp_path, **changes))
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -210,8 +241,9 @@ def test_bad_configs(tmp_path: Path, case: str, changes: dict[str, object], fiel
     assert message in text
 
 
-def test_config_camera_must_match_its_zone_file(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_camera_must_match_its_zone_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = good_config(tmp_path)
     data["cameras"][0]["id"] = "backdoor"  # type: ignore[index]
     path = write_yaml(tmp_path / "c.yaml", data)
@@ -219,8 +251,9 @@ def test_config_camera_must_match_its_zone_file(tmp_path: Path,
     assert "says 'entrance' but cameras[0] is 'backdoor'" in capsys.readouterr().err
 
 
-def test_secrets_from_env_file_and_credentials(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_from_env_file_and_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EDGE_TEST_PW", "from-env")
     (tmp_path / "pw").write_text("from-file\n")
     (tmp_path / "creds").mkdir()
@@ -240,9 +273,20 @@ def test_secrets_from_env_file_and_credentials(tmp_path: Path,
 
 def test_shipped_example_config_and_zones_check_clean() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "edge_app", "check", "--config", "configs/edge-app.yaml",
-         "--zones", "zones/store-floor.yaml"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "edge_app",
+            "check",
+            "--config",
+            "configs/edge-app.yaml",
+            "--zones",
+            "zones/store-floor.yaml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "store-floor" in result.stdout
