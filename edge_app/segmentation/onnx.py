@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from edge_app.config import OnnxSegmenterConfig
-from edge_app.domain import Frame, PersonMask
+from edge_app.domain import Frame, ImageU8, PersonMask
 from edge_app.errors import SegmenterError
 from edge_app.segmentation.decode import decode_masks, to_person_masks
 from edge_app.segmentation.preprocess import PreparedBatch, input_shape, prepare_batch
@@ -202,9 +202,7 @@ class OnnxSegmenter:
         """One ``PersonMask`` per frame, in order (uint8 0/1 at the output resolution)."""
         self._check_open()
         masks: list[PersonMask] = []
-        step = self._run_batch or self.config.batch_size
-        for start in range(0, len(frames), step):
-            images = [f.image for f in frames[start : start + step]]
+        for images in self._image_chunks(frames):
             masks.extend(self._run(self._prepare_chunk(images, self._buffer)))
         return masks
 
@@ -214,10 +212,8 @@ class OnnxSegmenter:
         Safe to call from another thread while ``infer`` runs (a pipeline prepares the next
         frames beside the inference of the current ones); ``infer(prepare(frames))`` gives
         exactly the masks of ``segment(frames)``."""
-        step = self._run_batch or self.config.batch_size
         chunks = []
-        for start in range(0, len(frames), step):
-            images = [f.image for f in frames[start : start + step]]
+        for images in self._image_chunks(frames):
             rows = self._run_batch or len(images)
             buffer = np.empty(input_shape(self.config.preprocess, rows), np.float32)
             chunks.append(self._prepare_chunk(images, buffer))
@@ -230,6 +226,12 @@ class OnnxSegmenter:
         for chunk in prepared.chunks:
             masks.extend(self._run(chunk))
         return masks
+
+    def _image_chunks(self, frames: Sequence[Frame]) -> Iterator[list[ImageU8]]:
+        """The frames' images in runs of the model: its fixed batch, or the config's."""
+        step = self._run_batch or self.config.batch_size
+        for start in range(0, len(frames), step):
+            yield [f.image for f in frames[start : start + step]]
 
     def _check_open(self) -> None:
         if self._session is None:
