@@ -240,12 +240,13 @@ class _CameraModel:
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         """The frame (and its grey) times the per-channel gain that matches the model where
         the last frame was empty; unchanged when too little was empty or the gain is ~1."""
-        empty = np.ascontiguousarray(self.empty[::2, ::2])  # a quarter of the pixels is plenty
-        if np.count_nonzero(empty) < _MIN_EMPTY_FRAC * empty.size:
+        gain = _channel_gain(  # a quarter of the pixels is plenty
+            np.ascontiguousarray(small[::2, ::2]),
+            np.ascontiguousarray(self.bg[::2, ::2]),
+            np.ascontiguousarray(self.empty[::2, ::2]),
+        )
+        if gain is None:
             return small, gray
-        now = np.array(cv2.mean(np.ascontiguousarray(small[::2, ::2]), empty)[:3])
-        model = np.array(cv2.mean(np.ascontiguousarray(self.bg[::2, ::2]), empty)[:3])
-        gain = model / np.maximum(now, 1.0)
         step = np.abs(gain - 1.0)
         if np.all(step < _GAIN_DEADBAND) or np.any(step > _MAX_GAIN_STEP):
             return small, gray
@@ -360,15 +361,23 @@ def _relit(
     someone stands, and the stale ring around them would grow into the blob. The per-channel
     gain is measured where nobody is.
     """
-    empty = (protect == 0).view(np.uint8)
-    if np.count_nonzero(empty) < _MIN_EMPTY_FRAC * empty.size:
-        return background
-    now = np.array(cv2.mean(small, empty)[:3])
-    model = np.array(cv2.mean(background, empty)[:3])
-    gain = now / np.maximum(model, 1.0)
-    if np.all(np.abs(gain - 1.0) < 0.003):
+    gain = _channel_gain(background, small, (protect == 0).view(np.uint8))
+    if gain is None or np.all(np.abs(gain - 1.0) < 0.003):
         return background
     return _u8(cv2.transform(background, np.diag(gain)))
+
+
+def _channel_gain(
+    source: npt.NDArray[np.uint8], target: npt.NDArray[np.uint8], empty: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float64] | None:
+    """Per-channel gain that brings ``source`` to ``target``'s brightness, measured where
+    ``empty`` is set (nobody there); ``None`` when too little of the picture is empty."""
+    if np.count_nonzero(empty) < _MIN_EMPTY_FRAC * empty.size:
+        return None
+    now = np.array(cv2.mean(source, empty)[:3])
+    wanted = np.array(cv2.mean(target, empty)[:3])
+    gain: npt.NDArray[np.float64] = wanted / np.maximum(now, 1.0)
+    return gain
 
 
 def _empty_mean(
