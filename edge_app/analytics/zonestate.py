@@ -206,8 +206,6 @@ class ZoneStates:
         """Occupancy, capacity and dwell of every zone after this frame; appends events."""
         camera = self.camera_id
         step, interval = self.coverage_step, self.interval_s
-        new_state = _NEW_STATE
-        s_camera, s_zone, s_t, s_count, s_coverage, s_occupied, s_since, s_dwell = _SET_STATE
         states = []
         for zone, count, cov in zip(self._zones, counts, coverage, strict=True):
             rule = zone.rule
@@ -230,18 +228,8 @@ class ZoneStates:
                 payload = ZoneOccupancy(count, round(cov, 4), occupied)
                 events.append(ZoneEvent(camera, rule.id, t, payload))
                 zone.last_count, zone.last_coverage, zone.last_event_t = count, cov, t
-            # _zone_state(camera, rule.id, t, count, cov, occupied, since, dwell), inlined:
-            # one call fewer per zone and frame.
-            state: ZoneState = new_state(ZoneState)
-            s_camera(state, camera)
-            s_zone(state, rule.id)
-            s_t(state, t)
-            s_count(state, count)
-            s_coverage(state, cov)
-            s_occupied(state, occupied)
-            s_since(state, occ.since if occupied else None)
-            s_dwell(state, dwell)
-            states.append(state)
+            since = occ.since if occupied else None
+            states.append(_zone_state(camera, rule.id, t, count, cov, occupied, since, dwell))
         return tuple(states)
 
     def _dwell(self, zone: _Zone, t: float, events: list[ZoneEvent]) -> dict[int, float]:
