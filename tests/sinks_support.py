@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_app.config import AppConfig
-from edge_app.domain import ZoneState
-from edge_app.events import (
+from edge_app.core.domain import ZoneState
+from edge_app.core.events import (
     Event,
     EventStamper,
     ZoneEnter,

@@ -22,9 +22,9 @@ from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
 from edge_app.analytics.zonemap import ZoneMap
 from edge_app.analytics.zonestate import ZoneRule, ZoneStates, _Visit
-from edge_app.bench_cases import grid_zones, scene_masks
-from edge_app.domain import PersonMask, ZoneState
-from edge_app.events import ZoneEnter, ZoneEvent
+from edge_app.core.domain import PersonMask, ZoneState
+from edge_app.core.events import ZoneEnter, ZoneEvent
+from edge_app.tools.bench.cases import grid_zones, scene_masks
 
 
 @cache

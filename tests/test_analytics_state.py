@@ -15,8 +15,8 @@ from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
 from edge_app.analytics.zonemap import ZoneMap
 from edge_app.analytics.zonestate import _zone_state
-from edge_app.domain import MaskMapping, PersonMask, ZoneState
-from edge_app.events import ZoneExit
+from edge_app.core.domain import MaskMapping, PersonMask, ZoneState
+from edge_app.core.events import ZoneExit
 
 # --- debounce -------------------------------------------------------------------------
 

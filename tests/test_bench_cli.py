@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from edge_app.analytics.zonemap import ZoneMap
-from edge_app.bench_cases import baseline_components, baseline_shapely, grid_zones, scene_masks
+from edge_app.tools.bench.cases import (
+    baseline_components,
+    baseline_shapely,
+    grid_zones,
+    scene_masks,
+)
 from tests.conftest import REPO, shared_data
 from tests.eval_scenes import make_scene
 

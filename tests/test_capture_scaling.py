@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_app.app import App
-from edge_app.cli import load_camera_zones
 from edge_app.config import CameraConfig, OnnxSegmenterConfig, load_config
+from edge_app.config.zones import load_camera_zones
+from edge_app.runtime.app import App
 from edge_app.segmentation import stretched_input_size
 from edge_app.sources import Source, create_source
 from edge_app.sources.gstreamer import plan_csi, plan_rtsp
@@ -85,7 +85,7 @@ def test_the_daemon_opens_its_cameras_at_the_size_the_model_stretches_to(
         asked.append(scale_to)
         return create_source(cam, read_timeout_s, scale_to)
 
-    monkeypatch.setattr("edge_app.app.create_source", recording)
+    monkeypatch.setattr("edge_app.runtime.app.create_source", recording)
     app = App(config, load_camera_zones(config))
     try:
         app.start()

@@ -11,8 +11,8 @@ import yaml
 
 from edge_app.cli import main
 from edge_app.config import SecretRef, load_config
-from edge_app.errors import ConfigError
-from edge_app.zones import load_zones
+from edge_app.config.zones import load_zones
+from edge_app.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from edge_app.config import OnnxSegmenterConfig, PreprocessConfig
-from edge_app.domain import Frame, PersonMask
-from edge_app.runtime.feed import FrameFeed
-from edge_app.runtime.worker import InferenceWorker, collect_batch
+from edge_app.core.domain import Frame, PersonMask
+from edge_app.pipeline.feed import FrameFeed
+from edge_app.pipeline.worker import InferenceWorker, collect_batch
 from edge_app.segmentation.onnx import OnnxSegmenter
 from tests.daemon_support import wait_until
 from tests.fakes.onnx_models import bright_person_model

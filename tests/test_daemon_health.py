@@ -105,7 +105,7 @@ def test_alerts_are_logged_one_line_each_and_the_rest_only_at_debug(
 ) -> None:
     from datetime import datetime, timezone
 
-    from edge_app.events import DwellExceeded, EventStamper, ZoneEnter, ZoneEvent
+    from edge_app.core.events import DwellExceeded, EventStamper, ZoneEnter, ZoneEvent
     from edge_app.runtime.report import log_events
 
     stamper = EventStamper("edge-1")

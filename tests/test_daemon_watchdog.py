@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.app import App
-from edge_app.cli import load_camera_zones
 from edge_app.config import AppConfig, load_config
-from edge_app.domain import Frame, PersonMask
-from edge_app.errors import SegmenterError
+from edge_app.config.zones import load_camera_zones
+from edge_app.core.domain import Frame, PersonMask
+from edge_app.core.errors import SegmenterError
+from edge_app.runtime.app import App
+from edge_app.runtime.systemd import Notifier
 from edge_app.segmentation import Segmenter, create_segmenter
-from edge_app.systemd import Notifier
 from tests.daemon_support import (
     WHOLE_FRAME,
     NotifySocket,
@@ -178,7 +178,7 @@ def test_no_watchdog_configured_means_no_pings(
 def test_a_stop_with_a_hung_model_is_bounded_and_reported(
     config: AppConfig, notify: NotifySocket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("edge_app.app._WORKER_DRAIN_S", 0.5)
+    monkeypatch.setattr("edge_app.runtime.app._WORKER_DRAIN_S", 0.5)
     running = Running(config, notify)
     assert running.segmenter is not None
     running.segmenter.gate.clear()

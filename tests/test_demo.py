@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.zones import load_zones
+from edge_app.config.zones import load_zones
 from tests.conftest import REPO
 from tests.mqtt_broker import Collector, running_broker
 

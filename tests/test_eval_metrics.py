@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from edge_app.analytics import ZoneRule
-from edge_app.domain import ZoneState
-from edge_app.errors import ConfigError
-from edge_app.evaluation import load_mot
-from edge_app.events import Event, EventStamper, ZoneEvent, ZoneExit
-from edge_app.truth import (
+from edge_app.core.domain import ZoneState
+from edge_app.core.errors import ConfigError
+from edge_app.core.events import Event, EventStamper, ZoneEvent, ZoneExit
+from edge_app.tools.evaluation.evaluate import load_mot
+from edge_app.tools.evaluation.truth import (
     TruthComparison,
     TruthPoint,
     Visit,

@@ -14,11 +14,11 @@ from edge_app.analytics import AnalyzerParams, ZoneAnalyzer, ZoneRule
 from edge_app.analytics.blobs import Blobs
 from edge_app.analytics.personsize import PersonSize
 from edge_app.config import AnalyticsConfig
-from edge_app.domain import Frame, MaskMapping, PersonMask
-from edge_app.events import EventStamper
-from edge_app.perspective_store import PerspectiveStore, perspective_path
-from edge_app.pipeline import CameraAnalytics
-from edge_app.zones import parse_zones
+from edge_app.config.zones import parse_zones
+from edge_app.core.domain import Frame, MaskMapping, PersonMask
+from edge_app.core.events import EventStamper
+from edge_app.pipeline.camera import CameraAnalytics
+from edge_app.runtime.perspective_store import PerspectiveStore, perspective_path
 
 
 def blobs_of(rows: list[tuple[float, float, float, float, float]]) -> Blobs:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from edge_app.events import (
+from edge_app.core.events import (
     CameraStatus,
     CapacityExceeded,
     DwellExceeded,

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from edge_app.config import CsiSourceConfig, RtspSourceConfig
-from edge_app.errors import SourceError
+from edge_app.core.errors import SourceError
 from edge_app.sources.gstreamer import (
     MASK,
     csi_pipeline,

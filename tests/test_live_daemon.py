@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.app import App
-from edge_app.cli import load_camera_zones
 from edge_app.config import AppConfig, CameraConfig, load_config
-from edge_app.events import Event
+from edge_app.config.zones import load_camera_zones
+from edge_app.core.events import Event
+from edge_app.runtime.app import App
 from edge_app.sources import Source, create_source
 from edge_app.sources.live import CaptureTarget, LiveSource
 from tests.daemon_support import (

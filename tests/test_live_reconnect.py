@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge_app.domain import Frame
-from edge_app.errors import SourceError
+from edge_app.core.domain import Frame
+from edge_app.core.errors import SourceError
+from edge_app.pipeline.feed import FrameFeed
 from edge_app.runtime.capture import BackoffPolicy, CameraCapture, Phase
-from edge_app.runtime.feed import FrameFeed
 from edge_app.sources.live import CaptureTarget, LiveSource
 from tests.daemon_support import mjpeg_camera, wait_until
 

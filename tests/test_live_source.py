@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from edge_app.config import CameraConfig
-from edge_app.errors import ConfigError, SourceError
+from edge_app.core.errors import ConfigError, SourceError
 from edge_app.sources import create_source
 from edge_app.sources.gstreamer import opencv_has_gstreamer
 from edge_app.sources.live import (

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from edge_app.errors import ConfigError
+from edge_app.core.errors import ConfigError
 from edge_app.sinks import create_sinks
 from edge_app.sinks.event_sink import EventSink
 from tests.mqtt_broker import (

@@ -13,8 +13,8 @@ from edge_app.config import (
     TensorRTSegmenterConfig,
     parse_config,
 )
-from edge_app.errors import ConfigError
-from edge_app.segmentation.nvinfer import apply_nvinfer, read_labels, read_nvinfer_config
+from edge_app.core.errors import ConfigError
+from edge_app.segmentation.tensorrt.nvinfer import apply_nvinfer, read_labels, read_nvinfer_config
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "configs" / "nvinfer_config.txt"
@@ -79,7 +79,7 @@ def test_apply_fills_the_model_section_and_logs_the_warnings(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     cfg = TensorRTSegmenterConfig(nvinfer_config=SHIPPED, batch_size=4, network_mode=0)
-    with caplog.at_level(logging.INFO, logger="edge_app.segmentation.nvinfer"):
+    with caplog.at_level(logging.INFO, logger="edge_app.segmentation.tensorrt.nvinfer"):
         resolved = apply_nvinfer(cfg)
     assert resolved.nvinfer_config is None
     assert resolved.onnx == Path("/path/to/onnx-file")

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from edge_app.analytics import FrameAnalysis
-from edge_app.domain import Frame, MaskMapping, PersonMask, ZoneState
-from edge_app.errors import ConfigError
-from edge_app.overlay import MASK_TINT, OverlayWriter, draw_overlay, mask_in_frame
-from edge_app.pipeline import CameraResult
-from edge_app.zones import load_zones
+from edge_app.config.zones import load_zones
+from edge_app.core.domain import Frame, MaskMapping, PersonMask, ZoneState
+from edge_app.core.errors import ConfigError
+from edge_app.pipeline.camera import CameraResult
+from edge_app.tools.overlay import MASK_TINT, OverlayWriter, draw_overlay, mask_in_frame
 from tests.conftest import REPO
 from tests.eval_scenes import FRAMES, HEIGHT, WIDTH, TinyScene, make_scene
 

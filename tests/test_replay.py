@@ -96,11 +96,11 @@ def test_two_stage_replay_writes_what_the_one_stage_replay_writes(
 ) -> None:
     # Preparing the model input in the decode thread must not change a byte of the outputs.
     pytest.importorskip("onnxruntime")
-    from edge_app.bench import selfie_config
     from edge_app.config import AnalyticsConfig
-    from edge_app.replay import run_replay
+    from edge_app.config.zones import load_zones
     from edge_app.segmentation import TwoStageSegmenter, create_segmenter
-    from edge_app.zones import load_zones
+    from edge_app.tools.bench.run import selfie_config
+    from edge_app.tools.replay import run_replay
 
     video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
     cfg = selfie_config(shared_data("selfie_segmentation", "selfie_segmentation.onnx"), 1)
@@ -146,12 +146,12 @@ def test_replay_keeps_preparation_with_inference_when_the_model_takes_every_core
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("onnxruntime")
-    from edge_app.bench import selfie_config
     from edge_app.config import AnalyticsConfig
-    from edge_app.replay import replay_source
+    from edge_app.config.zones import load_zones
     from edge_app.segmentation import create_segmenter
     from edge_app.sources.file import FileSource
-    from edge_app.zones import load_zones
+    from edge_app.tools.bench.run import selfie_config
+    from edge_app.tools.replay import replay_source
 
     zones = load_zones(ZONES)
     model = shared_data("selfie_segmentation", "selfie_segmentation.onnx")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from edge_app.config import BackgroundSegmenterConfig
-from edge_app.domain import Frame, MaskMapping
-from edge_app.errors import SegmenterError
+from edge_app.core.domain import Frame, MaskMapping
+from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.background import BackgroundSegmenter, mask_size_for
 from edge_app.segmentation.base import Segmenter, create_segmenter
 from edge_app.segmentation.decode import mask_in_frame

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from edge_app.config import OutputConfig
-from edge_app.domain import MaskMapping, PersonMask
-from edge_app.errors import SegmenterError
+from edge_app.core.domain import MaskMapping, PersonMask
+from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.decode import (
     decode_masks,
     mask_in_frame,

@@ -21,8 +21,8 @@ pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
 from edge_app.config import OnnxSegmenterConfig, OutputConfig, PreprocessConfig  # noqa: E402
-from edge_app.domain import Frame, MaskMapping  # noqa: E402
-from edge_app.errors import SegmenterError  # noqa: E402
+from edge_app.core.domain import Frame, MaskMapping  # noqa: E402
+from edge_app.core.errors import SegmenterError  # noqa: E402
 from edge_app.segmentation.base import (  # noqa: E402
     Segmenter,
     TwoStageSegmenter,

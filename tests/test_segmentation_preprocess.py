@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge_app.config import PreprocessConfig
-from edge_app.errors import SegmenterError
+from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.preprocess import compute_mapping, input_shape, prepare_batch
 
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from edge_app.core.backoff import Backoff
 from edge_app.sinks.aggregate import OccupancyAggregator, OccupancySample
-from edge_app.sinks.backoff import Backoff
 from edge_app.sinks.base import CameraStats, PipelineStats
 from edge_app.sinks.states import StateBoard
 from edge_app.sinks.topics import (

@@ -14,8 +14,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from edge_app.errors import StoreError
-from edge_app.events import EventStamper, ZoneEnter, ZoneEvent, ZoneExit
+from edge_app.core.errors import StoreError
+from edge_app.core.events import EventStamper, ZoneEnter, ZoneEvent, ZoneExit
 from edge_app.sinks import create_sinks, schema
 from edge_app.sinks.aggregate import OccupancySample
 from edge_app.sinks.migrate import head_revision

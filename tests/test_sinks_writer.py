@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from edge_app.events import EventStamper
+from edge_app.core.events import EventStamper
 from edge_app.sinks.store import Ack, EventStore
 from edge_app.sinks.writer import StoreWriter
 from tests.sinks_support import stamped, state

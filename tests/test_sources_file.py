@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge_app.config import CameraConfig, FileSourceConfig
-from edge_app.errors import SourceError
+from edge_app.core.errors import SourceError
 from edge_app.sources import create_source
 from edge_app.sources.file import FileSource, FrameClock, VideoInfo, probe, read_frame
 from tests.conftest import shared_data

@@ -14,9 +14,9 @@ import yaml
 
 from edge_app.config import CameraConfig, SyntheticSourceConfig
 from edge_app.sources import create_source
-from edge_app.sources.store_layout import STORE_LAYOUT
-from edge_app.sources.store_render import draw_person, person_shape
-from edge_app.sources.synthetic import PersonTruth, SyntheticSource, people_inside
+from edge_app.sources.synthetic.layout import STORE_LAYOUT
+from edge_app.sources.synthetic.render import draw_person, person_shape
+from edge_app.sources.synthetic.scene import PersonTruth, SyntheticSource, people_inside
 from tests.conftest import REPO
 
 ZONES_FILE = REPO / "zones" / "store-floor.yaml"

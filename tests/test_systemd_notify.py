@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.errors import ConfigError
+from edge_app.core.errors import ConfigError
 from edge_app.runtime.health import WatchdogGate
 from edge_app.runtime.logs import JournalFormatter, stderr_is_journal, syslog_priority
 from edge_app.runtime.pidfile import PidFile, read_pid
-from edge_app.systemd import Notifier, watchdog_interval_s
+from edge_app.runtime.systemd import Notifier, watchdog_interval_s
 from tests.daemon_support import NotifySocket, wait_until
 
 
@@ -138,11 +138,11 @@ def test_journal_lines_carry_their_priority_on_every_line() -> None:
         import sys
 
         record = logging.LogRecord(
-            "edge_app.app", logging.ERROR, __file__, 1, "camera %s: offline", ("door",),
+            "edge_app.runtime.app", logging.ERROR, __file__, 1, "camera %s: offline", ("door",),
             sys.exc_info(),
         )  # fmt: skip
     lines = JournalFormatter().format(record).splitlines()
-    assert lines[0] == "<3>edge_app.app: camera door: offline"
+    assert lines[0] == "<3>edge_app.runtime.app: camera door: offline"
     assert len(lines) > 2 and all(line.startswith("<3>") for line in lines)
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.cli import load_camera_zones, main
+from edge_app.cli import main
 from edge_app.config import load_config
+from edge_app.config.zones import load_camera_zones
 from edge_app.runtime.service import (
     ETC_TEMPLATE,
     TEMPLATE_EXEC,

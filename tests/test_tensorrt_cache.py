@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from edge_app.config import PreprocessConfig, TensorRTSegmenterConfig
-from edge_app.errors import SegmenterError
-from edge_app.segmentation.cuda_buffers import open_gpu
-from edge_app.segmentation.trt_cache import (
+from edge_app.core.errors import SegmenterError
+from edge_app.segmentation.tensorrt.cache import (
     EngineKey,
     cache_path,
     read_sidecar,
@@ -21,7 +20,8 @@ from edge_app.segmentation.trt_cache import (
     stale_reasons,
     store_engine,
 )
-from edge_app.segmentation.trt_loader import open_engine
+from edge_app.segmentation.tensorrt.cuda_buffers import open_gpu
+from edge_app.segmentation.tensorrt.loader import open_engine
 from tests.fakes import FakeDeviceSpec, FakeGpu, install_fake_gpu
 from tests.fakes.onnx_models import bright_person_model
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from edge_app.engine_cli import add_engine_commands
-from edge_app.errors import EdgeAppError
-from edge_app.segmentation.trt_cache import sidecar_path
+from edge_app.cli import main
+from edge_app.segmentation.tensorrt.cache import sidecar_path
 from tests.fakes import FakeGpu, install_fake_gpu
 from tests.fakes.onnx_models import bright_person_model
 
@@ -21,26 +18,12 @@ def gpu(monkeypatch: pytest.MonkeyPatch) -> FakeGpu:
     return install_fake_gpu(monkeypatch)
 
 
-def main(argv: list[str]) -> int:
-    """The engine commands alone, with the main command line's error contract."""
-    parser = argparse.ArgumentParser(prog="edge-app")
-    add_engine_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except EdgeAppError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
 def test_the_main_command_line_offers_the_engine_commands(
     gpu: FakeGpu, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from edge_app.cli import main as edge_app_main
-
     engine = tmp_path / "x.engine"
     engine.write_bytes(b"junk")
-    assert edge_app_main(["engine", "info", str(engine)]) == 1
+    assert main(["engine", "info", str(engine)]) == 1
     assert "error: TensorRT 10.3.0 cannot deserialize" in capsys.readouterr().err
 
 

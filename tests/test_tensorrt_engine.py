@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from edge_app.config import PreprocessConfig, TensorRTSegmenterConfig
-from edge_app.domain import Frame
-from edge_app.errors import SegmenterError
-from edge_app.segmentation import cuda_buffers
-from edge_app.segmentation.cuda_buffers import open_gpu
-from edge_app.segmentation.tensorrt import TensorRTSegmenter
-from edge_app.segmentation.trt_engine import TensorSpec, batch_range, check_input
+from edge_app.core.domain import Frame
+from edge_app.core.errors import SegmenterError
+from edge_app.segmentation.tensorrt import cuda_buffers
+from edge_app.segmentation.tensorrt.cuda_buffers import open_gpu
+from edge_app.segmentation.tensorrt.engine import TensorSpec, batch_range, check_input
+from edge_app.segmentation.tensorrt.segmenter import TensorRTSegmenter
 from tests.fakes import FakeGpu, install_fake_gpu
 from tests.fakes import pycuda_driver as fake_cuda
 from tests.fakes.onnx_models import bright_person_model
@@ -368,7 +368,7 @@ def test_importing_the_backend_loads_no_native_runtime() -> None:
     import subprocess
 
     code = (
-        "import sys, edge_app.segmentation.tensorrt, edge_app.engine_cli, "
+        "import sys, edge_app.segmentation.tensorrt.segmenter, edge_app.cli.engine, "
         "edge_app.sources.gstreamer; "
         "print(sorted(m for m in ('tensorrt', 'pycuda', 'pycuda.driver', 'gi') "
         "if m in sys.modules))"

@@ -17,13 +17,13 @@ from edge_app.config import (
     PreprocessConfig,
     TensorRTSegmenterConfig,
 )
-from edge_app.domain import Frame
-from edge_app.errors import SegmenterError
+from edge_app.core.domain import Frame
+from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.base import create_segmenter
 from edge_app.segmentation.onnx import OnnxSegmenter
-from edge_app.segmentation.ort_gpu import provider_options
-from edge_app.segmentation.tensorrt import TensorRTSegmenter
-from edge_app.segmentation.trt_build import LogProgress
+from edge_app.segmentation.tensorrt.build import LogProgress
+from edge_app.segmentation.tensorrt.ort_gpu import provider_options
+from edge_app.segmentation.tensorrt.segmenter import TensorRTSegmenter
 from tests.fakes import FakeGpu, install_fake_gpu
 from tests.fakes.onnx_models import bright_person_model
 from tests.fakes.tensorrt_build import CALIBRATION_CACHE_HEADER

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_app.errors import ConfigError
-from edge_app.zone_io import (
+from edge_app.config.zone_io import (
     backups_of,
     format_value,
     render_fresh,
     render_zone_file,
     write_zone_file,
 )
-from edge_app.zones import parse_zones
+from edge_app.config.zones import parse_zones
+from edge_app.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 STORE_FLOOR = (REPO / "zones" / "store-floor.yaml").read_text(encoding="utf-8")
@@ -228,6 +228,6 @@ def test_written_text_round_trips_through_the_loader(tmp_path: Path) -> None:
     result = render_zone_file(data, STORE_FLOOR, [0, 1, 2, 3])
     path = tmp_path / "store-floor.yaml"
     write_zone_file(path, result.text)
-    from edge_app.zones import load_zones
+    from edge_app.config.zones import load_zones
 
     assert load_zones(path).get("checkout-1").name == "Checkout: lane #1 — main"

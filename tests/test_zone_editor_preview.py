@@ -18,10 +18,10 @@ from edge_app.config import (
     PreprocessConfig,
     SegmenterConfig,
 )
-from edge_app.domain import MaskMapping, PersonMask
+from edge_app.config.zones import load_zones
+from edge_app.core.domain import MaskMapping, PersonMask
 from edge_app.sources.file import FileSource
 from edge_app.zone_editor.preview import LivePreview, mask_in_frame, render_overlay
-from edge_app.zones import load_zones
 from tests.conftest import shared_data
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from edge_app.errors import ConfigError
-from edge_app.zone_editor.cli import _is_loopback, resolve_target
+from edge_app.cli.zones import _is_loopback, resolve_target
+from edge_app.core.errors import ConfigError
 from edge_app.zone_editor.frames import encode_jpeg
 from edge_app.zone_editor.reload import ReloadResult
 from edge_app.zone_editor.server import EditorApp, EditorServer

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_app.errors import ConfigError
+from edge_app.config.zone_io import backups_of
+from edge_app.config.zones import load_zones
+from edge_app.core.errors import ConfigError
 from edge_app.zone_editor.reload import ReloadResult
 from edge_app.zone_editor.session import (
     CheckResult,
@@ -18,8 +20,6 @@ from edge_app.zone_editor.session import (
     EditorSession,
     SaveResult,
 )
-from edge_app.zone_io import backups_of
-from edge_app.zones import load_zones
 
 REPO = Path(__file__).resolve().parent.parent
 BOW_TIE = [[10, 10], [100, 100], [100, 10], [10, 100]]

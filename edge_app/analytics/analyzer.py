@@ -24,8 +24,8 @@ from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Track, Tracker
 from edge_app.analytics.zonemap import ZoneMap
 from edge_app.analytics.zonestate import ZoneRule, ZoneStates
-from edge_app.domain import ImageU8, MaskMapping, PersonMask, Points, ZoneState
-from edge_app.events import ZoneEvent
+from edge_app.core.domain import ImageU8, MaskMapping, PersonMask, Points, ZoneState
+from edge_app.core.events import ZoneEvent
 
 __all__ = ["AnalyzerParams", "FrameAnalysis", "ZoneAnalyzer", "ZoneRule"]
 
@@ -93,7 +93,7 @@ class ZoneAnalyzer:
     saved by the caller and given back with ``restore`` after a restart.
 
     >>> import numpy as np
-    >>> from edge_app.domain import MaskMapping, PersonMask
+    >>> from edge_app.core.domain import MaskMapping, PersonMask
     >>> square = np.array([[0, 0], [100, 0], [100, 100], [0, 100]], dtype=float)
     >>> rule = ZoneRule("door", square, enter_after_s=0.0, exit_after_s=0.0)
     >>> za = ZoneAnalyzer("cam", [rule])

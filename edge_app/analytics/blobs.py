@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_app.domain import ImageU8
+from edge_app.core.domain import ImageU8
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_app.domain import ImageU8, Points
+from edge_app.core.domain import ImageU8, Points
 
 SUPERSAMPLE = 4
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from edge_app.analytics.debounce import Debounce
-from edge_app.domain import Points, ZoneState
-from edge_app.events import (
+from edge_app.core.domain import Points, ZoneState
+from edge_app.core.events import (
     CapacityExceeded,
     DwellExceeded,
     ZoneEnter,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_app.config import CameraConfig
-from edge_app.pipeline import CameraAnalytics
+from edge_app.pipeline.camera import CameraAnalytics
 from edge_app.runtime.capture import CameraCapture
 from edge_app.runtime.health import CameraFigures, FpsMeter
 from edge_app.sources.base import Source

@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_app.errors import EdgeAppError
-from edge_app.runtime.feed import FrameFeed
+from edge_app.core.errors import EdgeAppError
+from edge_app.pipeline.feed import FrameFeed
 from edge_app.sources.base import Source
 
 log = logging.getLogger(__name__)

@@ -15,15 +15,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from edge_app.config import AppConfig
+from edge_app.config.zones import load_camera_zones
+from edge_app.pipeline.camera import CameraResult
+from edge_app.runtime.app import App
 from edge_app.runtime.pidfile import PidFile
-from edge_app.systemd import Notifier
-
-if TYPE_CHECKING:
-    from edge_app.app import App
-    from edge_app.pipeline import CameraResult
+from edge_app.runtime.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +60,6 @@ def run_app(
     stop_guard: bool = False,
 ) -> App:
     """Start the daemon, run until done or signalled, stop it cleanly; returns it."""
-    from edge_app.app import App
-    from edge_app.cli import load_camera_zones
-
     app = App(config, load_camera_zones(config), on_result, notifier=Notifier.from_environment())
     if threading.current_thread() is threading.main_thread():
         install_signal_handlers(app)

@@ -15,7 +15,7 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from edge_app.systemd import Notifier
+from edge_app.runtime.systemd import Notifier
 
 log = logging.getLogger(__name__)
 

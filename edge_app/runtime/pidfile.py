@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from edge_app.errors import ConfigError
+from edge_app.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
-from edge_app.errors import EdgeAppError
-from edge_app.events import Event
+from edge_app.core.errors import EdgeAppError
+from edge_app.core.events import Event
 from edge_app.runtime.health import (
     CameraFigures,
     EventCounter,

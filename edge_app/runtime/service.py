@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_app.errors import ConfigError, EdgeAppError
+from edge_app.core.errors import ConfigError, EdgeAppError
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT_TEMPLATE = REPO / "systemd" / "edge-app.service"

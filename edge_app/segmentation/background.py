@@ -62,8 +62,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_app.config import BackgroundSegmenterConfig
-from edge_app.domain import Frame, MaskMapping, PersonMask
-from edge_app.errors import SegmenterError
+from edge_app.core.domain import Frame, MaskMapping, PersonMask
+from edge_app.core.errors import SegmenterError
 
 _MIN_BLOB_FRAC = 0.001
 """Smallest reported blob, as a fraction of the mask's pixels (about 58 px at 320x180)."""

@@ -12,7 +12,7 @@ from edge_app.config import (
     SegmenterConfig,
     TensorRTSegmenterConfig,
 )
-from edge_app.domain import Frame, PersonMask
+from edge_app.core.domain import Frame, PersonMask
 
 
 @runtime_checkable
@@ -59,7 +59,7 @@ def create_segmenter(config: SegmenterConfig) -> Segmenter:
 
         return OnnxSegmenter(config)
     if isinstance(config, TensorRTSegmenterConfig):
-        from edge_app.segmentation.tensorrt import TensorRTSegmenter
+        from edge_app.segmentation.tensorrt.segmenter import TensorRTSegmenter
 
         return TensorRTSegmenter(config)
     raise TypeError(f"unknown segmenter config {type(config).__name__}")

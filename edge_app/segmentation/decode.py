@@ -40,8 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_app.config import OutputConfig
-from edge_app.domain import MaskMapping, PersonMask
-from edge_app.errors import SegmenterError
+from edge_app.core.domain import MaskMapping, PersonMask
+from edge_app.core.errors import SegmenterError
 
 Form = Literal["class_map", "scores", "probability"]
 MaskBatch = npt.NDArray[np.uint8]

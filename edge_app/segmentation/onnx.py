@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from edge_app.config import OnnxSegmenterConfig
-from edge_app.domain import Frame, ImageU8, PersonMask
-from edge_app.errors import SegmenterError
+from edge_app.core.domain import Frame, ImageU8, PersonMask
+from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.decode import decode_masks, to_person_masks
 from edge_app.segmentation.preprocess import PreparedBatch, input_shape, prepare_batch
 

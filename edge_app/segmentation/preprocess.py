@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_app.config import PreprocessConfig
-from edge_app.domain import MaskMapping
-from edge_app.errors import SegmenterError
+from edge_app.core.domain import MaskMapping
+from edge_app.core.errors import SegmenterError
 
 FloatArray = npt.NDArray[np.float32]
 

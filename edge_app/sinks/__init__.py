@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from edge_app.config import AppConfig
-from edge_app.events import EventStamper
+from edge_app.core.events import EventStamper
 from edge_app.sinks.base import CameraStats, PipelineStats, Sink, StatsSink
 from edge_app.sinks.event_sink import EventSink
 from edge_app.sinks.publisher import OutboxPublisher

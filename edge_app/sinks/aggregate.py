@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from edge_app.domain import ZoneState
+from edge_app.core.domain import ZoneState
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from edge_app.domain import ZoneState
-from edge_app.events import Event
+from edge_app.core.domain import ZoneState
+from edge_app.core.events import Event
 
 
 class Sink(Protocol):

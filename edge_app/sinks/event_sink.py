@@ -6,9 +6,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from edge_app.domain import ZoneState
-from edge_app.errors import StoreError
-from edge_app.events import Event
+from edge_app.core.domain import ZoneState
+from edge_app.core.errors import StoreError
+from edge_app.core.events import Event
 from edge_app.sinks.base import PipelineStats
 from edge_app.sinks.publisher import OutboxPublisher
 from edge_app.sinks.store import EventStore

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
-from edge_app.errors import StoreError
+from edge_app.core.errors import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _scripts() -> ScriptDirectory:
 
 
 def head_revision() -> str:
-    """The revision the code expects (the newest script in ``edge_app/migrations``)."""
+    """The revision the code expects (the newest script in ``edge_app/sinks/migrations``)."""
     head = _scripts().get_current_head()
     if head is None:
         raise StoreError(f"no migration scripts found in {MIGRATIONS_DIR} (broken install)")

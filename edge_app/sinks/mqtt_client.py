@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_app.config import MqttConfig, TlsConfig
-from edge_app.errors import ConfigError
+from edge_app.core.errors import ConfigError
 from edge_app.sinks.topics import OFFLINE, Topics
 
 

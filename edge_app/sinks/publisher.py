@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from edge_app.config import MqttConfig
-from edge_app.domain import ZoneState
-from edge_app.errors import StoreError
-from edge_app.sinks.backoff import Backoff
+from edge_app.core.backoff import Backoff
+from edge_app.core.domain import ZoneState
+from edge_app.core.errors import StoreError
 from edge_app.sinks.base import PipelineStats
 from edge_app.sinks.mqtt_client import (
     describe_connect_error,

@@ -2,7 +2,7 @@
 
 Times are UTC epoch seconds (``REAL``) so range queries and retention are plain numeric
 comparisons; ``*_t`` columns are source-clock seconds (see ``Frame.t``). The migrations in
-``edge_app/migrations`` create these tables; ``tests/test_sinks_store.py`` checks that the
+``edge_app/sinks/migrations`` create these tables; ``tests/test_sinks_store.py`` checks that the
 migrated database and this module agree.
 
 - ``events``: every stamped event with its JSON (``Event.to_dict``). ``published_at`` is

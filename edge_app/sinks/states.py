@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge_app.domain import ZoneState
+from edge_app.core.domain import ZoneState
 from edge_app.sinks.topics import state_change
 
 Key = tuple[str, str]

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from edge_app import __version__
-from edge_app.domain import ZoneState
-from edge_app.events import format_wall
+from edge_app.core.domain import ZoneState
+from edge_app.core.events import format_wall
 from edge_app.sinks.base import PipelineStats
 
 ONLINE = "online"

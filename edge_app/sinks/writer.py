@@ -16,9 +16,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from edge_app.domain import ZoneState
-from edge_app.errors import StoreError
-from edge_app.events import Event
+from edge_app.core.domain import ZoneState
+from edge_app.core.errors import StoreError
+from edge_app.core.events import Event
 from edge_app.sinks.aggregate import OccupancyAggregator, OccupancySample
 from edge_app.sinks.retention import apply_retention
 from edge_app.sinks.store import Ack, EventStore, WriteBatch

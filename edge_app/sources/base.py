@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from edge_app.config import CameraConfig, FileSourceConfig, SyntheticSourceConfig
-from edge_app.domain import Frame
+from edge_app.core.domain import Frame
 
 
 class Source(Protocol):
@@ -42,7 +42,7 @@ def create_source(
 
         return FileSource(camera.id, src.path, loop=src.loop, realtime=src.realtime)
     if isinstance(src, SyntheticSourceConfig):
-        from edge_app.sources.synthetic import SyntheticSource
+        from edge_app.sources.synthetic.scene import SyntheticSource
 
         return SyntheticSource(camera.id, src)
     from edge_app.sources.live import create_live_source

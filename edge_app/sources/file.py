@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_app.domain import Frame, ImageU8
-from edge_app.errors import SourceError
+from edge_app.core.domain import Frame, ImageU8
+from edge_app.core.errors import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from edge_app.config import CsiSourceConfig, RtspSourceConfig
-from edge_app.errors import SourceError
+from edge_app.core.errors import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from edge_app.config import (
     RtspSourceConfig,
     UsbSourceConfig,
 )
-from edge_app.domain import Frame
-from edge_app.errors import SourceError
+from edge_app.core.domain import Frame
+from edge_app.core.errors import SourceError
 from edge_app.sources.file import as_bgr
 from edge_app.sources.gstreamer import Size, opencv_has_gstreamer, plan_csi, plan_rtsp
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 
 from edge_app.config import CameraConfig, FileSourceConfig, SyntheticSourceConfig
-from edge_app.domain import ImageU8
-from edge_app.errors import SourceError
+from edge_app.core.domain import ImageU8
+from edge_app.core.errors import SourceError
 from edge_app.sources import Source, create_source
 from edge_app.sources.file import FileSource, read_frame
 

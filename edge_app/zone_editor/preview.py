@@ -22,13 +22,13 @@ import numpy as np
 
 from edge_app.analytics import FrameAnalysis, ZoneAnalyzer
 from edge_app.config import AnalyticsConfig
-from edge_app.domain import Frame, ImageU8, PersonMask, Points
-from edge_app.errors import EdgeAppError
-from edge_app.pipeline import analyzer_params, zone_rules
+from edge_app.config.zones import ZoneSet
+from edge_app.core.domain import Frame, ImageU8, PersonMask, Points
+from edge_app.core.errors import EdgeAppError
+from edge_app.pipeline.camera import analyzer_params, zone_rules
 from edge_app.segmentation import Segmenter
 from edge_app.sources import Source
 from edge_app.zone_editor.frames import encode_jpeg
-from edge_app.zones import ZoneSet
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from edge_app.errors import ConfigError
+from edge_app.core.errors import ConfigError
 from edge_app.zone_editor.preview import LivePreview
 from edge_app.zone_editor.session import (
     CheckResult,

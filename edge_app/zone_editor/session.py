@@ -2,7 +2,7 @@
 
 The page sends its drawing as a *draft* (JSON: the zones with their points in the file's
 units, and for each the index of the zone in the file it was edited from). Checking and
-saving turn the draft into the file's text first (``edge_app.zone_io``), read that text
+saving turn the draft into the file's text first (``edge_app.config.zone_io``), read that text
 back as YAML and validate it with ``parse_zones``: the exact code ``edge-app check`` runs,
 so the page shows the same messages and a saved file always passes ``check``.
 """
@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from edge_app.errors import ConfigError, EdgeAppError
+from edge_app.config.zone_io import ZONE_KEYS, render_zone_file, write_zone_file
+from edge_app.config.zones import ZoneSet, describe_zones, parse_zones
+from edge_app.core.errors import ConfigError, EdgeAppError
 from edge_app.zone_editor.reload import ReloadResult
-from edge_app.zone_io import ZONE_KEYS, render_zone_file, write_zone_file
-from edge_app.zones import ZoneSet, parse_zones
 
 OPTION_KEYS = ("capacity", "dwell_alert_s", "enter_after_s", "exit_after_s")
 _ZONE_INDEX = re.compile(r"^zones\[(\d+)\]")
@@ -196,8 +196,6 @@ class EditorSession:
                 )
         except ConfigError as exc:
             return CheckResult.failed(exc)
-        from edge_app.cli import describe_zones
-
         return CheckResult(True, f"{self.path}: OK", summary=tuple(describe_zones(zones)))
 
     def draft_data(self, draft: Any) -> tuple[dict[str, Any], list[int | None]]:
@@ -231,8 +229,6 @@ class EditorSession:
 
     def check(self, draft: Any) -> CheckResult:
         """Validate a draft as ``edge-app check`` would validate the file it becomes."""
-        from edge_app.cli import describe_zones
-
         with self._lock:
             try:
                 _, _, zones = self._render(draft)
@@ -251,8 +247,6 @@ class EditorSession:
         Raises ``ConflictError`` when the file changed on disk since it was loaded, and
         ``ConfigError`` when it cannot be written.
         """
-        from edge_app.cli import describe_zones
-
         with self._lock:
             if self._read_text() != self._base_text:
                 raise ConflictError(

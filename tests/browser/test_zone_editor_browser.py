@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_app.errors import ConfigError
-from edge_app.zones import load_zones, parse_zones
+from edge_app.config.zones import load_zones, parse_zones
+from edge_app.core.errors import ConfigError
 from tests.browser.chromium import (
     ARTIFACTS,
     click_picture,

@@ -1,0 +1,60 @@
+"""``edge-app bench``: the speed figures of docs/benchmarks.md, as ratios measured in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge_app.tools.bench.run import (
+    DEFAULT_VIDEO,
+    DEFAULT_ZONES,
+    BenchOptions,
+    print_results,
+    run_bench,
+)
+
+
+def register(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=["pipeline", "analytics", "peer", "memory"],
+        help="run only these parts (repeatable; default all)",
+    )
+    p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video for the pipeline part")
+    p.add_argument("--zones", type=Path, default=DEFAULT_ZONES, help="its zone file")
+    p.add_argument("--model", type=Path, help="selfie-segmentation ONNX model (default: shared)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        action="append",
+        help="ONNX Runtime intra-op threads to try (repeatable; 0 = its own choice)",
+    )
+    p.add_argument("--frames", type=int, default=300, help="synthetic masks for analytics/peer")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes; the best counts")
+    p.add_argument("--minutes", type=float, default=30.0, help="video minutes for memory")
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate for memory")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.set_defaults(func=cmd_bench, threads=None)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    results = run_bench(
+        BenchOptions(
+            parts=frozenset(args.only or ("pipeline", "analytics", "peer", "memory")),
+            video=args.video,
+            zones=args.zones,
+            model=args.model,
+            threads=tuple(args.threads or (0, 1)),
+            frames=args.frames,
+            repeats=args.repeats,
+            minutes=args.minutes,
+            fps=args.fps,
+        )
+    )
+    print_results(results)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

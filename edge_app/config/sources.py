@@ -1,0 +1,106 @@
+"""Camera and source settings (``cameras[].source``, a discriminated ``type:``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+)
+
+from edge_app.config.base import (
+    SLUG_HELP,
+    SLUG_PATTERN,
+    SecretRef,
+    StrictModel,
+)
+
+# --- sources -------------------------------------------------------------------------
+
+
+class FileSourceConfig(StrictModel):
+    """A video file, processed once from start to end (time from its own timestamps)."""
+
+    type: Literal["file"] = "file"
+    path: Path
+    loop: bool = Field(False, description="start again at the end instead of stopping")
+    realtime: bool = Field(False, description="pace frames at the video's own rate")
+
+
+class SyntheticSourceConfig(StrictModel):
+    """A built-in synthetic shop floor with people walking and stopping, with exact truth."""
+
+    type: Literal["synthetic"] = "synthetic"
+    seed: int = 7
+    duration_s: float = Field(90.0, gt=0, le=86_400)
+    fps: float = Field(10.0, gt=0, le=60)
+    width: int = Field(960, ge=160, le=3840)
+    height: int = Field(540, ge=120, le=2160)
+    people: int = Field(8, ge=0, le=64, description="how many people visit during the run")
+    realtime: bool = False
+
+
+class RtspSourceConfig(StrictModel):
+    """An RTSP camera. Credentials are kept out of the URL and out of the logs."""
+
+    type: Literal["rtsp"] = "rtsp"
+    url: str = Field(pattern=r"^rtsps?://")
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    transport: Literal["tcp", "udp"] = "tcp"
+    codec: Literal["h264", "h265"] = Field("h264", description="the stream's video codec")
+    decode: Literal["software", "jetson"] = Field(
+        "software",
+        description="jetson: decode on NVDEC and scale on the VIC (GStreamer, JetPack); "
+        "falls back to software with a logged reason when that is not available",
+    )
+    latency_ms: int = Field(200, ge=0, le=10_000, description="RTSP jitter buffer")
+
+
+class UsbSourceConfig(StrictModel):
+    """A USB/V4L2 camera by index or device path."""
+
+    type: Literal["usb"] = "usb"
+    device: int | str = 0
+    width: int | None = Field(None, ge=1)
+    height: int | None = Field(None, ge=1)
+    fps: float | None = Field(None, gt=0)
+
+
+class CsiSourceConfig(StrictModel):
+    """A Jetson CSI camera (nvarguscamerasrc); decoded and scaled in hardware."""
+
+    type: Literal["csi"] = "csi"
+    sensor_id: int = Field(0, ge=0, le=7)
+    width: int = Field(1920, ge=1)
+    height: int = Field(1080, ge=1)
+    fps: int = Field(30, ge=1, le=240)
+    flip_method: int = Field(0, ge=0, le=7, description="nvvidconv flip-method (0 = none)")
+
+
+class GStreamerSourceConfig(StrictModel):
+    """A raw GStreamer pipeline ending in ``appsink`` (needs OpenCV built with GStreamer)."""
+
+    type: Literal["gstreamer"] = "gstreamer"
+    pipeline: str = Field(min_length=1)
+
+
+SourceConfig = Annotated[
+    FileSourceConfig
+    | SyntheticSourceConfig
+    | RtspSourceConfig
+    | UsbSourceConfig
+    | CsiSourceConfig
+    | GStreamerSourceConfig,
+    Field(discriminator="type"),
+]
+
+
+class CameraConfig(StrictModel):
+    id: str = Field(pattern=SLUG_PATTERN, description="camera id; " + SLUG_HELP)
+    source: SourceConfig
+    zones: Path = Field(description="zone file of this camera (see zones/)")
+    fps: float | None = Field(
+        None, gt=0, le=120, description="processing rate; None processes every frame"
+    )

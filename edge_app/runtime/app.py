@@ -1,0 +1,400 @@
+"""The composition root: wires sources, the segmenter, analytics and sinks together.
+
+``App.start()`` is a readable list of steps and ``App.stop()`` undoes them in reverse.
+Threads, not processes: one capture thread per camera (``runtime.capture``), one inference
+worker that batches frames across cameras (``runtime.worker``), the sinks' own writer and
+network threads, and the main thread as supervisor (``App.run``): it acts on stop and
+reload requests, notices stalled cameras, pings systemd's watchdog while inference makes
+progress, and reports health. Running it as a daemon (signals, pid file) is
+``runtime.daemon``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from edge_app.config import AppConfig, CameraConfig
+from edge_app.config.zones import ZoneSet, load_camera_zones
+from edge_app.core.domain import Frame, PersonMask
+from edge_app.core.errors import EdgeAppError, SegmenterError, StoreError
+from edge_app.core.events import CameraStatus, Event, EventStamper, ZoneEvent
+from edge_app.pipeline.camera import CameraAnalytics, CameraResult
+from edge_app.pipeline.feed import FrameFeed
+from edge_app.pipeline.worker import InferenceWorker, warm_up
+from edge_app.runtime.camera import CameraParts
+from edge_app.runtime.capture import BackoffPolicy, CameraCapture
+from edge_app.runtime.health import HealthSnapshot, WatchdogGate
+from edge_app.runtime.perspective_store import PerspectiveStore, perspective_path
+from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
+from edge_app.runtime.systemd import Notifier, watchdog_interval_s
+from edge_app.segmentation import Segmenter, create_segmenter, stretched_input_size
+from edge_app.sinks.base import Sink, StatsSink
+from edge_app.sources import Source, create_source
+
+__all__ = ["App"]
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[CameraResult], None]
+EventsCallback = Callable[[tuple[Event, ...]], None]
+ZonesLoader = Callable[[AppConfig], dict[str, ZoneSet]]
+
+_FILE_FEED_DEPTH = 8  # frames a file camera may have decoded ahead of inference
+_CAPTURE_JOIN_S = 2.0  # at a stop, for every capture thread together
+_WORKER_DRAIN_S = 5.0  # at a stop, for the frames in flight
+
+
+def _same(a: ZoneSet, b: ZoneSet) -> bool:
+    """Same zones and frame size: a reload keeps the camera's open visits then."""
+    return (a.zones, a.frame_size) == (b.zones, b.frame_size)
+
+
+def _default_segmenter(config: AppConfig) -> Segmenter:
+    return create_segmenter(config.segmenter)
+
+
+class App:
+    """The daemon. ``run()`` blocks until every finite source has ended or a stop.
+
+    ``on_result`` gets every analysed frame and ``on_finish`` every event emitted outside a
+    frame (visits closed at a stop or reload, camera online/offline), both on the worker
+    thread. ``make_segmenter``, ``make_source`` and ``load_zones`` default to the
+    configured backends.
+    """
+
+    def __init__(
+        self,
+        config: AppConfig,
+        zones: dict[str, ZoneSet],
+        on_result: ResultCallback | None = None,
+        on_finish: EventsCallback | None = None,
+        *,
+        notifier: Notifier | None = None,
+        make_segmenter: Callable[[AppConfig], Segmenter] = _default_segmenter,
+        make_source: Callable[[CameraConfig], Source] | None = None,
+        load_zones: ZonesLoader | None = None,
+    ) -> None:
+        self.config = config
+        self.zones = dict(zones)
+        self.on_result = on_result
+        self.on_finish = on_finish
+        self.notifier = notifier if notifier is not None else Notifier(None)
+        self.stop_event = threading.Event()
+        self.reload_event = threading.Event()
+        self.cameras: dict[str, CameraParts] = {}
+        self.segmenter: Segmenter | None = None
+        self.worker: InferenceWorker | None = None
+        self.sinks: list[Sink] = []
+        self.health = HealthBook()
+        self.watchdog = WatchdogGate(
+            self.notifier, watchdog_interval_s(), config.daemon.hang_timeout_s
+        )
+        self.healthy_stop = True
+        self._make_segmenter = make_segmenter
+        self._make_source = make_source or self._open_camera
+        self._load_zones = load_zones
+        self._stamper = EventStamper(config.device_id)
+        self._wakeup = threading.Event()
+        self._snapshot: HealthSnapshot | None = None
+        self._stop_metrics: Callable[[], None] | None = None
+        self._stopped = False
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open everything; READY goes to systemd once the cameras and the model are up."""
+        self._init_sinks()
+        self._init_segmenter()
+        self._init_cameras()
+        self._start_worker()
+        self._start_capture()
+        self._start_metrics()
+        self._wait_for_cameras()
+        self._raise_worker_error()  # a model that fails on the first frames is not ready
+        self._snapshot = self.health_snapshot()
+        self.notifier.ready(self._snapshot.status_line())
+        log.info("ready: %s", self._snapshot.status_line())
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop capture, finish the frames in flight and open visits, then flush the sinks
+        (SQLite, MQTT with ``offline``) within ``timeout_s`` + ``runtime.daemon.STOP_BUDGET_S``."""
+        if self._stopped:
+            return
+        self._stopped = True
+        started = time.monotonic()
+        self.notifier.stopping("stopping: finishing the frames in flight")
+        self.stop_event.set()
+        self._stop_capture()
+        if self._stop_worker():
+            self._finish_cameras()
+            self._save_person_sizes()
+            if self.segmenter is not None:
+                self.segmenter.close()
+        self.segmenter = None
+        if self._stop_metrics is not None:
+            self._stop_metrics()
+            self._stop_metrics = None
+        for sink in reversed(self.sinks):
+            sink.close(timeout_s)
+        self.sinks = []
+        self.notifier.close()
+        log.info("stopped in %.1f s", time.monotonic() - started)
+
+    def _init_sinks(self) -> None:
+        from edge_app.sinks import create_sinks
+
+        self._stamper, self.sinks = create_sinks(self.config)
+
+    def _init_segmenter(self) -> None:
+        self.segmenter = self._make_segmenter(self.config)
+        if self.stop_event.is_set():
+            return
+        elapsed_s = warm_up(self.segmenter)
+        log.info(
+            "segmenter %s warm (batch %d, %.0f ms)",
+            self.segmenter.name,
+            self.segmenter.batch_size,
+            elapsed_s * 1000,
+        )
+
+    def _open_camera(self, cam: CameraConfig) -> Source:
+        # A model that stretches frames to its input gets them at that size from cameras
+        # that can scale while decoding (the VIC on a Jetson), not at full resolution.
+        scale_to = None if self.segmenter is None else stretched_input_size(self.segmenter)
+        return create_source(
+            cam, read_timeout_s=self.config.daemon.stall_timeout_s, scale_to=scale_to
+        )
+
+    def _init_cameras(self) -> None:
+        daemon = self.config.daemon
+        backoff = BackoffPolicy(daemon.reconnect_min_s, daemon.reconnect_max_s)
+        now = time.monotonic()
+        sizes = PerspectiveStore(perspective_path(self.config.store.path)).load()
+        for cam in self.config.cameras:
+            source = self._make_source(cam)
+            feed = FrameFeed(source.live, 1 if source.live else _FILE_FEED_DEPTH, self._wakeup)
+            capture = CameraCapture(
+                cam.id,
+                source,
+                lambda cam=cam: self._make_source(cam),  # type: ignore[misc]
+                feed,
+                backoff=backoff,
+                stall_timeout_s=daemon.stall_timeout_s * 1.5,  # the backend's own timeout first
+                on_status=self._on_camera_status,
+                min_interval_s=1.0 / cam.fps if cam.fps else 0.0,
+            )
+            analytics = CameraAnalytics(
+                cam.id, self.zones[cam.id], self.config.analytics, self._stamper, sizes.get(cam.id)
+            )
+            self.cameras[cam.id] = CameraParts(cam, capture, analytics, now)
+
+    def _start_worker(self) -> None:
+        if self.segmenter is None:
+            raise SegmenterError("the segmenter was not created")
+        feeds = {cid: cam.feed for cid, cam in self.cameras.items()}
+        self.worker = InferenceWorker(
+            self.segmenter, feeds, self._handle, self._wakeup, on_batch=self.health.on_batch
+        )
+        self.worker.start()
+
+    def _start_capture(self) -> None:
+        for cam in self.cameras.values():
+            cam.capture.start()
+
+    def _start_metrics(self) -> None:
+        metrics = self.config.daemon.metrics
+        if metrics.enabled:
+            from edge_app.runtime.metrics import start_metrics_server
+
+            self._stop_metrics = start_metrics_server(
+                metrics.host, metrics.port, self.last_snapshot
+            )
+
+    def _wait_for_cameras(self) -> None:
+        # READY waits for each camera's first frame or first failure, not longer than its
+        # open timeout: an unreachable camera must not keep the whole service from starting.
+        deadline = time.monotonic() + self.config.daemon.stall_timeout_s * 1.5
+        for cam in self.cameras.values():
+            while not cam.capture.settled.wait(0.1):
+                if self.stop_event.is_set() or time.monotonic() > deadline:
+                    return
+
+    def _stop_capture(self) -> None:
+        for cam in self.cameras.values():
+            cam.capture.stop()
+        deadline = time.monotonic() + _CAPTURE_JOIN_S
+        for cam in self.cameras.values():
+            if not cam.capture.join(max(0.0, deadline - time.monotonic())):
+                log.warning("camera %s: capture is stuck in a read; leaving it", cam.config.id)
+
+    def _stop_worker(self) -> bool:
+        if self.worker is None:
+            return True
+        self.worker.stop(drain=True)
+        if self.worker.join(_WORKER_DRAIN_S):
+            return True
+        self.healthy_stop = False
+        log.error(
+            "inference did not finish within %.0f s of the stop (stuck segmenter); stopping "
+            "without it, open visits stay open until the next start",
+            _WORKER_DRAIN_S,
+        )
+        return False
+
+    def _save_person_sizes(self) -> None:
+        # The learned perspective of each camera survives a restart (perspective_store).
+        states = {cid: cam.analytics.size_state() for cid, cam in self.cameras.items()}
+        try:
+            PerspectiveStore(perspective_path(self.config.store.path)).save(
+                {cid: state for cid, state in states.items() if state is not None}
+            )
+        except StoreError as exc:
+            log.error("%s", exc)
+
+    def _finish_cameras(self) -> None:
+        now = time.monotonic()
+        for cam in self.cameras.values():
+            self._emit(cam.analytics.finish())
+            if cam.capture.live and cam.capture.online:
+                self._emit((self._status_event(cam.config.id, False, "stopping", now),))
+
+    # --- supervisor (main thread) ------------------------------------------------------
+
+    def run(self) -> None:
+        """Supervise until a stop, or until every finite source has ended."""
+        if self.worker is None:
+            raise SegmenterError("App.run() needs App.start() first")
+        daemon = self.config.daemon
+        tick = min(0.5, daemon.stall_timeout_s / 4)
+        next_report = time.monotonic() + daemon.status_interval_s
+        next_log = time.monotonic() + (daemon.log_stats_interval_s or float("inf"))
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if self.reload_event.is_set():
+                self.reload_event.clear()
+                self.reload_zones()
+            for cam in self.cameras.values():
+                cam.capture.check_stall(now)
+            if self.worker.finished.is_set():
+                break  # before the watchdog: a worker done with its files is not a dead one
+            self.watchdog.tick(now, self.worker.busy_for(now), self.worker.alive)
+            if now >= next_report:
+                next_report = now + daemon.status_interval_s
+                self._report(log_it=now >= next_log)
+                if now >= next_log:
+                    next_log = now + daemon.log_stats_interval_s
+            self.stop_event.wait(tick)
+        self._raise_worker_error()
+        if self.worker.finished.is_set():
+            log.info("all sources ended")
+
+    def _raise_worker_error(self) -> None:
+        error = self.worker.error if self.worker is not None else None
+        if error is None:
+            return
+        self.healthy_stop = False
+        if isinstance(error, EdgeAppError):
+            raise error
+        raise SegmenterError(f"inference failed: {type(error).__name__}: {error}") from error
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def request_reload(self) -> None:
+        """Reload the zone files at the supervisor's next tick (what SIGHUP does)."""
+        self.reload_event.set()
+
+    def reload_zones(self) -> bool:
+        """Validate every zone file, then swap in the ones that changed; on any error keep
+        all current zones and log why. True when new zones were taken."""
+        self.notifier.reloading("reloading zone files")
+        try:
+            new = (self._load_zones or load_camera_zones)(self.config)
+        except EdgeAppError as exc:
+            log.error("zone reload failed, keeping the current zones: %s", exc)
+            self.notifier.reloaded(f"zone reload failed (current zones kept): {exc}")
+            return False
+        changed = {cid: zones for cid, zones in new.items() if not _same(zones, self.zones[cid])}
+        self.zones.update(changed)
+        for cid, zones in changed.items():
+            log.info("zones reloaded: camera %s: %s", cid, ", ".join(z.id for z in zones.zones))
+            if self.worker is not None:
+                analytics = self.cameras[cid].analytics
+                self.worker.call(
+                    lambda a=analytics, z=zones: self._emit(a.reload(z))  # type: ignore[misc]
+                )
+        if not changed:
+            log.info("zone reload: no zone file changed")
+        self.notifier.reloaded(f"zones reloaded ({len(changed)} camera(s) changed)")
+        return bool(changed)
+
+    # --- events and figures ------------------------------------------------------------
+
+    def _handle(self, camera_id: str, frame: Frame, mask: PersonMask) -> None:
+        """One segmented frame (worker thread): analytics, then the sinks."""
+        cam = self.cameras[camera_id]
+        result = cam.analytics.process(frame, mask)
+        for sink in self.sinks:
+            sink.handle(result.events, result.analysis.states)
+        for event in result.events:
+            self.health.events.add(event.type)
+        log_events(result.events)
+        cam.fps.count()
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def _emit(self, events: tuple[Event, ...]) -> None:
+        if not events:
+            return
+        for sink in self.sinks:
+            sink.handle(events, ())
+        for event in events:
+            self.health.events.add(event.type)
+        log_events(events)
+        if self.on_finish is not None:
+            self.on_finish(events)
+
+    def _status_event(self, camera_id: str, online: bool, reason: str, t: float) -> Event:
+        event = ZoneEvent(camera_id, None, t, CameraStatus(online, reason))
+        return self._stamper.stamp(event, datetime.now(timezone.utc))
+
+    def _on_camera_status(self, camera_id: str, online: bool, reason: str) -> None:
+        """A live camera went offline or came back (capture thread). Handled on the worker
+        thread, which owns the analytics: an offline camera's open visits end first."""
+        t = time.monotonic()
+        cam = self.cameras[camera_id]
+
+        def apply() -> None:
+            ended = () if online else cam.analytics.finish()
+            self._emit((*ended, self._status_event(camera_id, online, reason, t)))
+
+        if self.worker is not None:
+            self.worker.call(apply)
+
+    def health_snapshot(self) -> HealthSnapshot:
+        now = time.monotonic()
+        return self.health.snapshot(
+            (cam.figures(now) for cam in self.cameras.values()),
+            self.worker.batch_size if self.worker else 1,
+            outbox_backlog(self.sinks),
+        )
+
+    def last_snapshot(self) -> HealthSnapshot | None:
+        """The figures of the last report (what the metrics endpoint serves)."""
+        return self._snapshot
+
+    def _report(self, log_it: bool) -> None:
+        snap = self.health_snapshot()
+        self._snapshot = snap
+        if self.watchdog.healthy:
+            self.notifier.status(snap.status_line())
+        if log_it:
+            log.info("health: %s", snap.status_line())
+        stats = pipeline_stats(snap)
+        for sink in self.sinks:
+            if isinstance(sink, StatsSink):
+                sink.report_stats(stats)

@@ -1,0 +1,151 @@
+"""An optional Prometheus endpoint (``daemon.metrics``; needs prometheus-client).
+
+Serves, from the daemon's latest ``HealthSnapshot`` (the figures the MQTT ``stats`` topic
+and ``systemctl status`` show too)::
+
+    edge_app_camera_fps{camera}                      analysed frames per second
+    edge_app_camera_online{camera}                   1 up (or a file), 0 offline
+    edge_app_camera_frames_processed_total{camera}
+    edge_app_camera_frames_dropped_total{camera}     stale frames replaced (latest-frame slot)
+    edge_app_camera_frames_skipped_total{camera}     frames skipped by the camera's fps limit
+    edge_app_camera_reconnects_total{camera}
+    edge_app_inference_batch_seconds                 histogram of segmenter calls
+    edge_app_inference_frame_milliseconds            recent mean per frame
+    edge_app_events_total{type}                      events handed to the sinks
+    edge_app_outbox_backlog                          events not yet acknowledged by MQTT
+    edge_app_uptime_seconds
+
+A private registry is used (no process or platform collectors), and prometheus-client is
+imported only when the endpoint is enabled, so the package works without it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from edge_app.core.errors import ConfigError
+from edge_app.runtime.health import HealthSnapshot
+
+log = logging.getLogger(__name__)
+
+SnapshotProvider = Callable[[], HealthSnapshot | None]
+
+
+def _prometheus() -> Any:
+    try:
+        return importlib.import_module("prometheus_client")
+    except ImportError as exc:
+        raise ConfigError(
+            "(config)",
+            "daemon.metrics.enabled",
+            "the Prometheus endpoint needs prometheus-client, which is not installed",
+            "pip install 'edge-app[metrics]', or set enabled: false",
+        ) from exc
+
+
+class SnapshotCollector:
+    """A prometheus-client collector reading the daemon's latest snapshot at each scrape."""
+
+    def __init__(self, provider: SnapshotProvider) -> None:
+        self.provider = provider
+        core = importlib.import_module("prometheus_client.core")
+        self._gauge = core.GaugeMetricFamily
+        self._counter = core.CounterMetricFamily
+        self._histogram = core.HistogramMetricFamily
+
+    def collect(self) -> Iterator[Any]:
+        snap = self.provider()
+        if snap is None:
+            return
+        per_camera = {
+            "fps": self._gauge(
+                "edge_app_camera_fps", "Analysed frames per second", labels=["camera"]
+            ),
+            "online": self._gauge(
+                "edge_app_camera_online",
+                "1 when the camera delivers frames (or is a file), 0 offline",
+                labels=["camera"],
+            ),
+            "processed": self._counter(
+                "edge_app_camera_frames_processed", "Frames analysed", labels=["camera"]
+            ),
+            "dropped": self._counter(
+                "edge_app_camera_frames_dropped",
+                "Stale frames replaced before inference took them",
+                labels=["camera"],
+            ),
+            "skipped": self._counter(
+                "edge_app_camera_frames_skipped",
+                "Frames skipped by the camera's processing rate",
+                labels=["camera"],
+            ),
+            "reconnects": self._counter(
+                "edge_app_camera_reconnects",
+                "Reconnect attempts of a live camera",
+                labels=["camera"],
+            ),
+        }
+        for cam in snap.cameras:
+            label = [cam.camera_id]
+            per_camera["fps"].add_metric(label, cam.fps)
+            per_camera["online"].add_metric(label, 0.0 if cam.online is False else 1.0)
+            per_camera["processed"].add_metric(label, cam.frames_processed)
+            per_camera["dropped"].add_metric(label, cam.frames_dropped)
+            per_camera["skipped"].add_metric(label, cam.frames_skipped)
+            per_camera["reconnects"].add_metric(label, cam.reconnects)
+        yield from per_camera.values()
+        hist = snap.inference
+        yield self._histogram(
+            "edge_app_inference_batch_seconds",
+            "Duration of one segmenter call (a batch across cameras)",
+            buckets=[("+Inf" if le == float("inf") else repr(le), n) for le, n in hist.buckets],
+            sum_value=hist.sum_s,
+        )
+        yield self._gauge(
+            "edge_app_inference_frame_milliseconds",
+            "Recent mean segmentation time per frame",
+            value=snap.inference_ms,
+        )
+        events = self._counter("edge_app_events", "Events handed to the sinks", labels=["type"])
+        for event_type, n in snap.events_by_type.items():
+            events.add_metric([event_type], n)
+        yield events
+        if snap.outbox_backlog is not None:
+            yield self._gauge(
+                "edge_app_outbox_backlog",
+                "Events stored but not yet acknowledged by the MQTT broker",
+                value=snap.outbox_backlog,
+            )
+        yield self._gauge(
+            "edge_app_uptime_seconds", "Seconds since the daemon started", value=snap.uptime_s
+        )
+
+
+def start_metrics_server(host: str, port: int, provider: SnapshotProvider) -> Callable[[], None]:
+    """Serve ``/metrics`` on ``host:port`` in a thread; returns the function that stops it.
+
+    Raises ``ConfigError`` when prometheus-client is missing or the port cannot be bound.
+    """
+    prometheus = _prometheus()
+    registry = prometheus.CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(provider))
+    try:
+        server, thread = prometheus.start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            "(config)",
+            "daemon.metrics.port",
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            "choose a free port or another host address",
+        ) from exc
+    log.info("metrics: Prometheus endpoint on http://%s:%d/metrics", host, port)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2.0)
+
+    return stop

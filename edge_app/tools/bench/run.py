@@ -1,0 +1,254 @@
+"""``edge-app bench``: how fast the product is, as ratios measured side by side in one run.
+
+1. ``pipeline``: end-to-end replay throughput / segmenter-only throughput, same model,
+   same frames (ONNX backend; decode, analytics and the replay's writers must overlap with
+   or vanish beside inference);
+2. ``analytics``: the cost per frame of the analytics (blobs, people per blob, tracker,
+   16 zones, events) at the default analysis resolution and on a full 512x512 mask, next
+   to two baselines at equal resolution (connected components + point-in-polygon tests;
+   contours intersected with shapely);
+3. ``peer``: the same zone counts from roboflow ``supervision`` (``PolygonZone`` over the
+   same blobs), which must agree, and the time ratio (needs ``pip install 'edge-app[bench]'``);
+4. ``memory``: resident memory after a long replay of the synthetic camera minus after its
+   first minute.
+
+Absolute times are printed for reference; they depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_app.config import (
+    AnalyticsConfig,
+    OnnxSegmenterConfig,
+    OutputConfig,
+    PreprocessConfig,
+    SegmenterConfig,
+    SyntheticSourceConfig,
+)
+from edge_app.core.errors import ConfigError
+from edge_app.pipeline.camera import CameraResult, batched
+from edge_app.tools.bench.cases import (
+    AnalyticsCost,
+    analytics_cost,
+    peer_supervision,
+    pin_to_one_core,
+    rss_mb,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared" / "data"
+DEFAULT_VIDEO = SHARED / "tud_stadtmitte" / "tud_stadtmitte.mp4"
+DEFAULT_MODEL = SHARED / "selfie_segmentation" / "selfie_segmentation.onnx"
+DEFAULT_ZONES = REPO / "tests" / "zones" / "tud-stadtmitte.yaml"
+
+
+def selfie_config(model: Path, threads: int) -> OnnxSegmenterConfig:
+    """MediaPipe's selfie model (``../shared/data``): NHWC, RGB in 0..1, a probability."""
+    return OnnxSegmenterConfig(
+        model=model,
+        input_name="input_1",
+        output=OutputConfig(name="activation_10"),
+        preprocess=PreprocessConfig(
+            infer_dims=(3, 256, 256), tensor_layout="NHWC", net_scale_factor=1 / 255, offsets=(0.0,)
+        ),
+        intra_op_threads=threads,
+    )
+
+
+def pipeline_efficiency(
+    video: Path, zones_path: Path, segmenter_cfg: SegmenterConfig, repeats: int
+) -> dict[str, float]:
+    """Steady-state time per frame of the segmenter alone (frames decoded beforehand) and
+    of a whole replay of the same video, measured in alternating pairs so both see the
+    same load on the machine; the first frame of each is excluded (model loading and
+    warm-up). ``efficiency`` is the median over pairs of segmenter time / replay time."""
+    from edge_app.config.zones import load_zones
+    from edge_app.segmentation import create_segmenter
+    from edge_app.sources.file import FileSource
+    from edge_app.tools.replay import run_replay
+
+    zones = load_zones(zones_path)
+    frames = list(FileSource(zones.camera, video).frames())
+    if len(frames) < 3:
+        raise ConfigError(str(video), None, "too few frames to time", "give a longer video")
+    pairs: list[tuple[float, float]] = []  # seconds per frame: (segmenter, replay)
+    for _ in range(repeats):
+        segmenter = create_segmenter(segmenter_cfg)
+        try:
+            batches = list(batched(frames, segmenter.batch_size))
+            segmenter.segment(batches[0])
+            start = time.perf_counter()
+            for batch in batches[1:]:
+                segmenter.segment(batch)
+            timed = sum(len(b) for b in batches[1:])
+            segment_s = (time.perf_counter() - start) / timed
+        finally:
+            segmenter.close()
+        stamps: list[float] = []
+
+        def stamp(_: CameraResult, stamps: list[float] = stamps) -> None:
+            stamps.append(time.perf_counter())
+
+        with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+            run_replay(video, zones, Path(tmp), segmenter_cfg, AnalyticsConfig(), on_result=stamp)
+        first = len(batches[0])  # the first batch pays for warm-up, as above
+        replay_s = (stamps[-1] - stamps[first - 1]) / (len(stamps) - first)
+        pairs.append((segment_s, replay_s))
+    ratios = sorted(seg / rep for seg, rep in pairs)
+    best_seg = min(seg for seg, _ in pairs)
+    best_rep = min(rep for _, rep in pairs)
+    return {
+        "frames": len(frames),
+        "segmenter_fps": 1.0 / best_seg,
+        "replay_fps": 1.0 / best_rep,
+        "segmenter_ms": best_seg * 1e3,
+        "replay_ms": best_rep * 1e3,
+        "efficiency": ratios[len(ratios) // 2],
+        "efficiency_min": ratios[0],
+        "efficiency_max": ratios[-1],
+    }
+
+
+def memory_growth(minutes: float, fps: float, segmenter_cfg: SegmenterConfig) -> dict[str, float]:
+    """RSS after replaying ``minutes`` of the synthetic camera minus RSS after minute one."""
+    from edge_app.config.zones import load_zones
+    from edge_app.sources.synthetic.scene import SyntheticSource
+    from edge_app.tools.demo import demo_zones_path
+    from edge_app.tools.replay import replay_source
+
+    zones = load_zones(demo_zones_path())
+    scene = SyntheticSourceConfig(
+        duration_s=minutes * 60, fps=fps, width=480, height=270, people=24
+    )
+    marks: dict[str, float] = {}
+
+    def sample(result: CameraResult) -> None:
+        if "first_minute" not in marks and result.frame.t >= 60.0:
+            marks["first_minute"] = rss_mb()
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+        summary = replay_source(
+            SyntheticSource(zones.camera, scene),
+            zones,
+            Path(tmp),
+            segmenter_cfg,
+            AnalyticsConfig(),
+            on_result=sample,
+        )
+        marks["end"] = rss_mb()
+    return {
+        "video_minutes": minutes,
+        "frames": float(summary["frames"]),
+        "seconds": time.perf_counter() - start,
+        "rss_first_minute_mb": marks.get("first_minute", 0.0),
+        "rss_end_mb": marks["end"],
+        "growth_mb": marks["end"] - marks.get("first_minute", marks["end"]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What ``run_bench`` measures, and on what (``edge-app bench``'s options)."""
+
+    parts: frozenset[str]
+    video: Path = DEFAULT_VIDEO
+    zones: Path = DEFAULT_ZONES
+    model: Path | None = None
+    threads: tuple[int, ...] = (0, 1)
+    frames: int = 300
+    repeats: int = 5
+    minutes: float = 30.0
+    fps: float = 10.0
+
+
+def run_bench(args: BenchOptions) -> dict[str, Any]:
+    from edge_app.tools.bench.cases import scene_masks
+
+    results: dict[str, Any] = {}
+    parts = args.parts
+    if "pipeline" in parts:
+        model = args.model or DEFAULT_MODEL
+        if not model.is_file():
+            raise ConfigError(str(model), None, "model not found", "give --model FILE.onnx")
+        results["pipeline"] = {
+            f"{threads or 'auto'}_threads": pipeline_efficiency(
+                args.video, args.zones, selfie_config(model, threads), args.repeats
+            )
+            for threads in args.threads
+        }
+    if parts & {"analytics", "peer"}:
+        cpu = pin_to_one_core()
+        masks, times = scene_masks(args.frames)
+        results["cpu"] = cpu
+        if "analytics" in parts:
+            sides = (AnalyticsConfig().analysis_max_side, 512)
+            costs = analytics_cost(masks, times, sides, args.repeats)
+            results["analytics"] = [_cost(c) for c in costs]
+        if "peer" in parts and importlib.util.find_spec("supervision") is None:
+            results["peer"] = {
+                "skipped": "supervision is not installed: pip install 'edge-app[bench]'"
+            }
+        elif "peer" in parts:
+            peer = peer_supervision(masks, AnalyticsConfig().analysis_max_side, args.repeats)
+            results["peer"] = {
+                "zone_frames": peer.zone_frames,
+                "equal_zone_frames": peer.equal_zone_frames,
+                "ours_ms": peer.ours_ms,
+                "supervision_ms": peer.peer_ms,
+                "speedup": peer.speedup,
+            }
+    if "memory" in parts:
+        from edge_app.config import BackgroundSegmenterConfig
+
+        results["memory"] = memory_growth(args.minutes, args.fps, BackgroundSegmenterConfig())
+    return results
+
+
+def _cost(c: AnalyticsCost) -> dict[str, float]:
+    return {
+        "side": c.side,
+        "ours_ms": c.ours_ms,
+        "components_ms": c.components_ms,
+        "shapely_ms": c.shapely_ms,
+        "vs_shapely": c.vs_shapely,
+    }
+
+
+def print_results(results: dict[str, Any]) -> None:
+    for name, p in results.get("pipeline", {}).items():
+        print(
+            f"pipeline ({name}): efficiency {p['efficiency']:.3f} (median of pairs, range "
+            f"{p['efficiency_min']:.3f}-{p['efficiency_max']:.3f}); best: replay "
+            f"{p['replay_fps']:.1f} fps, segmenter {p['segmenter_fps']:.1f} fps "
+            f"({p['replay_ms']:.2f} vs {p['segmenter_ms']:.2f} ms/frame, {p['frames']} frames)"
+        )
+    for c in results.get("analytics", []):
+        print(
+            f"analytics at {c['side']}x{c['side']}: ours {c['ours_ms']:.3f} ms/frame, "
+            f"components+polygon test {c['components_ms']:.3f} ms, shapely "
+            f"{c['shapely_ms']:.3f} ms; shapely/ours {c['vs_shapely']:.1f}x"
+        )
+    if "peer" in results and "skipped" in results["peer"]:
+        print(f"peer: skipped ({results['peer']['skipped']})")
+    elif "peer" in results:
+        p = results["peer"]
+        print(
+            f"peer (supervision PolygonZone): equal counts {p['equal_zone_frames']}/"
+            f"{p['zone_frames']} zone-frames; ours {p['ours_ms']:.3f} ms, supervision "
+            f"{p['supervision_ms']:.3f} ms per frame; supervision/ours {p['speedup']:.1f}x"
+        )
+    if "memory" in results:
+        m = results["memory"]
+        print(
+            f"memory: {m['video_minutes']:g} min of video ({m['frames']:.0f} frames, "
+            f"{m['seconds']:.0f} s): RSS {m['rss_first_minute_mb']:.1f} MB after minute one, "
+            f"{m['rss_end_mb']:.1f} MB at the end, growth {m['growth_mb']:+.1f} MB"
+        )
