@@ -126,7 +126,7 @@ def test_a_hung_inference_stops_the_pings_and_progress_resumes_them(
         assert notify.wait_for("STATUS", None, 1)
         assert wait_until(
             lambda: any(
-                m.get("STATUS", "").startswith("unhealthy: inference has been stuck")
+                m.get("STATUS", "").startswith("unhealthy: the pipeline has been stuck")
                 for m in notify.snapshot()
             ),
             10,
@@ -178,7 +178,7 @@ def test_no_watchdog_configured_means_no_pings(
 def test_a_stop_with_a_hung_model_is_bounded_and_reported(
     config: AppConfig, notify: NotifySocket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("edge_app.runtime.app._WORKER_DRAIN_S", 0.5)
+    monkeypatch.setattr("edge_app.runtime.app._PIPELINE_DRAIN_S", 0.5)
     running = Running(config, notify)
     assert running.segmenter is not None
     running.segmenter.gate.clear()

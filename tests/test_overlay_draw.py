@@ -17,35 +17,12 @@ from edge_app.config.zones import load_zones
 from edge_app.core.domain import Frame, MaskMapping, PersonMask, ZoneState
 from edge_app.core.errors import ConfigError
 from edge_app.pipeline.camera import CameraResult
-from edge_app.tools.overlay import MASK_TINT, OverlayWriter, draw_overlay, mask_in_frame
+from edge_app.segmentation.masks import MASK_TINT
+from edge_app.tools.overlay import OverlayWriter, draw_overlay
 from tests.conftest import REPO
 from tests.eval_scenes import FRAMES, HEIGHT, WIDTH, TinyScene, make_scene
 
 # --- mask back onto the frame ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("mapping", "mask_box", "frame_box"),
-    [
-        # A stretch: a 2x smaller mask.
-        (MaskMapping.stretch((80, 40), (40, 20)), (10, 5, 20, 10), (20, 10, 40, 20)),
-        # A letterbox: 80x40 into a 40x40 mask, 10 rows of padding on top.
-        (MaskMapping((80, 40), (40, 40), 0.5, 0.5, 0.0, 10.0), (0, 10, 40, 30), (0, 0, 80, 40)),
-    ],
-)
-def test_mask_in_frame_undoes_the_mapping(
-    mapping: MaskMapping, mask_box: tuple[int, ...], frame_box: tuple[int, ...]
-) -> None:
-    w, h = mapping.mask_size
-    mask = np.zeros((h, w), np.uint8)
-    x0, y0, x1, y1 = mask_box
-    mask[y0:y1, x0:x1] = 1
-    back = mask_in_frame(PersonMask(mask, mapping))
-    expected = np.zeros((mapping.frame_size[1], mapping.frame_size[0]), np.uint8)
-    fx0, fy0, fx1, fy1 = frame_box
-    expected[fy0:fy1, fx0:fx1] = 1
-    assert back.shape == expected.shape
-    np.testing.assert_array_equal(back, expected)
 
 
 # --- one drawn frame ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from edge_app.core.domain import Frame, MaskMapping
 from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.background import BackgroundSegmenter, mask_size_for
 from edge_app.segmentation.base import Segmenter, create_segmenter
-from edge_app.segmentation.decode import mask_in_frame
+from edge_app.segmentation.masks import mask_in_frame
 from tests.conftest import shared_data
 
 W, H = 480, 270

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from edge_app.config import OutputConfig
-from edge_app.core.domain import MaskMapping, PersonMask
+from edge_app.core.domain import MaskMapping
 from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.decode import (
     decode_masks,
-    mask_in_frame,
     resolve_form,
     to_person_masks,
 )
@@ -205,33 +204,3 @@ def test_person_masks_count_must_match() -> None:
     mapping = MaskMapping.stretch((64, 48), (16, 16))
     with pytest.raises(SegmenterError, match=r"expected 2 masks .* shape \(1, 16, 16\)"):
         to_person_masks(np.zeros((1, 16, 16), np.uint8), [mapping, mapping])
-
-
-@pytest.mark.parametrize(
-    "mapping",
-    [
-        MaskMapping.stretch((64, 48), (16, 12)),
-        MaskMapping.stretch((60, 40), (16, 16)),
-        MaskMapping((80, 40), (16, 16), 0.2, 0.2, 0.0, 4.0),  # letterbox, padded below
-        MaskMapping((40, 80), (16, 16), 0.2, 0.2, 4.0, 0.0),  # letterbox, centred
-    ],
-)
-def test_mask_in_frame_puts_each_mask_pixel_where_the_mapping_says(mapping: MaskMapping) -> None:
-    w, h = mapping.mask_size
-    mask = np.zeros((h, w), np.uint8)
-    mask[5:9, 6:11] = 1
-    frame = mask_in_frame(PersonMask(mask, mapping))
-    assert frame.shape == (mapping.frame_size[1], mapping.frame_size[0])
-    # Every frame pixel centre maps into the mask pixel it shows.
-    ys, xs = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]]
-    centres = np.column_stack([xs.ravel() + 0.5, ys.ravel() + 0.5])
-    inside = mapping.frame_to_mask(centres)
-    col = np.floor(inside[:, 0]).astype(int)
-    row = np.floor(inside[:, 1]).astype(int)
-    valid = (col >= 0) & (col < w) & (row >= 0) & (row < h)
-    expected = np.zeros(len(centres), np.uint8)
-    expected[valid] = mask[row[valid], col[valid]]
-    # A centre exactly on a mask pixel border may round either way.
-    clear = np.all(np.abs(inside - np.round(inside)) > 1e-6, axis=1)
-    assert clear.mean() > 0.5
-    np.testing.assert_array_equal(frame.ravel()[clear], expected[clear])

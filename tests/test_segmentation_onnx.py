@@ -28,7 +28,7 @@ from edge_app.segmentation.base import (  # noqa: E402
     TwoStageSegmenter,
     create_segmenter,
 )
-from edge_app.segmentation.decode import mask_in_frame  # noqa: E402
+from edge_app.segmentation.masks import mask_in_frame  # noqa: E402
 from edge_app.segmentation.onnx import OnnxSegmenter  # noqa: E402
 from tests.conftest import shared_data  # noqa: E402
 

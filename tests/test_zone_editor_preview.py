@@ -20,32 +20,26 @@ from edge_app.config import (
 )
 from edge_app.config.zones import load_zones
 from edge_app.core.domain import MaskMapping, PersonMask
+from edge_app.segmentation.masks import mask_in_frame
 from edge_app.sources.file import FileSource
-from edge_app.zone_editor.preview import LivePreview, mask_in_frame, render_overlay
+from edge_app.zone_editor.preview import LivePreview, render_overlay
 from tests.conftest import shared_data
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(
-    "mapping",
-    [
-        MaskMapping.stretch((200, 100), (50, 25)),
-        # letterbox: a 200x100 frame in a 64x64 mask, 16 rows of padding above and below
-        MaskMapping((200, 100), (64, 64), 0.32, 0.32, 0.0, 16.0),
-    ],
-)
-def test_mask_in_frame_puts_person_pixels_back_where_they_were(mapping: MaskMapping) -> None:
-    # A person block at frame x 100..140, y 40..80, drawn into the mask through the mapping.
-    corners = mapping.frame_to_mask(np.array([[100.0, 40.0], [140.0, 80.0]]))
-    (x0, y0), (x1, y1) = np.round(corners).astype(int)
-    mask = np.zeros((mapping.mask_size[1], mapping.mask_size[0]), np.uint8)
-    mask[y0:y1, x0:x1] = 1
-    frame_mask = mask_in_frame(PersonMask(mask, mapping))
-    assert frame_mask.shape == (100, 200)
-    ys, xs = np.nonzero(frame_mask)
-    assert abs(xs.min() - 100) <= 4 and abs(xs.max() - 139) <= 4
-    assert abs(ys.min() - 40) <= 4 and abs(ys.max() - 79) <= 4
+def test_the_preview_tints_exactly_the_frame_pixels_the_mask_maps_to() -> None:
+    # A 1280x720 camera seen through a 320x180 mask: each mask pixel covers 4x4 frame
+    # pixels, and the picture must put the person where the analytics count them.
+    mapping = MaskMapping.stretch((1280, 720), (320, 180))
+    mask = np.zeros((180, 320), np.uint8)
+    mask[40:90, 100:131] = 1
+    person = PersonMask(mask, mapping)
+    image = np.full((720, 1280, 3), 100, np.uint8)
+    out = render_overlay(image, person, np.zeros((0, 2)))
+    tinted = np.any(out != 100, axis=2)
+    np.testing.assert_array_equal(tinted, mask_in_frame(person).astype(bool))
+    assert tinted[160:360, 400:524].all() and tinted.sum() == 200 * 124
 
 
 def test_overlay_tints_people_and_marks_feet() -> None:

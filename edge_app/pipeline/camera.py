@@ -1,22 +1,21 @@
-"""Glue between configured zones and the pure analytics, shared by replay, demo and run."""
+"""A camera's analytics: its configured zones resolved at its frame size, the pure
+``ZoneAnalyzer`` and event stamping; used by every driver through the stream runner."""
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
+
+import numpy as np
 
 from edge_app.analytics import AnalyzerParams, FrameAnalysis, ZoneAnalyzer, ZoneRule
 from edge_app.config import AnalyticsConfig
 from edge_app.config.zones import ZoneSet
 from edge_app.core.domain import Frame, PersonMask
 from edge_app.core.events import Event, EventStamper, ZoneEvent
-
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,10 @@ def zone_rules(zones: ZoneSet, frame_size: tuple[int, int], cfg: AnalyticsConfig
     ]
 
 
+NO_ANALYSIS = FrameAnalysis((), (), np.zeros((0, 2)), np.zeros(0, dtype=np.int64), 0)
+"""The analysis of a frame of a camera without zones: nothing counted, nobody placed."""
+
+
 @dataclass(frozen=True, slots=True)
 class CameraResult:
     """One analysed frame of one camera, with its events stamped."""
@@ -63,12 +66,14 @@ class CameraAnalytics:
 
     ``size_state`` is a person-size model saved by ``size_state()`` on an earlier run
     (see ``edge_app.runtime.perspective_store``); it is restored into the new analyzer.
+    Without zones (``None``: the zone editor before the first zone is drawn) frames pass
+    through with an empty analysis.
     """
 
     def __init__(
         self,
         camera_id: str,
-        zones: ZoneSet,
+        zones: ZoneSet | None,
         cfg: AnalyticsConfig,
         stamper: EventStamper,
         size_state: dict[str, Any] | None = None,
@@ -83,17 +88,23 @@ class CameraAnalytics:
         self._last: Frame | None = None
 
     def process(self, frame: Frame, mask: PersonMask) -> CameraResult:
+        """Analyse one segmented frame; its events are stamped with the frame's wall time."""
+        if self.zones is None:
+            self._last = frame
+            return CameraResult(frame, mask, NO_ANALYSIS, ())
+        ended: list[ZoneEvent] = []
         if self.analyzer is None or frame.size != self._frame_size:
             self._frame_size = frame.size
             rules = zone_rules(self.zones, frame.size, self.cfg)
             if self.analyzer is None:
                 self.analyzer = ZoneAnalyzer(self.camera_id, rules, analyzer_params(self.cfg))
                 self._restore_size(self.analyzer)
-            else:
-                self.analyzer.replace_rules(rules, frame.t)
+            else:  # the camera's resolution changed: the zones are resolved anew
+                ended = self.analyzer.replace_rules(rules, frame.t)
         analysis = self.analyzer.update(mask, frame.t)
         self._last = frame
-        return CameraResult(frame, mask, analysis, self._stamp(analysis.events, frame))
+        events = self._stamp((*ended, *analysis.events), frame)
+        return CameraResult(frame, mask, analysis, events)
 
     def _restore_size(self, analyzer: ZoneAnalyzer) -> None:
         if self._size_state is None:
@@ -109,8 +120,12 @@ class CameraAnalytics:
             return self._size_state
         return self.analyzer.size_model.state()
 
-    def reload(self, zones: ZoneSet) -> tuple[Event, ...]:
+    def reload(self, zones: ZoneSet | None) -> tuple[Event, ...]:
         """Use new zones from now on; visits open in the old zones end."""
+        if zones is None:
+            ended = self.finish()
+            self.zones, self.analyzer = None, None
+            return ended
         self.zones = zones
         if self.analyzer is None or self._last is None or self._frame_size is None:
             return ()
@@ -130,102 +145,3 @@ class CameraAnalytics:
         return tuple(
             self.stamper.stamp(e, frame.wall + timedelta(seconds=e.t - frame.t)) for e in events
         )
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-class _End:
-    pass
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class Prefetch(Generic[T]):
-    """Runs an iterator in a thread, ``depth`` items ahead, so decoding overlaps inference.
-
-    Exceptions from the iterator are re-raised in the consumer. ``close()`` stops the
-    thread (it is a daemon thread too, so a forgotten close never blocks exit).
-    """
-
-    def __init__(
-        self, items: Iterable[T], depth: int = 8, on_close: Callable[[], None] | None = None
-    ) -> None:
-        self._queue: queue.Queue[T | _End | _Failure] = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._on_close = on_close
-        self._thread = threading.Thread(
-            target=self._run, args=(items,), daemon=True, name="prefetch"
-        )
-        self._thread.start()
-
-    def _run(self, items: Iterable[T]) -> None:
-        item: T | _End | _Failure
-        try:
-            for item in items:
-                if not self._put(item):
-                    return
-            item = _End()
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            item = _Failure(exc)
-        self._put(item)
-
-    def _put(self, item: T | _End | _Failure) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[T]:
-        while True:
-            item = self._queue.get()
-            if isinstance(item, _End):
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        if self._on_close is not None:
-            self._on_close()
-
-
-def segment_stream(
-    frames: Iterable[Frame], segment: Callable[[Sequence[Frame]], list[PersonMask]], batch_size: int
-) -> Iterator[tuple[Frame, PersonMask]]:
-    """Segment frames in batches of up to ``batch_size``, yielding them in order."""
-    for batch in batched(frames, batch_size):
-        yield from zip(batch, segment(batch), strict=True)
-
-
-def prepared_batches(
-    frames: Iterable[Frame], prepare: Callable[[Sequence[Frame]], T], batch_size: int
-) -> Iterator[tuple[list[Frame], T]]:
-    """The first stage of a two-stage segmenter: batches of up to ``batch_size`` frames,
-    each with its prepared model input (run it where the frames are decoded)."""
-    for batch in batched(frames, batch_size):
-        yield batch, prepare(batch)
-
-
-def infer_stream(
-    batches: Iterable[tuple[list[Frame], T]], infer: Callable[[T], list[PersonMask]]
-) -> Iterator[tuple[Frame, PersonMask]]:
-    """The second stage: the model on each prepared batch, yielding frames in order."""
-    for batch, prepared in batches:
-        yield from zip(batch, infer(prepared), strict=True)

@@ -1,4 +1,4 @@
-"""A camera's frames between its capture thread and the inference worker.
+"""A camera's frames between its decode thread and the stream runner.
 
 Two policies, chosen by the source:
 
@@ -8,8 +8,8 @@ Two policies, chosen by the source:
 - a file (or any source that must not lose frames) waits for room instead: nothing is
   dropped, the file is simply read as fast as it is processed.
 
-Every feed of a pipeline shares one ``wakeup`` event, set on each put, so the worker sleeps
-until some camera has a frame instead of polling.
+Every feed of a runner shares one ``wakeup`` event (the runner sets it), set on each put, so
+the runner sleeps until some camera has a frame instead of polling.
 
 Example::
 
@@ -40,6 +40,7 @@ class FrameFeed:
         self.wakeup = wakeup if wakeup is not None else threading.Event()
         self._dropped = 0
         self._ended = False
+        self._error: BaseException | None = None
         self._frames: deque[Frame] = deque()
         self._cond = threading.Condition()
 
@@ -68,16 +69,18 @@ class FrameFeed:
             self._cond.notify_all()
             return frame
 
-    def end(self) -> None:
-        """The source has ended: no more frames will come."""
+    def end(self, error: BaseException | None = None) -> None:
+        """The source has ended: no more frames will come; ``error`` when reading failed
+        (the runner raises it once the frames before it are taken)."""
         with self._cond:
             self._ended = True
+            self._error = error
             self._cond.notify_all()
         self.wakeup.set()
 
     @property
     def dropped(self) -> int:
-        """Frames replaced by newer ones before the worker took them (live only)."""
+        """Frames replaced by newer ones before the runner took them (live only)."""
         with self._cond:
             return self._dropped
 
@@ -85,6 +88,12 @@ class FrameFeed:
     def ended(self) -> bool:
         with self._cond:
             return self._ended
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the source ended early, once every frame before the failure was taken."""
+        with self._cond:
+            return self._error if not self._frames else None
 
     @property
     def drained(self) -> bool:

@@ -1,12 +1,12 @@
 """The composition root: wires sources, the segmenter, analytics and sinks together.
 
 ``App.start()`` is a readable list of steps and ``App.stop()`` undoes them in reverse.
-Threads, not processes: one capture thread per camera (``runtime.capture``), one inference
-worker that batches frames across cameras (``runtime.worker``), the sinks' own writer and
-network threads, and the main thread as supervisor (``App.run``): it acts on stop and
-reload requests, notices stalled cameras, pings systemd's watchdog while inference makes
-progress, and reports health. Running it as a daemon (signals, pid file) is
-``runtime.daemon``.
+Threads, not processes: one capture thread per camera (``runtime.capture``), the stream
+runner's stages (``pipeline.runner``: batches across cameras, segmenter, analytics), the
+sinks' own writer and network threads, and the main thread as supervisor (``App.run``): it
+acts on stop and reload requests, notices stalled cameras, pings systemd's watchdog while
+the pipeline makes progress, and reports health. Running it as a daemon (signals, pid
+file) is ``runtime.daemon``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from datetime import datetime, timezone
 
 from edge_app.config import AppConfig, CameraConfig
 from edge_app.config.zones import ZoneSet, load_camera_zones
-from edge_app.core.domain import Frame, PersonMask
 from edge_app.core.errors import EdgeAppError, SegmenterError, StoreError
 from edge_app.core.events import CameraStatus, Event, EventStamper, ZoneEvent
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
 from edge_app.pipeline.feed import FrameFeed
-from edge_app.pipeline.worker import InferenceWorker, warm_up
+from edge_app.pipeline.runner import FILE_FEED_DEPTH, RunnerCamera, StreamRunner, warm_up
 from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import BackoffPolicy, CameraCapture
 from edge_app.runtime.health import HealthSnapshot, WatchdogGate
@@ -43,9 +42,15 @@ ResultCallback = Callable[[CameraResult], None]
 EventsCallback = Callable[[tuple[Event, ...]], None]
 ZonesLoader = Callable[[AppConfig], dict[str, ZoneSet]]
 
-_FILE_FEED_DEPTH = 8  # frames a file camera may have decoded ahead of inference
 _CAPTURE_JOIN_S = 2.0  # at a stop, for every capture thread together
-_WORKER_DRAIN_S = 5.0  # at a stop, for the frames in flight
+_PIPELINE_DRAIN_S = 5.0  # at a stop, for the frames in flight
+_SUPERVISOR_TICK_S = 0.5  # the longest the supervisor sleeps between its checks
+_STALL_GRACE = 1.5
+"""A live camera is declared stalled after ``stall_timeout_s`` times this: the backend's own
+read timeout (``stall_timeout_s``) gets to fire first, with a clear reason."""
+_OPEN_GRACE = 1.5
+"""READY waits for the cameras' first frames up to ``stall_timeout_s`` times this: opening a
+stream may take a little longer than its read timeout (connect, then the first frame)."""
 
 
 def _same(a: ZoneSet, b: ZoneSet) -> bool:
@@ -61,8 +66,9 @@ class App:
     """The daemon. ``run()`` blocks until every finite source has ended or a stop.
 
     ``on_result`` gets every analysed frame and ``on_finish`` every event emitted outside a
-    frame (visits closed at a stop or reload, camera online/offline), both on the worker
-    thread. ``make_segmenter``, ``make_source`` and ``load_zones`` default to the
+    frame (visits closed at a stop or reload, camera online/offline), both on the runner's
+    analysis thread (``on_finish`` of the stop on the main thread, after the runner ended).
+    ``make_segmenter``, ``make_source`` and ``load_zones`` default to the
     configured backends.
     """
 
@@ -87,7 +93,7 @@ class App:
         self.reload_event = threading.Event()
         self.cameras: dict[str, CameraParts] = {}
         self.segmenter: Segmenter | None = None
-        self.worker: InferenceWorker | None = None
+        self.runner: StreamRunner | None = None
         self.sinks: list[Sink] = []
         self.health = HealthBook()
         self.watchdog = WatchdogGate(
@@ -97,8 +103,7 @@ class App:
         self._make_segmenter = make_segmenter
         self._make_source = make_source or self._open_camera
         self._load_zones = load_zones
-        self._stamper = EventStamper(config.device_id)
-        self._wakeup = threading.Event()
+        self._stamper: EventStamper | None = None  # the sinks' one, resuming the stored seqs
         self._snapshot: HealthSnapshot | None = None
         self._stop_metrics: Callable[[], None] | None = None
         self._stopped = False
@@ -110,11 +115,11 @@ class App:
         self._init_sinks()
         self._init_segmenter()
         self._init_cameras()
-        self._start_worker()
+        self._start_runner()
         self._start_capture()
         self._start_metrics()
         self._wait_for_cameras()
-        self._raise_worker_error()  # a model that fails on the first frames is not ready
+        self._raise_runner_error()  # a model that fails on the first frames is not ready
         self._snapshot = self.health_snapshot()
         self.notifier.ready(self._snapshot.status_line())
         log.info("ready: %s", self._snapshot.status_line())
@@ -129,7 +134,7 @@ class App:
         self.notifier.stopping("stopping: finishing the frames in flight")
         self.stop_event.set()
         self._stop_capture()
-        if self._stop_worker():
+        if self._stop_runner():
             self._finish_cameras()
             self._save_person_sizes()
             if self.segmenter is not None:
@@ -176,30 +181,34 @@ class App:
         sizes = PerspectiveStore(perspective_path(self.config.store.path)).load()
         for cam in self.config.cameras:
             source = self._make_source(cam)
-            feed = FrameFeed(source.live, 1 if source.live else _FILE_FEED_DEPTH, self._wakeup)
+            feed = FrameFeed(source.live, 1 if source.live else FILE_FEED_DEPTH)
             capture = CameraCapture(
                 cam.id,
                 source,
                 lambda cam=cam: self._make_source(cam),  # type: ignore[misc]
                 feed,
                 backoff=backoff,
-                stall_timeout_s=daemon.stall_timeout_s * 1.5,  # the backend's own timeout first
+                stall_timeout_s=daemon.stall_timeout_s * _STALL_GRACE,
                 on_status=self._on_camera_status,
                 min_interval_s=1.0 / cam.fps if cam.fps else 0.0,
             )
             analytics = CameraAnalytics(
-                cam.id, self.zones[cam.id], self.config.analytics, self._stamper, sizes.get(cam.id)
+                cam.id,
+                self.zones[cam.id],
+                self.config.analytics,
+                self._stamper_of_sinks(),
+                sizes.get(cam.id),
             )
             self.cameras[cam.id] = CameraParts(cam, capture, analytics, now)
 
-    def _start_worker(self) -> None:
+    def _start_runner(self) -> None:
         if self.segmenter is None:
             raise SegmenterError("the segmenter was not created")
-        feeds = {cid: cam.feed for cid, cam in self.cameras.items()}
-        self.worker = InferenceWorker(
-            self.segmenter, feeds, self._handle, self._wakeup, on_batch=self.health.on_batch
+        cameras = {cid: RunnerCamera(cam.feed, cam.analytics) for cid, cam in self.cameras.items()}
+        self.runner = StreamRunner(
+            self.segmenter, cameras, self._on_result, on_batch=self.health.on_batch
         )
-        self.worker.start()
+        self.runner.start()
 
     def _start_capture(self) -> None:
         for cam in self.cameras.values():
@@ -217,7 +226,7 @@ class App:
     def _wait_for_cameras(self) -> None:
         # READY waits for each camera's first frame or first failure, not longer than its
         # open timeout: an unreachable camera must not keep the whole service from starting.
-        deadline = time.monotonic() + self.config.daemon.stall_timeout_s * 1.5
+        deadline = time.monotonic() + self.config.daemon.stall_timeout_s * _OPEN_GRACE
         for cam in self.cameras.values():
             while not cam.capture.settled.wait(0.1):
                 if self.stop_event.is_set() or time.monotonic() > deadline:
@@ -231,17 +240,17 @@ class App:
             if not cam.capture.join(max(0.0, deadline - time.monotonic())):
                 log.warning("camera %s: capture is stuck in a read; leaving it", cam.config.id)
 
-    def _stop_worker(self) -> bool:
-        if self.worker is None:
+    def _stop_runner(self) -> bool:
+        if self.runner is None:
             return True
-        self.worker.stop(drain=True)
-        if self.worker.join(_WORKER_DRAIN_S):
+        self.runner.stop(drain=True)
+        if self.runner.join(_PIPELINE_DRAIN_S):
             return True
         self.healthy_stop = False
         log.error(
-            "inference did not finish within %.0f s of the stop (stuck segmenter); stopping "
-            "without it, open visits stay open until the next start",
-            _WORKER_DRAIN_S,
+            "the pipeline did not finish within %.0f s of the stop (stuck segmenter); "
+            "stopping without it, open visits stay open until the next start",
+            _PIPELINE_DRAIN_S,
         )
         return False
 
@@ -266,10 +275,11 @@ class App:
 
     def run(self) -> None:
         """Supervise until a stop, or until every finite source has ended."""
-        if self.worker is None:
+        if self.runner is None:
             raise SegmenterError("App.run() needs App.start() first")
         daemon = self.config.daemon
-        tick = min(0.5, daemon.stall_timeout_s / 4)
+        # Several looks per stall timeout, so a stalled camera is noticed close to it.
+        tick = min(_SUPERVISOR_TICK_S, daemon.stall_timeout_s / 4)
         next_report = time.monotonic() + daemon.status_interval_s
         next_log = time.monotonic() + (daemon.log_stats_interval_s or float("inf"))
         while not self.stop_event.is_set():
@@ -279,21 +289,21 @@ class App:
                 self.reload_zones()
             for cam in self.cameras.values():
                 cam.capture.check_stall(now)
-            if self.worker.finished.is_set():
-                break  # before the watchdog: a worker done with its files is not a dead one
-            self.watchdog.tick(now, self.worker.busy_for(now), self.worker.alive)
+            if self.runner.finished.is_set():
+                break  # before the watchdog: a runner done with its files is not a dead one
+            self.watchdog.tick(now, self.runner.busy_for(now), self.runner.alive)
             if now >= next_report:
                 next_report = now + daemon.status_interval_s
                 self._report(log_it=now >= next_log)
                 if now >= next_log:
                     next_log = now + daemon.log_stats_interval_s
             self.stop_event.wait(tick)
-        self._raise_worker_error()
-        if self.worker.finished.is_set():
+        self._raise_runner_error()
+        if self.runner.finished.is_set():
             log.info("all sources ended")
 
-    def _raise_worker_error(self) -> None:
-        error = self.worker.error if self.worker is not None else None
+    def _raise_runner_error(self) -> None:
+        error = self.runner.error if self.runner is not None else None
         if error is None:
             return
         self.healthy_stop = False
@@ -322,9 +332,9 @@ class App:
         self.zones.update(changed)
         for cid, zones in changed.items():
             log.info("zones reloaded: camera %s: %s", cid, ", ".join(z.id for z in zones.zones))
-            if self.worker is not None:
+            if self.runner is not None:
                 analytics = self.cameras[cid].analytics
-                self.worker.call(
+                self.runner.call(
                     lambda a=analytics, z=zones: self._emit(a.reload(z))  # type: ignore[misc]
                 )
         if not changed:
@@ -334,10 +344,9 @@ class App:
 
     # --- events and figures ------------------------------------------------------------
 
-    def _handle(self, camera_id: str, frame: Frame, mask: PersonMask) -> None:
-        """One segmented frame (worker thread): analytics, then the sinks."""
-        cam = self.cameras[camera_id]
-        result = cam.analytics.process(frame, mask)
+    def _on_result(self, result: CameraResult) -> None:
+        """One analysed frame (the runner's analysis thread): the sinks, health, logs."""
+        cam = self.cameras[result.frame.camera_id]
         for sink in self.sinks:
             sink.handle(result.events, result.analysis.states)
         for event in result.events:
@@ -360,11 +369,17 @@ class App:
 
     def _status_event(self, camera_id: str, online: bool, reason: str, t: float) -> Event:
         event = ZoneEvent(camera_id, None, t, CameraStatus(online, reason))
-        return self._stamper.stamp(event, datetime.now(timezone.utc))
+        return self._stamper_of_sinks().stamp(event, datetime.now(timezone.utc))
+
+    def _stamper_of_sinks(self) -> EventStamper:
+        if self._stamper is None:
+            raise StoreError("events stamped before the sinks were opened")
+        return self._stamper
 
     def _on_camera_status(self, camera_id: str, online: bool, reason: str) -> None:
-        """A live camera went offline or came back (capture thread). Handled on the worker
-        thread, which owns the analytics: an offline camera's open visits end first."""
+        """A live camera went offline or came back (capture thread). Handled on the runner's
+        analysis thread, which owns the analytics: an offline camera's open visits end
+        first."""
         t = time.monotonic()
         cam = self.cameras[camera_id]
 
@@ -372,14 +387,14 @@ class App:
             ended = () if online else cam.analytics.finish()
             self._emit((*ended, self._status_event(camera_id, online, reason, t)))
 
-        if self.worker is not None:
-            self.worker.call(apply)
+        if self.runner is not None:
+            self.runner.call(apply)
 
     def health_snapshot(self) -> HealthSnapshot:
         now = time.monotonic()
         return self.health.snapshot(
             (cam.figures(now) for cam in self.cameras.values()),
-            self.worker.batch_size if self.worker else 1,
+            self.runner.batch_size if self.runner else 1,
             outbox_backlog(self.sinks),
         )
 

@@ -2,7 +2,7 @@
 
 The same ``HealthSnapshot`` feeds the ``STATUS=`` line systemd shows, the periodic log line,
 the MQTT ``stats`` topic and the optional Prometheus endpoint, so they always agree.
-``WatchdogGate`` pings systemd's watchdog only while the inference worker makes progress:
+``WatchdogGate`` pings systemd's watchdog only while the pipeline makes progress:
 a segmenter call that hangs for longer than ``hang_timeout_s`` stops the pings, and systemd
 restarts the service after ``WatchdogSec=``.
 """
@@ -189,8 +189,9 @@ class WatchdogGate:
     """Pings the watchdog every ``interval_s / 2`` while the pipeline makes progress.
 
     ``interval_s`` is systemd's ``WatchdogSec`` (None: no watchdog, nothing is sent).
-    Unhealthy means the worker thread has died, or its current segmenter call has run
-    longer than ``hang_timeout_s``; the first unhealthy tick logs why and sets STATUS.
+    Unhealthy means a stage of the stream runner has died, or its current segmenter (or
+    analysis) call has run longer than ``hang_timeout_s``; the first unhealthy tick logs
+    why and sets STATUS.
     """
 
     def __init__(self, notifier: Notifier, interval_s: float | None, hang_timeout_s: float) -> None:
@@ -201,13 +202,13 @@ class WatchdogGate:
         self.healthy = True
         self._last_ping: float | None = None
 
-    def tick(self, now: float, busy_s: float, worker_alive: bool) -> bool:
+    def tick(self, now: float, busy_s: float, pipeline_alive: bool) -> bool:
         """Called every supervisor tick; True when a ping went out."""
         problem = None
-        if not worker_alive:
-            problem = "the inference worker has stopped"
+        if not pipeline_alive:
+            problem = "the pipeline has stopped"
         elif busy_s > self.hang_timeout_s:
-            problem = f"inference has been stuck for {busy_s:.0f} s"
+            problem = f"the pipeline has been stuck for {busy_s:.0f} s"
         if problem is not None:
             if self.healthy:
                 log.error("%s: no more watchdog pings (systemd will restart the service)", problem)

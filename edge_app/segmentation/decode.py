@@ -35,7 +35,6 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -156,29 +155,3 @@ def to_person_masks(masks: np.ndarray, input_mappings: Sequence[MaskMapping]) ->
         PersonMask(masks[i], mapping if mapping.mask_size == size else mapping.resized(size))
         for i, mapping in enumerate(input_mappings)
     ]
-
-
-def mask_in_frame(person: PersonMask) -> MaskBatch:
-    """The person mask drawn in frame pixels: ``(H, W)`` uint8 0/1 (nearest neighbour).
-
-    For overlays and evaluation against frame-resolution truth; letterbox padding is
-    cropped away by the mapping.
-    """
-    m = person.mapping
-    # warpAffine maps pixel indices; MaskMapping maps continuous coordinates whose pixel
-    # centres sit at +0.5, hence the half-pixel terms.
-    matrix = np.array(
-        [
-            [m.scale_x, 0.0, m.offset_x + 0.5 * m.scale_x - 0.5],
-            [0.0, m.scale_y, m.offset_y + 0.5 * m.scale_y - 0.5],
-        ]
-    )
-    out = cv2.warpAffine(
-        person.mask,
-        matrix,
-        m.frame_size,
-        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return np.asarray(out, dtype=np.uint8)

@@ -8,6 +8,7 @@ with its live count (filled while occupied), each person's foot point with its t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -20,10 +21,12 @@ from edge_app.config import AnalyticsConfig, SegmenterConfig
 from edge_app.config.zones import ZoneSet
 from edge_app.core.domain import ImageU8, PersonMask, Points
 from edge_app.core.errors import ConfigError, SourceError
-from edge_app.pipeline.camera import CameraResult
-
-MASK_TINT = (255, 0, 255)
-"""BGR colour of the person mask (magenta: rare in shops, visible on any floor)."""
+from edge_app.core.events import EventStamper
+from edge_app.pipeline.camera import CameraAnalytics, CameraResult
+from edge_app.pipeline.runner import run_source
+from edge_app.segmentation import create_segmenter
+from edge_app.segmentation.masks import tint_people
+from edge_app.sources.file import FileSource
 
 ZONE_COLOURS = (
     (0, 200, 255),
@@ -38,25 +41,6 @@ ZONE_COLOURS = (
 """BGR colours given to zones in file order (repeating)."""
 
 
-def mask_in_frame(person: PersonMask) -> ImageU8:
-    """The ``(H, W)`` 0/1 mask mapped back onto frame pixels (nearest neighbour)."""
-    m = person.mapping
-    # warpAffine with WARP_INVERSE_MAP samples the mask at the image of each frame pixel
-    # index; pixel centres (index + 0.5) map by ``* scale + offset``, hence the -0.5 terms.
-    tx = 0.5 * m.scale_x + m.offset_x - 0.5
-    ty = 0.5 * m.scale_y + m.offset_y - 0.5
-    affine = np.array([[m.scale_x, 0.0, tx], [0.0, m.scale_y, ty]])
-    out = cv2.warpAffine(
-        person.mask,
-        affine,
-        m.frame_size,
-        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return np.asarray(out, dtype=np.uint8)
-
-
 def draw_overlay(
     image: ImageU8,
     person: PersonMask,
@@ -66,12 +50,10 @@ def draw_overlay(
 ) -> ImageU8:
     """A new BGR image: ``image`` with mask, zones (in ``analysis.states`` order, polygons
     in frame pixels), foot points and track ids drawn on it."""
-    out: ImageU8 = image.copy()
+    out = tint_people(image, person)
     h, w = out.shape[:2]
     thick = max(1, round(max(w, h) / 640))
     font_scale = 0.45 * thick
-    person_px = mask_in_frame(person).astype(np.bool_)
-    out[person_px] = (out[person_px] * 0.45 + np.array(MASK_TINT) * 0.55).astype(np.uint8)
     fill = out.copy()
     for k, (polygon, state) in enumerate(zip(polygons, analysis.states, strict=True)):
         if state.occupied:
@@ -226,42 +208,40 @@ def snapshot(
     the first frame at or after ``at_s`` seconds; the last frame when neither is given)
     and write it, drawn, to ``out`` (PNG). The frames before it warm up the segmenter's
     background model and the tracker, so the picture shows what the daemon would see."""
-    from edge_app.core.events import EventStamper
-    from edge_app.pipeline.camera import CameraAnalytics, segment_stream
-    from edge_app.segmentation import create_segmenter
-    from edge_app.sources.file import FileSource
-
     if not video.is_file():
         raise ConfigError(str(video), None, "video file not found", "check the path")
-    source = FileSource(zones.camera, video)
-    segmenter = create_segmenter(segmenter_cfg)
     camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper("snapshot"))
-    chosen: CameraResult | None = None
+    chosen: list[CameraResult] = []
+    reached = threading.Event()
+
+    def keep(result: CameraResult) -> None:
+        if reached.is_set():
+            return  # frames analysed after the chosen one while the runner stops
+        chosen[:] = [result]
+        frame = result.frame
+        if (frame_index is not None and frame.index >= frame_index) or (
+            at_s is not None and frame.t >= at_s
+        ):
+            reached.set()
+
+    segmenter = create_segmenter(segmenter_cfg)
     try:
-        frames = source.frames()
-        for frame, mask in segment_stream(frames, segmenter.segment, segmenter.batch_size):
-            chosen = camera.process(frame, mask)
-            if (frame_index is not None and frame.index >= frame_index) or (
-                at_s is not None and frame.t >= at_s
-            ):
-                break
-        else:
-            if chosen is not None and (frame_index is not None or at_s is not None):
-                where = f"frame {frame_index}" if frame_index is not None else f"{at_s:g} s"
-                raise ConfigError(
-                    str(video),
-                    None,
-                    f"the video ends (frame {chosen.frame.index}) before {where}",
-                    "pick an earlier frame",
-                )
+        run_source(FileSource(zones.camera, video), segmenter, camera, keep, stop=reached)
     finally:
-        source.close()
         segmenter.close()
-    if chosen is None:
+    if chosen and not reached.is_set() and (frame_index is not None or at_s is not None):
+        where = f"frame {frame_index}" if frame_index is not None else f"{at_s:g} s"
+        raise ConfigError(
+            str(video),
+            None,
+            f"the video ends (frame {chosen[0].frame.index}) before {where}",
+            "pick an earlier frame",
+        )
+    if not chosen:
         raise SourceError(f"{video}: no frame could be decoded")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), OverlayPainter(zones)(chosen)):
+    if not cv2.imwrite(str(out), OverlayPainter(zones)(chosen[0])):
         raise ConfigError(
             str(out), None, "cannot write the picture", "use a .png path you can write"
         )
-    return chosen
+    return chosen[0]

@@ -8,27 +8,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from edge_app.config import AnalyticsConfig, SegmenterConfig
 from edge_app.config.zones import ZoneSet
-from edge_app.core.domain import Frame, PersonMask, ZoneState
+from edge_app.core.domain import ZoneState
 from edge_app.core.events import Event, EventStamper, ZoneExit
-from edge_app.pipeline.camera import (
-    CameraAnalytics,
-    CameraResult,
-    Prefetch,
-    infer_stream,
-    prepared_batches,
-    segment_stream,
-)
-from edge_app.segmentation import Segmenter, TwoStageSegmenter, create_segmenter
+from edge_app.pipeline.camera import CameraAnalytics, CameraResult
+from edge_app.pipeline.runner import run_source
+from edge_app.segmentation import Segmenter, create_segmenter
 from edge_app.sources.base import Source
 from edge_app.sources.file import FileSource
 
@@ -117,13 +112,33 @@ class ReplayWriter:
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
         self.summary = SummaryBuilder()
-        self._csv_file: IO[str] = open(out_dir / "occupancy.csv.part", "w", newline="")  # noqa: SIM115
-        self._events_file: IO[str] = open(out_dir / "events.jsonl.part", "w")  # noqa: SIM115
-        self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(["frame", "t_s", "zone", "count", "coverage", "occupied"])
         self.events_written = 0
+        self._files = contextlib.ExitStack()
+        self._complete = False
+
+    def __enter__(self) -> ReplayWriter:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as files:
+            csv_file = files.enter_context(
+                open(self.out_dir / "occupancy.csv.part", "w", newline="", encoding="utf-8")
+            )
+            self._events_file = files.enter_context(
+                open(self.out_dir / "events.jsonl.part", "w", encoding="utf-8")
+            )
+            self._files = files.pop_all()
+        self._csv = csv.writer(csv_file)
+        self._csv.writerow(["frame", "t_s", "zone", "count", "coverage", "occupied"])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._files.close()
+        if not self._complete:
+            return  # an interrupted replay keeps its .part files for inspection
+        summary_part = self.out_dir / "summary.json.part"
+        summary_part.write_text(json.dumps(self.summary.to_dict(), indent=2) + "\n")
+        for name in ("occupancy.csv", "events.jsonl", "summary.json"):
+            os.replace(self.out_dir / f"{name}.part", self.out_dir / name)
 
     def add(self, result: CameraResult) -> None:
         index = result.frame.index
@@ -141,16 +156,9 @@ class ReplayWriter:
             self.events_written += 1
         self.summary.add_events(events)
 
-    def close(self, complete: bool = True) -> None:
-        """Finish the files; ``complete=False`` keeps the ``.part`` files for inspection."""
-        self._csv_file.close()
-        self._events_file.close()
-        if not complete:
-            return
-        summary_part = self.out_dir / "summary.json.part"
-        summary_part.write_text(json.dumps(self.summary.to_dict(), indent=2) + "\n")
-        for name in ("occupancy.csv", "events.jsonl", "summary.json"):
-            os.replace(self.out_dir / f"{name}.part", self.out_dir / name)
+    def complete(self) -> None:
+        """Every result is in: the files take their final names when the writer closes."""
+        self._complete = True
 
 
 ProgressCallback = Callable[[CameraResult], None]
@@ -168,9 +176,9 @@ def run_replay(
 ) -> dict[str, Any]:
     """Replay every frame of ``video`` through the pipeline; returns the summary.
 
-    Decoding runs one step ahead in its own thread so it overlaps segmentation, with one
-    decoder thread: FFmpeg's default of one per core would take turns on the cores that
-    inference is using (on a 2-core machine it cost the selfie model a tenth of its speed).
+    The video is decoded with one FFmpeg thread: FFmpeg's default of one per core would take
+    turns on the cores that inference is using (on a 2-core machine it cost the selfie model
+    a tenth of its speed).
     """
     return replay_source(
         FileSource(zones.camera, video, decode_threads=1),
@@ -200,44 +208,20 @@ def replay_source(
         segmenter_cfg if isinstance(segmenter_cfg, Segmenter) else create_segmenter(segmenter_cfg)
     )
     camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper(device_id))
-    writer = ReplayWriter(out_dir)
-    # Inference in its own thread too: the model releases the GIL while it runs, so the
-    # analytics and the writers of one frame overlap with the inference of the next.
-    frames: Prefetch[Any]
-    masks: Prefetch[tuple[Frame, PersonMask]]
-    if isinstance(segmenter, TwoStageSegmenter) and segmenter.prepare_apart:
-        # The decode thread also prepares the model's input (resize, colour, normalise)
-        # while the frame is fresh in its core's cache; the inference thread only runs
-        # the model.
-        frames = Prefetch(
-            prepared_batches(source.frames(), segmenter.prepare, segmenter.batch_size),
-            depth=3,
-            on_close=source.close,
-        )
-        masks = Prefetch(infer_stream(frames, segmenter.infer), depth=2 * segmenter.batch_size)
-    else:
-        frames = Prefetch(
-            source.frames(), depth=2 * segmenter.batch_size + 2, on_close=source.close
-        )
-        masks = Prefetch(
-            segment_stream(frames, segmenter.segment, segmenter.batch_size),
-            depth=2 * segmenter.batch_size,
-        )
     sinks = list(extra_sinks)
-    complete = False
+    if on_result is not None:
+        sinks.append(on_result)
     try:
-        for frame, mask in masks:
-            result = camera.process(frame, mask)
-            writer.add(result)
-            for sink in sinks:
-                sink(result)
-            if on_result is not None:
-                on_result(result)
-        writer.add_events(camera.finish())
-        complete = True
+        with ReplayWriter(out_dir) as writer:
+
+            def handle(result: CameraResult) -> None:
+                writer.add(result)
+                for sink in sinks:
+                    sink(result)
+
+            run_source(source, segmenter, camera, handle)
+            writer.add_events(camera.finish())
+            writer.complete()
     finally:
-        masks.close()
-        frames.close()
         segmenter.close()
-        writer.close(complete)
     return writer.summary.to_dict()

@@ -20,19 +20,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge_app.analytics import FrameAnalysis, ZoneAnalyzer
 from edge_app.config import AnalyticsConfig
 from edge_app.config.zones import ZoneSet
-from edge_app.core.domain import Frame, ImageU8, PersonMask, Points
+from edge_app.core.domain import ImageU8, PersonMask, Points
 from edge_app.core.errors import EdgeAppError
-from edge_app.pipeline.camera import analyzer_params, zone_rules
+from edge_app.core.events import EventStamper
+from edge_app.pipeline.camera import CameraAnalytics, CameraResult
+from edge_app.pipeline.runner import IDLE_WAIT_S, RunnerCamera, SourceReader, StreamRunner
 from edge_app.segmentation import Segmenter
+from edge_app.segmentation.masks import tint_people
 from edge_app.sources import Source
 from edge_app.zone_editor.frames import encode_jpeg
 
 log = logging.getLogger(__name__)
-
-_MASK_TINT = np.array([255, 0, 255], dtype=np.float32)  # magenta (BGR): not a floor colour
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,30 +58,9 @@ class PreviewFrame:
     fps: float
 
 
-def mask_in_frame(mask: PersonMask) -> ImageU8:
-    """The person mask resampled to frame pixels: ``(H, W)`` uint8 0/1."""
-    m = mask.mapping
-    # frame -> mask affine; with WARP_INVERSE_MAP OpenCV samples the mask at each frame pixel.
-    affine = np.array([[m.scale_x, 0.0, m.offset_x], [0.0, m.scale_y, m.offset_y]])
-    warped: ImageU8 = np.asarray(
-        cv2.warpAffine(
-            mask.mask,
-            affine,
-            m.frame_size,
-            flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0,
-        ),
-        dtype=np.uint8,
-    )
-    return warped
-
-
 def render_overlay(image: ImageU8, mask: PersonMask, feet: Points) -> ImageU8:
     """``image`` with person pixels tinted and a dot on each foot point (BGR uint8)."""
-    out: ImageU8 = np.array(image, dtype=np.uint8, copy=True)
-    person = mask_in_frame(mask).astype(bool)
-    out[person] = (out[person].astype(np.float32) * 0.45 + _MASK_TINT * 0.55).astype(np.uint8)
+    out = tint_people(image, mask)
     radius = max(3, round(max(image.shape[:2]) / 160))
     for x, y in np.asarray(feet, dtype=np.float64).reshape(-1, 2):
         centre = (round(float(x)), round(float(y)))
@@ -95,6 +74,7 @@ class LivePreview:
 
     ``open_source`` and ``make_segmenter`` are called on the preview's thread when it
     starts; it stops by itself when ``status()`` has not been asked for ``idle_stop_s``.
+    The frames go through the same stream runner and camera analytics as the daemon's.
     """
 
     def __init__(
@@ -115,18 +95,27 @@ class LivePreview:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._source: Source | None = None
+        self._reader: SourceReader | None = None
+        self._runner: StreamRunner | None = None
+        self._camera: CameraAnalytics | None = None
         self._zones: ZoneSet | None = None
-        self._zones_version = 0
         self._latest: PreviewFrame | None = None
         self._error: str | None = None
         self._last_poll = time.monotonic()
+        self._seq = 0
+        self._fps = 0.0
+        self._last_frame_at = 0.0
 
     def set_zones(self, zones: ZoneSet | None) -> None:
         """Analyse with these zones from the next frame on (``None``: mask only)."""
         with self._lock:
             self._zones = zones
-            self._zones_version += 1
+            runner, camera = self._runner, self._camera
+        if runner is not None and camera is not None:
+            runner.call(lambda: self._reload(camera, zones))
+
+    def _reload(self, camera: CameraAnalytics, zones: ZoneSet | None) -> None:
+        camera.reload(zones)  # the preview shows counts: visits it closes are not shown
 
     def start(self) -> None:
         """Start the preview thread (no-op while it runs)."""
@@ -143,9 +132,9 @@ class LivePreview:
         """Stop the thread and release the camera and segmenter."""
         self._stop.set()
         with self._lock:
-            source, thread = self._source, self._thread
-        if source is not None:
-            source.close()  # unblocks a paced or live read
+            reader, thread = self._reader, self._thread
+        if reader is not None:
+            reader.source.close()  # unblocks a paced or live read
         if thread is not None:
             thread.join(timeout=timeout_s)
 
@@ -207,35 +196,29 @@ class LivePreview:
             self._error = message
 
     def _loop(self, segmenter: Segmenter) -> None:
-        source = self._open_source()
+        reader = SourceReader(self._open_source())
         with self._lock:
-            self._source = source
-        analyzer: ZoneAnalyzer | None = None
-        version = -1
-        size: tuple[int, int] | None = None
-        seq = 0
-        fps = 0.0
-        last = time.monotonic()
+            camera = CameraAnalytics(
+                self.camera_id, self._zones, self._analytics, EventStamper("preview")
+            )
+            runner = StreamRunner(
+                segmenter, {self.camera_id: RunnerCamera(reader.feed, camera)}, self._publish
+            )
+            self._reader, self._runner, self._camera = reader, runner, camera
+        self._last_frame_at = time.monotonic()
+        reader.start()
+        runner.start()
         try:
-            for frame in source.frames():
+            while not runner.finished.wait(IDLE_WAIT_S):
                 if self._stop.is_set() or self._idle():
-                    return
-                mask = segmenter.segment([frame])[0]
-                with self._lock:
-                    zones, current = self._zones, self._zones_version
-                if current != version or frame.size != size:
-                    analyzer = self._analyzer(zones, frame)
-                    version, size = current, frame.size
-                analysis = analyzer.update(mask, frame.t) if analyzer is not None else None
-                now = time.monotonic()
-                fps = _smoothed_rate(fps, now - last)
-                last = now
-                seq += 1
-                self._publish(seq, frame, mask, analysis, fps)
+                    break
         finally:
+            runner.stop(drain=False)
+            runner.join()
+            reader.close()
             with self._lock:
-                self._source = None
-            source.close()
+                self._reader, self._runner, self._camera = None, None, None
+        runner.raise_error()
 
     def _idle(self) -> bool:
         with self._lock:
@@ -244,30 +227,20 @@ class LivePreview:
             log.info("zone editor preview: nobody is watching, stopping it")
         return idle
 
-    def _analyzer(self, zones: ZoneSet | None, frame: Frame) -> ZoneAnalyzer | None:
-        if zones is None:
-            return None
-        rules = zone_rules(zones, frame.size, self._analytics)
-        # A fresh analyzer per zone change: the preview shows counts, not long visits.
-        return ZoneAnalyzer(self.camera_id, rules, analyzer_params(self._analytics))
-
-    def _publish(
-        self,
-        seq: int,
-        frame: Frame,
-        mask: PersonMask,
-        analysis: FrameAnalysis | None,
-        fps: float,
-    ) -> None:
-        feet = analysis.feet if analysis is not None else np.zeros((0, 2))
-        counts = tuple(
-            ZoneCount(s.zone, s.count, s.occupied, s.coverage)
-            for s in (analysis.states if analysis is not None else ())
+    def _publish(self, result: CameraResult) -> None:
+        """One analysed frame (runner thread): the picture and counts the page shows."""
+        now = time.monotonic()
+        self._fps = _smoothed_rate(self._fps, now - self._last_frame_at)
+        self._last_frame_at = now
+        self._seq += 1
+        analysis, frame = result.analysis, result.frame
+        counts = tuple(ZoneCount(s.zone, s.count, s.occupied, s.coverage) for s in analysis.states)
+        jpeg = encode_jpeg(render_overlay(frame.image, result.mask, analysis.feet))
+        latest = PreviewFrame(
+            self._seq, frame.index, frame.t, jpeg, len(analysis.feet), counts, self._fps
         )
-        jpeg = encode_jpeg(render_overlay(frame.image, mask, feet))
-        result = PreviewFrame(seq, frame.index, frame.t, jpeg, len(feet), counts, fps)
         with self._lock:
-            self._latest = result
+            self._latest = latest
 
 
 def _smoothed_rate(previous: float, period_s: float) -> float:

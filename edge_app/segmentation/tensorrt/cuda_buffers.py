@@ -7,7 +7,7 @@ runtime crashes the process when constructed without a driver).
 
 The pycuda context is the device's *primary* context, the one the CUDA runtime API (and so
 TensorRT) uses too. It is made current only inside ``GpuSession.active()``, so the object
-can be created on one thread and used from the inference worker thread. Every buffer and
+can be created on one thread and used from the runner's inference thread. Every buffer and
 stream is a small class with ``free()``/``close()``; every pycuda failure becomes a
 ``SegmenterError`` that says what was being done.
 """

@@ -33,7 +33,7 @@ from edge_app.config import (
     SyntheticSourceConfig,
 )
 from edge_app.core.errors import ConfigError
-from edge_app.pipeline.camera import CameraResult, batched
+from edge_app.pipeline.camera import CameraResult
 from edge_app.tools.bench.cases import (
     AnalyticsCost,
     analytics_cost,
@@ -82,7 +82,8 @@ def pipeline_efficiency(
     for _ in range(repeats):
         segmenter = create_segmenter(segmenter_cfg)
         try:
-            batches = list(batched(frames, segmenter.batch_size))
+            size = segmenter.batch_size
+            batches = [frames[i : i + size] for i in range(0, len(frames), size)]
             segmenter.segment(batches[0])
             start = time.perf_counter()
             for batch in batches[1:]:

@@ -1,18 +1,29 @@
-"""The latest-frame policy of live feeds, and batching across cameras in the worker."""
+"""The stream runner: the latest-frame policy of live feeds, batching across cameras,
+analysis in each camera's order, calls on the analysis thread, errors and stops."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge_app.config import OnnxSegmenterConfig, PreprocessConfig
+from edge_app.config import AnalyticsConfig, OnnxSegmenterConfig, PreprocessConfig
+from edge_app.config.zones import parse_zones
 from edge_app.core.domain import Frame, PersonMask
+from edge_app.core.errors import SourceError
+from edge_app.core.events import EventStamper
+from edge_app.pipeline.camera import CameraAnalytics, CameraResult
 from edge_app.pipeline.feed import FrameFeed
-from edge_app.pipeline.worker import InferenceWorker, collect_batch
+from edge_app.pipeline.runner import (
+    RunnerCamera,
+    StreamRunner,
+    collect_batch,
+    run_source,
+)
 from edge_app.segmentation.onnx import OnnxSegmenter
 from tests.daemon_support import wait_until
 from tests.fakes.onnx_models import bright_person_model
@@ -152,65 +163,142 @@ def bright_segmenter(tmp_path_factory: pytest.TempPathFactory) -> OnnxSegmenter:
     )
 
 
-def test_worker_batches_across_cameras_and_hands_each_mask_to_its_camera(
-    bright_segmenter: OnnxSegmenter,
+def analytics(camera: str) -> CameraAnalytics:
+    """Analytics with one zone over the whole frame."""
+    zones = parse_zones(
+        {"camera": camera, "zones": [{"id": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]},
+        Path(f"{camera}.yaml"),
+    )
+    return CameraAnalytics(camera, zones, AnalyticsConfig(), EventStamper("test"))
+
+
+def filled_feed(camera: str, frames: int, value: int, ended: bool = True) -> FrameFeed:
+    feed = FrameFeed(False, 8)
+    for i in range(frames):
+        feed.put(frame(camera, i, value), threading.Event())
+    if ended:
+        feed.end()
+    return feed
+
+
+def run_to_end(runner: StreamRunner) -> None:
+    runner.start()
+    assert runner.join(30)
+    runner.raise_error()
+
+
+@pytest.mark.parametrize("prepare_apart", [False, True])
+def test_the_runner_batches_across_cameras_and_analyses_each_frame_as_its_camera(
+    bright_segmenter: OnnxSegmenter, monkeypatch: pytest.MonkeyPatch, prepare_apart: bool
 ) -> None:
     # Camera "white" sees only person pixels, "black" none: each mask says whose it is.
-    wakeup = threading.Event()
-    feeds = {"white": FrameFeed(False, 8, wakeup), "black": FrameFeed(False, 8, wakeup)}
-    stop = threading.Event()
-    for i in range(3):
-        feeds["white"].put(frame("white", i, 255), stop)
-    for i in range(2):
-        feeds["black"].put(frame("black", i, 0), stop)
-    for feed in feeds.values():
-        feed.end()
-    handled: list[tuple[str, int, float]] = []
+    monkeypatch.setattr(bright_segmenter, "prepare_apart", prepare_apart)
+    cameras = {
+        "white": RunnerCamera(filled_feed("white", 3, 255), analytics("white")),
+        "black": RunnerCamera(filled_feed("black", 2, 0), analytics("black")),
+    }
+    results: list[CameraResult] = []
     batches: list[int] = []
-
-    def handle(camera: str, f: Frame, mask: PersonMask) -> None:
-        assert f.camera_id == camera
-        handled.append((camera, f.index, float(mask.mask.mean())))
-
-    worker = InferenceWorker(
-        bright_segmenter, feeds, handle, wakeup, on_batch=lambda n, _s: batches.append(n)
+    runner = StreamRunner(
+        bright_segmenter, cameras, results.append, on_batch=lambda n, _s: batches.append(n)
     )
-    worker.start()
-    assert worker.join(30)
-    assert worker.error is None
+    run_to_end(runner)
+    assert runner.finished.is_set()
     assert batches == [4, 1]
-    assert [(c, i) for c, i, _ in handled] == [
+    assert [(r.frame.camera_id, r.frame.index) for r in results] == [
         ("white", 0), ("black", 0), ("white", 1), ("black", 1), ("white", 2),
     ]  # fmt: skip
-    for camera, _, coverage in handled:
-        assert coverage == (1.0 if camera == "white" else 0.0)
+    for r in results:
+        white = r.frame.camera_id == "white"
+        assert float(r.mask.mask.mean()) == (1.0 if white else 0.0)
+        assert r.analysis.states[0].coverage == pytest.approx(1.0 if white else 0.0)
+    assert {r.analysis.states[0].camera for r in results} == {"white", "black"}
 
 
-def test_worker_drains_the_frames_in_flight_when_stopped(bright_segmenter: OnnxSegmenter) -> None:
-    wakeup = threading.Event()
-    feed = FrameFeed(False, 8, wakeup)
+def test_the_runner_drains_the_frames_in_flight_when_stopped(
+    bright_segmenter: OnnxSegmenter,
+) -> None:
+    feed = filled_feed("cam", 6, 255, ended=False)  # a live stream that has not ended
     handled: list[int] = []
-    worker = InferenceWorker(
-        bright_segmenter, {"cam": feed}, lambda _c, f, _m: handled.append(f.index), wakeup
+    runner = StreamRunner(
+        bright_segmenter,
+        {"cam": RunnerCamera(feed, analytics("cam"))},
+        lambda r: handled.append(r.frame.index),
     )
-    for i in range(6):
-        feed.put(frame("cam", i), threading.Event())
-    worker.stop(drain=True)  # before it even started: the waiting frames still go through
-    worker.start()
-    assert worker.join(30)
+    runner.stop(drain=True)  # before it even started: the waiting frames still go through
+    run_to_end(runner)
     assert handled == [0, 1, 2, 3, 4, 5]
 
 
-def test_worker_runs_calls_between_batches_on_its_own_thread(
+def test_the_runner_runs_calls_on_the_thread_that_owns_the_analytics(
     bright_segmenter: OnnxSegmenter,
 ) -> None:
-    wakeup = threading.Event()
-    feed = FrameFeed(True, 1, wakeup)
-    worker = InferenceWorker(bright_segmenter, {"cam": feed}, lambda *_: None, wakeup)
-    worker.start()
+    feed = FrameFeed(True, 1)
+    analysed_on: list[str] = []
+    runner = StreamRunner(
+        bright_segmenter,
+        {"cam": RunnerCamera(feed, analytics("cam"))},
+        lambda _r: analysed_on.append(threading.current_thread().name),
+    )
+    runner.start()
     ran_on: list[str] = []
-    worker.call(lambda: ran_on.append(threading.current_thread().name))
+    runner.call(lambda: ran_on.append(threading.current_thread().name))
     assert wait_until(lambda: bool(ran_on), 5)
-    worker.stop(drain=False)
-    assert worker.join(5)
-    assert ran_on == ["inference"]
+    feed.put(frame("cam", 0, 255), threading.Event())
+    assert wait_until(lambda: bool(analysed_on), 5)
+    runner.stop(drain=False)
+    assert runner.join(5)
+    assert ran_on == analysed_on == ["analysis"]
+
+
+class FailingSegmenter:
+    name = "failing"
+    batch_size = 1
+
+    def segment(self, frames: Sequence[Frame]) -> list[PersonMask]:
+        raise RuntimeError("the model broke")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failing_stage_stops_the_runner_with_its_error() -> None:
+    feed = filled_feed("cam", 3, 255, ended=False)
+    runner = StreamRunner(FailingSegmenter(), {"cam": RunnerCamera(feed, analytics("cam"))}, print)
+    runner.start()
+    assert runner.finished.wait(10)
+    assert runner.join(5)
+    assert isinstance(runner.error, RuntimeError)
+    with pytest.raises(RuntimeError, match="the model broke"):
+        runner.raise_error()
+
+
+class BrokenVideo:
+    """A finite source whose decoder fails after two frames."""
+
+    camera_id = "cam"
+    live = False
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def frames(self) -> Iterator[Frame]:
+        yield frame("cam", 0, 255)
+        yield frame("cam", 1, 255)
+        raise SourceError("cam.mp4: corrupt packet")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_decoding_error_ends_the_run_after_the_frames_before_it(
+    bright_segmenter: OnnxSegmenter,
+) -> None:
+    source = BrokenVideo()
+    handled: list[int] = []
+    with pytest.raises(SourceError, match="corrupt packet"):
+        run_source(
+            source, bright_segmenter, analytics("cam"), lambda r: handled.append(r.frame.index)
+        )
+    assert handled == [0, 1]
+    assert source.closed
