@@ -9,4 +9,5 @@ cd "$REPO_ROOT"
 echo "== ruff"; "$VENV/bin/ruff" check edge_app tests
 "$VENV/bin/ruff" format --check edge_app tests
 echo "== mypy"; "$VENV/bin/mypy"
+echo "== layers"; "$VENV/bin/lint-imports" --no-cache
 echo "== pytest"; exec "$VENV/bin/python" -m pytest "$@"

@@ -1,4 +1,5 @@
-"""A camera's frames between its decode thread and the stream runner.
+"""A camera's frames between its decode thread and the stream runner, and the decode
+stage for sources that need no reconnecting (``SourceReader``).
 
 Two policies, chosen by the source:
 
@@ -21,12 +22,18 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 
 from edge_app.core.domain import Frame
+from edge_app.sources.base import Source
+
+log = logging.getLogger(__name__)
 
 _WAIT_S = 0.1  # how often a blocked file reader re-checks its stop event
+FILE_FEED_DEPTH = 8
+"""Frames a file or other finite source may have decoded ahead of inference."""
 
 
 class FrameFeed:
@@ -104,3 +111,48 @@ class FrameFeed:
     def __len__(self) -> int:
         with self._cond:
             return len(self._frames)
+
+
+class SourceReader:
+    """Reads a source into a feed in its own thread (the decode stage for sources that need
+    no reconnecting: files, the synthetic camera, the zone editor's camera).
+
+    A finite source's feed waits for room (nothing dropped); a live one keeps the newest
+    frame. The feed ends when the source does; a read error ends it with that error, which
+    the runner raises. ``close()`` stops reading and closes the source.
+    """
+
+    def __init__(self, source: Source, depth: int = FILE_FEED_DEPTH) -> None:
+        self.source = source
+        self.feed = FrameFeed(source.live, 1 if source.live else depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"decode-{source.camera_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        try:
+            for frame in self.source.frames():
+                if not self.feed.put(frame, self._stop):
+                    return
+        except BaseException as exc:  # handed to the runner through the feed
+            error = exc
+        finally:
+            self.feed.end(error)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop reading and close the source (which unblocks a paced or live read)."""
+        self._stop.set()
+        self.source.close()
+        if self._thread.ident:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning(
+                    "camera %s: the decoder did not stop within %.0f s; leaving it",
+                    self.source.camera_id,
+                    timeout_s,
+                )

@@ -45,7 +45,7 @@ import numpy as np
 
 from edge_app.core.domain import Frame, PersonMask
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
-from edge_app.pipeline.feed import FrameFeed
+from edge_app.pipeline.feed import FrameFeed, SourceReader
 from edge_app.segmentation import Segmenter, TwoStageSegmenter
 from edge_app.sources.base import Source
 
@@ -58,8 +58,6 @@ BatchObserver = Callable[[int, float], None]
 
 IDLE_WAIT_S = 0.25
 """Longest sleep of a stage between checks of its stop request."""
-FILE_FEED_DEPTH = 8
-"""Frames a file or other finite source may have decoded ahead of inference."""
 _WARMUP_SIZE = (640, 360)  # (w, h) of the blank frames that warm the model up
 
 
@@ -376,51 +374,6 @@ class StreamRunner:
             except queue.Empty:
                 return
             fn()
-
-
-class SourceReader:
-    """Reads a source into a feed in its own thread (the decode stage for sources that need
-    no reconnecting: files, the synthetic camera, the zone editor's camera).
-
-    A finite source's feed waits for room (nothing dropped); a live one keeps the newest
-    frame. The feed ends when the source does; a read error ends it with that error, which
-    the runner raises. ``close()`` stops reading and closes the source.
-    """
-
-    def __init__(self, source: Source, depth: int = FILE_FEED_DEPTH) -> None:
-        self.source = source
-        self.feed = FrameFeed(source.live, 1 if source.live else depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"decode-{source.camera_id}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        error: BaseException | None = None
-        try:
-            for frame in self.source.frames():
-                if not self.feed.put(frame, self._stop):
-                    return
-        except BaseException as exc:  # handed to the runner through the feed
-            error = exc
-        finally:
-            self.feed.end(error)
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Stop reading and close the source (which unblocks a paced or live read)."""
-        self._stop.set()
-        self.source.close()
-        if self._thread.ident:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.warning(
-                    "camera %s: the decoder did not stop within %.0f s; leaving it",
-                    self.source.camera_id,
-                    timeout_s,
-                )
 
 
 def run_source(

@@ -22,8 +22,8 @@ from edge_app.config.zones import ZoneSet, load_camera_zones
 from edge_app.core.errors import EdgeAppError, SegmenterError, StoreError
 from edge_app.core.events import CameraStatus, Event, EventStamper, ZoneEvent
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
-from edge_app.pipeline.feed import FrameFeed
-from edge_app.pipeline.runner import FILE_FEED_DEPTH, RunnerCamera, StreamRunner, warm_up
+from edge_app.pipeline.feed import FILE_FEED_DEPTH, FrameFeed
+from edge_app.pipeline.runner import RunnerCamera, StreamRunner, warm_up
 from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import BackoffPolicy, CameraCapture
 from edge_app.runtime.health import HealthSnapshot, WatchdogGate
