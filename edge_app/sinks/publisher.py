@@ -87,7 +87,8 @@ class OutboxPublisher:
         self._tls = tls_context(config.tls) if config.tls is not None else None
         self._client_id = config.client_id or f"edge-app-{device}"
         self._where = f"{config.host}:{config.port}"
-        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s, rng)
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
+        self._rng = rng or random.Random()
         self._started = time.monotonic()
         self._states = StateBoard(config.state_min_interval_s, config.stats_interval_s)
         # Shared with other threads.
@@ -106,6 +107,7 @@ class OutboxPublisher:
         self._session: Session | None = None
         self._ready = False
         self._sessions = 0
+        self._failures = 0  # failed attempts since the last session came up
         self._next_attempt = 0.0
         self._last_failure: tuple[str, float] = ("", 0.0)
         self._inflight: dict[int, OutboxRow] = {}
@@ -216,7 +218,7 @@ class OutboxPublisher:
         self._ready = True
         self._sessions += 1
         self.reconnects = self._sessions - 1
-        self._backoff.reset()
+        self._failures = 0
         self._last_failure = ("", 0.0)
         log.info("MQTT: connected to %s as %s", self._where, self._client_id)
         session.publish(self.topics.availability, ONLINE, qos=1, retain=True)
@@ -244,7 +246,8 @@ class OutboxPublisher:
         return acked
 
     def _retry_later(self, reason: str) -> None:
-        delay = self._backoff.next_delay()
+        delay = self._backoff.delay(self._failures, self._rng.random())
+        self._failures += 1
         now = time.monotonic()
         self._next_attempt = now + delay
         previous, when = self._last_failure
