@@ -31,7 +31,8 @@ def opened() -> Iterator[OpenSinks]:
 def open_sink(
     opened: OpenSinks, tmp_path: Path, broker: Broker, **mqtt: Any
 ) -> tuple[Any, EventSink]:
-    stamper, (sink,) = create_sinks(app_config(tmp_path, broker, **mqtt))
+    config = app_config(tmp_path, broker, **mqtt)
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
     assert isinstance(sink, EventSink)
     opened.add(sink)
     return stamper, sink

@@ -148,7 +148,9 @@ class App:
     def _init_sinks(self) -> None:
         from edge_app.sinks import create_sinks
 
-        self._stamper, self.sinks = create_sinks(self.config)
+        self._stamper, self.sinks = create_sinks(
+            self.config.store, self.config.mqtt, self.config.device_id
+        )
 
     def _init_segmenter(self) -> None:
         self.segmenter = self._make_segmenter(self.config)
