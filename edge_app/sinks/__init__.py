@@ -14,6 +14,7 @@ from edge_app.core.events import EventStamper
 from edge_app.sinks.base import CameraStats, PipelineStats, Sink, StatsSink
 from edge_app.sinks.event_sink import EventSink
 from edge_app.sinks.publisher import OutboxPublisher
+from edge_app.sinks.retention import BYTES_PER_MB
 from edge_app.sinks.store import EventStore
 from edge_app.sinks.writer import RetentionPolicy, StoreWriter
 
@@ -47,7 +48,7 @@ def create_sinks(
             max_queued_frames=store.queue_max_frames,
             retention=RetentionPolicy(
                 max_age_s=store.retention_days * 86_400.0,
-                max_bytes=int(store.max_size_mb * 1_000_000),
+                max_bytes=int(store.max_size_mb * BYTES_PER_MB),
                 interval_s=store.retention_check_s,
                 keep_unpublished=mqtt.enabled,
             ),

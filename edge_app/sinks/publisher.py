@@ -59,6 +59,9 @@ _WAIT_S = 0.05  # longest sleep of the thread; an ack or a commit wakes it at on
 _RESCAN_EVERY_S = 1.0  # when idle, check the outbox for rows committed out of order
 _OFFLINE_WAIT_S = 2.0  # at stop, wait this long for the broker to take "offline"
 _SAME_FAILURE_LOG_S = 60.0  # repeat an unchanged failure at WARNING this often
+# paho's in-flight window is this much larger than mqtt.inflight_max (the events alone):
+# room for the retained zone states, availability and discovery messages sent meanwhile.
+_INFLIGHT_BEYOND_EVENTS = 100
 
 
 class OutboxPublisher:
@@ -178,8 +181,7 @@ class OutboxPublisher:
             self.topics,
             self._credentials,
             self._tls,
-            # Room beyond the event window for states, availability and discovery.
-            inflight_max=self.config.inflight_max + 100,
+            inflight_max=self.config.inflight_max + _INFLIGHT_BEYOND_EVENTS,
         )
         session = Session(client)
         try:
