@@ -98,7 +98,9 @@ class OutboxPublisher:
         self._lock = threading.Lock()
         self._pipeline_stats: PipelineStats | None = None
         self._unconfirmed: set[str] = set()
-        self._wakeup = threading.Event()  # the session's, or a stand-in between sessions
+        # One event for the publisher's life: paho's callbacks (every session's), wake() and
+        # stop() set it, so a wake-up that races a reconnect is never lost.
+        self._wakeup = threading.Event()
         self._new_events = threading.Event()
         self._new_events.set()
         self._stop = threading.Event()
@@ -183,18 +185,17 @@ class OutboxPublisher:
             self._tls,
             inflight_max=self.config.inflight_max + _INFLIGHT_BEYOND_EVENTS,
         )
-        session = Session(client)
+        session = Session(client, self._wakeup)
         try:
             session.open(self.config.host, self.config.port, self.config.keepalive_s)
         except OSError as exc:  # includes ssl.SSLError and timeouts
             self._retry_later(describe_connect_error(exc, self._where))
             return
         self._session = session
-        self._wakeup = session.wakeup
 
     def _service(self, session: Session) -> None:
-        session.wakeup.wait(_WAIT_S)
-        session.wakeup.clear()
+        self._wakeup.wait(_WAIT_S)
+        self._wakeup.clear()
         self._collect_acks(session)
         if not self._ready:
             if session.connack is not None and session.connack.is_failure:
@@ -276,7 +277,6 @@ class OutboxPublisher:
         self._inflight.clear()
         self._buffer.clear()
         self._flush_acks(force=True)
-        self._wakeup = threading.Event()
         self._retry_later(reason)
 
     def _fill_window(self, session: Session) -> None:
@@ -390,8 +390,8 @@ class OutboxPublisher:
         mid = session.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
         deadline = time.monotonic() + _OFFLINE_WAIT_S
         while mid is not None and session.lost is None and time.monotonic() < deadline:
-            session.wakeup.wait(_WAIT_S)
-            session.wakeup.clear()
+            self._wakeup.wait(_WAIT_S)
+            self._wakeup.clear()
             if mid in self._collect_acks(session):
                 return
         log.warning("MQTT: the broker did not confirm 'offline' before the stop")
