@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from edge_app.cli import main
 from edge_app.config import SecretRef, format_loc, load_config
 from edge_app.config.zones import load_zones
 from edge_app.core.errors import ConfigError
+from tests.cli_support import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -310,22 +309,14 @@ def test_secrets_from_env_file_and_credentials(
         SecretRef(file=tmp_path / "nope").resolve()
 
 
-def test_shipped_example_config_and_zones_check_clean() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_app",
-            "check",
-            "--config",
-            "configs/edge-app.yaml",
-            "--zones",
-            "zones/store-floor.yaml",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_shipped_example_config_and_zones_check_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(
+        capsys,
+        "check",
+        "--config",
+        str(REPO / "configs" / "edge-app.yaml"),
+        "--zones",
+        str(REPO / "zones" / "store-floor.yaml"),
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "store-floor" in result.stdout
