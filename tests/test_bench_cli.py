@@ -4,11 +4,10 @@ the figures themselves are recorded in docs/benchmarks.md)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edge_app.analytics.zonemap import ZoneMap
 from edge_app.tools.bench.cases import (
@@ -17,23 +16,17 @@ from edge_app.tools.bench.cases import (
     grid_zones,
     scene_masks,
 )
-from tests.conftest import REPO, shared_data
+from tests.cli_support import run_cli
+from tests.conftest import shared_data
 from tests.eval_scenes import make_scene
 
 
-def edge_app(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge_app", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-    )
-
-
-def test_bench_analytics_and_peer_print_their_fields(tmp_path: Path) -> None:
+def test_bench_analytics_and_peer_print_their_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "bench.json"
-    result = edge_app(
+    result = run_cli(
+        capsys,
         "bench",
         "--only",
         "analytics",
@@ -60,10 +53,11 @@ def test_bench_analytics_and_peer_print_their_fields(tmp_path: Path) -> None:
         assert data["peer"]["equal_zone_frames"] == data["peer"]["zone_frames"] > 0
 
 
-def test_bench_pipeline_on_a_tiny_video(tmp_path: Path) -> None:
+def test_bench_pipeline_on_a_tiny_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = shared_data("selfie_segmentation", "selfie_segmentation.onnx")
     scene = make_scene(tmp_path / "scene")
-    result = edge_app(
+    result = run_cli(
+        capsys,
         "bench",
         "--only",
         "pipeline",
@@ -84,8 +78,8 @@ def test_bench_pipeline_on_a_tiny_video(tmp_path: Path) -> None:
     assert "40 frames" in line
 
 
-def test_bench_memory_on_a_short_run() -> None:
-    result = edge_app("bench", "--only", "memory", "--minutes", "0.05")
+def test_bench_memory_on_a_short_run(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "bench", "--only", "memory", "--minutes", "0.05")
     assert result.returncode == 0, result.stderr
     assert "memory: 0.05 min of video (30 frames" in result.stdout
     assert "growth" in result.stdout
@@ -111,14 +105,14 @@ def test_bench_baselines_agree_with_the_zone_map_on_synthetic_masks() -> None:
             assert abs(px - mine) <= np.sqrt(area) * 2 + 2
 
 
-def test_bench_rejects_a_missing_model(tmp_path: Path) -> None:
-    result = edge_app("bench", "--only", "pipeline", "--model", str(tmp_path / "none.onnx"))
+def test_bench_rejects_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "bench", "--only", "pipeline", "--model", str(tmp_path / "none.onnx"))
     assert result.returncode == 1
     assert "model not found" in result.stderr
 
 
-def test_bench_help_names_every_part() -> None:
-    result = edge_app("bench", "--help")
+def test_bench_help_names_every_part(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, "bench", "--help")
     assert result.returncode == 0
     for part in ("analytics", "peer", "pipeline", "memory"):
         assert part in result.stdout

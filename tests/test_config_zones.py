@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from edge_app.cli import main
-from edge_app.config import SecretRef, load_config
+from edge_app.config import SecretRef, format_loc, load_config
 from edge_app.config.zones import load_zones
 from edge_app.core.errors import ConfigError
+from tests.cli_support import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -203,6 +202,24 @@ BAD_CONFIGS = [
         "unknown key",
     ),
     (
+        "bad rtsp url",
+        {"cameras": [{"id": "a", "source": {"type": "rtsp", "url": "http://x"}, "zones": "z"}]},
+        "cameras[0].source.url",
+        "should match",
+    ),
+    (
+        "usb size",
+        {"cameras": [{"id": "a", "source": {"type": "usb", "width": 0}, "zones": "z.yaml"}]},
+        "cameras[0].source.width",
+        "greater than or equal to 1",
+    ),
+    (
+        "unknown background key",
+        {"segmenter": {"type": "background", "colour": 1}},
+        "segmenter.colour",
+        "unknown key",
+    ),
+    (
         "segmenter needs model",
         {"segmenter": {"type": "onnxruntime"}},
         "segmenter.model",
@@ -225,6 +242,27 @@ BAD_CONFIGS = [
         "exactly one",
     ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("loc", "field"),
+    [
+        (("cameras", 0, "source", "file", "path"), "cameras[0].source.path"),
+        (("cameras", 1, "source", "synthetic", "fps"), "cameras[1].source.fps"),
+        (("cameras", 0, "source", "rtsp", "url"), "cameras[0].source.url"),
+        (("cameras", 0, "source", "usb", "device"), "cameras[0].source.device"),
+        (("cameras", 0, "source", "csi", "fps"), "cameras[0].source.fps"),
+        (("cameras", 0, "source", "gstreamer"), "cameras[0].source"),
+        (("segmenter", "background", "history_s"), "segmenter.history_s"),
+        (("segmenter", "onnxruntime", "model"), "segmenter.model"),
+        (("segmenter", "tensorrt", "onnx"), "segmenter.onnx"),
+        (("segmenter", "file"), "segmenter.file"),  # a source's type is no segmenter's
+        (("mqtt", "tls", "ca_file"), "mqtt.tls.ca_file"),
+        ((), "(top level)"),
+    ],
+)
+def test_error_locations_read_as_config_keys(loc: tuple[int | str, ...], field: str) -> None:
+    assert format_loc(loc) == field
 
 
 @pytest.mark.parametrize(
@@ -271,22 +309,14 @@ def test_secrets_from_env_file_and_credentials(
         SecretRef(file=tmp_path / "nope").resolve()
 
 
-def test_shipped_example_config_and_zones_check_clean() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_app",
-            "check",
-            "--config",
-            "configs/edge-app.yaml",
-            "--zones",
-            "zones/store-floor.yaml",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_shipped_example_config_and_zones_check_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(
+        capsys,
+        "check",
+        "--config",
+        str(REPO / "configs" / "edge-app.yaml"),
+        "--zones",
+        str(REPO / "zones" / "store-floor.yaml"),
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "store-floor" in result.stdout

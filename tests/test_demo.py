@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge_app.config.zones import load_zones
+from tests.cli_support import run_cli
 from tests.conftest import REPO
 from tests.mqtt_broker import Collector, running_broker
 
@@ -19,6 +20,7 @@ EVENTS = "edge-app/demo/events"
 
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
+    """The demo in its own process: it runs the daemon and installs its signal handlers."""
     return subprocess.run(
         [sys.executable, "-m", "edge_app", "demo", "--no-live", *args],
         capture_output=True,
@@ -55,7 +57,13 @@ def test_the_demo_counts_the_synthetic_shop_and_publishes_every_event(tmp_path: 
 
 
 @pytest.mark.parametrize("address", ["nohost:port", "127.0.0.1:0", ":1883"])
-def test_a_bad_broker_address_is_one_clear_error(tmp_path: Path, address: str) -> None:
-    result = demo("--duration", "1", "--state-dir", str(tmp_path), "--mqtt", address)
+def test_a_bad_broker_address_is_one_clear_error(
+    tmp_path: Path, address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before anything starts: no daemon, no signal handlers, so in this process.
+    result = run_cli(
+        capsys, "demo", "--no-live", "--duration", "1", "--state-dir", str(tmp_path),
+        "--mqtt", address,
+    )  # fmt: skip
     assert result.returncode != 0
     assert "is not HOST:PORT" in result.stderr and "Traceback" not in result.stderr

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.cli_support import CliResult, run_cli
 from tests.conftest import REPO
 from tests.eval_scenes import FPS, FRAMES, TinyScene, make_scene
 
@@ -18,14 +18,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> TinyScene:
     return make_scene(tmp_path_factory.mktemp("tiny"))
 
 
-def edge_app(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge_app", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+@pytest.fixture
+def edge_app(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    return lambda *args: run_cli(capsys, *args)
 
 
 def eval_args(scene: TinyScene, *extra: str, gt: Path | None = None) -> list[str]:
@@ -45,7 +40,7 @@ def eval_args(scene: TinyScene, *extra: str, gt: Path | None = None) -> list[str
 
 
 def test_eval_reports_exact_agreement_per_zone_and_writes_json_and_table(
-    scene: TinyScene, tmp_path: Path
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     result = edge_app(*eval_args(scene, "--out-dir", str(out)))
@@ -72,7 +67,9 @@ def test_eval_reports_exact_agreement_per_zone_and_writes_json_and_table(
     assert (out / "eval.txt").read_text().splitlines()[-2].lstrip("│ ").startswith("overall")
 
 
-def test_eval_json_flag_prints_the_report(scene: TinyScene) -> None:
+def test_eval_json_flag_prints_the_report(
+    edge_app: Callable[..., CliResult], scene: TinyScene
+) -> None:
     result = edge_app(*eval_args(scene, "--json"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -81,7 +78,7 @@ def test_eval_json_flag_prints_the_report(scene: TinyScene) -> None:
 
 
 def test_eval_counts_errors_when_truth_has_someone_the_video_lacks(
-    scene: TinyScene, tmp_path: Path
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
 ) -> None:
     # A third, invisible person standing in "left" for the whole clip: the measurement
     # misses exactly one person in every frame there.
@@ -97,7 +94,9 @@ def test_eval_counts_errors_when_truth_has_someone_the_video_lacks(
     assert zones["right"]["count_mae"] == 0.0
 
 
-def test_eval_warns_when_truth_has_frames_the_video_lacks(scene: TinyScene, tmp_path: Path) -> None:
+def test_eval_warns_when_truth_has_frames_the_video_lacks(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
     gt = tmp_path / "gt.txt"
     gt.write_text(scene.gt.read_text() + f"{FRAMES + 5},1,1,1,5,5,1,-1,-1,-1\n")
     result = edge_app(*eval_args(scene, gt=gt))
@@ -110,25 +109,38 @@ def test_eval_warns_when_truth_has_frames_the_video_lacks(scene: TinyScene, tmp_
     [
         (["eval", "x.mp4", "--gt", "gt.txt"], "eval needs VIDEO --zones ZONES.yaml --gt GT.txt"),
         (
-            ["eval", "missing.mp4", "--zones", "tests/zones/tud-stadtmitte.yaml", "--gt", "g"],
+            [
+                "eval",
+                "missing.mp4",
+                "--zones",
+                str(REPO / "tests/zones/tud-stadtmitte.yaml"),
+                "--gt",
+                "g",
+            ],
             "video file not found",
         ),
     ],
 )
-def test_eval_bad_arguments_give_one_error_line(args: list[str], message: str) -> None:
+def test_eval_bad_arguments_give_one_error_line(
+    edge_app: Callable[..., CliResult], args: list[str], message: str
+) -> None:
     result = edge_app(*args)
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_eval_missing_truth_file(scene: TinyScene, tmp_path: Path) -> None:
+def test_eval_missing_truth_file(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
     result = edge_app(*eval_args(scene, gt=tmp_path / "nope.txt"))
     assert result.returncode == 1
     assert "ground-truth file not found" in result.stderr
 
 
-def test_eval_with_masks_from_truth_measures_the_counting_alone(scene: TinyScene) -> None:
+def test_eval_with_masks_from_truth_measures_the_counting_alone(
+    edge_app: Callable[..., CliResult], scene: TinyScene
+) -> None:
     # No segmenter at all: the true boxes become the mask, so the counts are exact here.
     result = edge_app(
         "eval", str(scene.video), "--zones", str(scene.zones), "--gt", str(scene.gt),
@@ -141,7 +153,9 @@ def test_eval_with_masks_from_truth_measures_the_counting_alone(scene: TinyScene
     assert report["overall"]["visit_recall"] == 1.0
 
 
-def test_eval_warm_up_compares_only_the_last_pass(scene: TinyScene, tmp_path: Path) -> None:
+def test_eval_warm_up_compares_only_the_last_pass(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
     out = tmp_path / "warm"
     result = edge_app(*eval_args(scene, "--warm-up", "1", "--out-dir", str(out)))
     assert result.returncode == 0, result.stderr

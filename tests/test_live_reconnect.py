@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from edge_app.core.backoff import Backoff
 from edge_app.core.domain import Frame
 from edge_app.core.errors import SourceError
 from edge_app.pipeline.feed import FrameFeed
-from edge_app.runtime.capture import BackoffPolicy, CameraCapture, Phase
+from edge_app.runtime.capture import CameraCapture, Phase
 from edge_app.sources.live import CaptureTarget, LiveSource
 from tests.daemon_support import mjpeg_camera, wait_until
 
@@ -43,33 +44,6 @@ class StatusLog:
 
 def http_source(url: str, timeout_s: float = 1.0) -> LiveSource:
     return LiveSource("cam", CaptureTarget(url, url, "ffmpeg"), timeout_s=timeout_s)
-
-
-@pytest.mark.parametrize(
-    ("attempt", "rand", "expected"),
-    [
-        (0, 0.5, 1.0),  # rand 0.5 is the midpoint: no jitter
-        (1, 0.5, 2.0),
-        (3, 0.5, 8.0),
-        (10, 0.5, 60.0),  # capped
-        (0, 0.0, 0.75),  # -25 %
-        (2, 0.999999, 4.0 * 1.249999),  # +25 %
-        (10, 0.999999, 60.0),  # the cap holds with jitter too
-        (1000, 0.5, 60.0),  # no overflow however long it has been down
-    ],
-)
-def test_backoff_doubles_with_jitter_up_to_the_cap(
-    attempt: int, rand: float, expected: float
-) -> None:
-    policy = BackoffPolicy(1.0, 60.0, factor=2.0, jitter=0.25)
-    assert policy.delay(attempt, rand) == pytest.approx(expected)
-
-
-@pytest.mark.parametrize(("args", "word"), [((0.0, 1.0), "min_s"), ((2.0, 1.0), "max_s"),
-                                             ((1.0, 2.0, 0.5), "factor")])  # fmt: skip
-def test_backoff_rejects_nonsense(args: tuple[float, ...], word: str) -> None:
-    with pytest.raises(ValueError, match=word):
-        BackoffPolicy(*args)
 
 
 def test_live_source_raises_when_the_stream_ends_mid_way() -> None:
@@ -113,7 +87,7 @@ def capture_for(
         make(),
         make,
         feed,
-        backoff=BackoffPolicy(0.05, 0.2),
+        backoff=Backoff(0.05, 0.2),
         stall_timeout_s=stall_timeout_s,
         on_status=status,
         rand=lambda: 0.5,

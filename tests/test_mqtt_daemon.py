@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.daemon_support import Daemon, make_video, write_config, write_zones
+from tests.daemon_support import Daemon, make_video, wait_until, write_config, write_zones
 from tests.mqtt_broker import Broker, Collector, running_broker
 
 pytest.importorskip("onnxruntime")
@@ -71,17 +70,23 @@ def test_daemon_survives_a_broker_outage_mid_run(
     with running_broker(tmp_path / "broker") as broker:
         collector = Collector(broker, (EVENTS,)).start()
         config = daemon_config(tmp_path / "run", frames=140, port=broker.port)
+        db = tmp_path / "run" / "var" / "edge-app.db"
         daemon = Daemon(config)
         try:
             assert collector.wait_for(lambda m: len(m) >= 5, 20), daemon.log
             broker.stop()
             assert daemon.wait_log("lost", 10), daemon.log
-            time.sleep(1.5)  # events go on into the outbox
+            at_loss = len(stored(db))
+            # The outage lasts until the daemon has failed to reconnect and committed more
+            # events, which wait in the outbox.
+            assert wait_until(
+                lambda: "retrying in" in daemon.log and len(stored(db)) >= at_loss + 5, 20
+            ), daemon.log
             broker.start()
             assert daemon.proc.wait(60) == 0, daemon.log
         finally:
             daemon.kill()
-        rows = stored(tmp_path / "run" / "var" / "edge-app.db")
+        rows = stored(db)
         assert rows and all(published is not None for _, _, published in rows)
         assert collector.wait_for(
             lambda m: {i for _, i in received(collector)} >= {i for _, i, _ in rows}, 10
@@ -90,7 +95,6 @@ def test_daemon_survives_a_broker_outage_mid_run(
         first_seen = [s for s, _ in dict.fromkeys(got)]
         assert first_seen == sorted(first_seen)  # order per device kept
         assert {i for _, i in got} == {i for _, i, _ in rows}  # every committed event
-        assert "retrying in" in daemon.log
         report("daemon, broker outage", len(rows), got, capsys)
         collector.close()
 

@@ -38,7 +38,8 @@ def opened() -> Iterator[OpenSinks]:
 
 
 def run_sink(opened: OpenSinks, tmp_path: Path, broker: Broker, n: int, **mqtt: Any) -> EventSink:
-    stamper, (sink,) = create_sinks(app_config(tmp_path, broker, **mqtt))
+    config = app_config(tmp_path, broker, **mqtt)
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
     assert isinstance(sink, EventSink)
     opened.add(sink)
     sink.handle(stamped(stamper, n), [])
@@ -121,7 +122,7 @@ def test_an_unreadable_password_file_is_a_start_up_error(tmp_path: Path) -> None
         password={"file": str(tmp_path / "missing")},
     )
     with pytest.raises(ConfigError, match=r"missing.*cannot read secret"):
-        create_sinks(config)
+        create_sinks(config.store, config.mqtt, config.device_id)
 
 
 def test_a_broker_certificate_from_another_ca_is_refused_then_the_right_ca_works(

@@ -15,6 +15,7 @@ import pytest
 
 from edge_app.sinks import CameraStats, PipelineStats, create_sinks
 from edge_app.sinks.event_sink import EventSink
+from tests.daemon_support import wait_until
 from tests.mqtt_broker import Broker, Collector, running_broker
 from tests.sinks_support import OpenSinks, app_config, closing_sinks, stamped, state
 
@@ -31,7 +32,8 @@ def opened() -> Iterator[OpenSinks]:
 def open_sink(
     opened: OpenSinks, tmp_path: Path, broker: Broker, **mqtt: Any
 ) -> tuple[Any, EventSink]:
-    stamper, (sink,) = create_sinks(app_config(tmp_path, broker, **mqtt))
+    config = app_config(tmp_path, broker, **mqtt)
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
     assert isinstance(sink, EventSink)
     opened.add(sink)
     return stamper, sink
@@ -49,13 +51,21 @@ def unpublished(tmp_path: Path) -> int:
 
 
 def retained(broker: Broker, topic: str) -> list[bytes]:
-    """What a brand-new subscriber gets at once on ``topic`` (the retained message)."""
+    """What a brand-new subscriber gets at once on ``topic`` (the retained message).
+
+    The broker queues retained messages to a subscriber as it subscribes; a marker the
+    subscriber publishes after its SUBACK arrives behind them, so once the marker is here
+    nothing retained is still on its way.
+    """
+    marker = f"probe/{time.monotonic_ns()}"
     fresh = Collector(
-        broker, (topic,), client_id=f"probe-{time.monotonic_ns()}", persistent=False
+        broker, (topic, marker), client_id=marker.replace("/", "-"), persistent=False
     ).start()
     try:
-        fresh.wait_for(lambda m: len(m) > 0, 2.0)
-        return [m.payload for m in fresh.messages if m.retain]
+        fresh.client.publish(marker, b"", qos=1)
+        if not fresh.wait_for(lambda m: any(x.topic == marker for x in m), 5):
+            raise AssertionError(f"the marker on {marker} never came back")
+        return [m.payload for m in fresh.on(topic) if m.retain]
     finally:
         fresh.close()
 
@@ -85,9 +95,7 @@ def test_availability_is_retained_online_then_offline_after_a_clean_stop(
 ) -> None:
     with running_broker(tmp_path / "broker") as broker:
         _, sink = open_sink(opened, tmp_path, broker)
-        assert sink.publisher is not None and sink.publisher.connected.wait(5)
-        time.sleep(0.2)  # let "online" reach the broker
-        assert retained(broker, AVAILABILITY) == [b"online"]
+        assert wait_until(lambda: retained(broker, AVAILABILITY) == [b"online"], 5)
         sink.close(5)
         assert retained(broker, AVAILABILITY) == [b"offline"]
 
@@ -100,17 +108,16 @@ def test_zone_states_are_retained_and_shown_again_after_the_broker_forgot_them(
     with running_broker(tmp_path / "broker") as broker:
         _, sink = open_sink(opened, tmp_path, broker)
         sink.handle([], [state(5.0, count=2, coverage=0.3, occupied=True, since=1.0)])
-        assert sink.publisher is not None and sink.publisher.connected.wait(5)
-        time.sleep(0.3)
+        assert wait_until(lambda: len(retained(broker, topic)) == 1, 5)
         (first,) = retained(broker, topic)
         assert json.loads(first)["count"] == 2 and json.loads(first)["occupied"] is True
         # The broker crashes and loses everything (no persistence file left).
         broker.kill()
         (broker.folder / "mosquitto.db").unlink(missing_ok=True)
         broker.start()
-        assert sink.publisher.connected.wait(10)
-        time.sleep(0.3)
-        (again,) = retained(broker, topic)  # republished on reconnect, no new frame needed
+        # Republished on reconnect, no new frame needed.
+        assert wait_until(lambda: len(retained(broker, topic)) == 1, 10)
+        (again,) = retained(broker, topic)
         assert json.loads(again)["count"] == 2
         sink.close(5)
 
@@ -170,8 +177,12 @@ def test_a_broker_outage_mid_run_loses_nothing_and_keeps_the_order(
         producer.start()
         assert collector.wait_for(lambda m: len(m) >= 50, 10)  # delivering: stop the broker
         broker.stop()
-        assert sink.publisher is not None and wait_disconnected(sink)
-        time.sleep(0.7)  # the outage: events keep coming, into the outbox only
+        publisher = sink.publisher
+        assert publisher is not None
+        assert wait_until(lambda: not publisher.connected.is_set(), 5)
+        # The outage lasts while events keep coming, into the outbox only.
+        at_stop = sink.outbox_backlog() or 0
+        assert wait_until(lambda: (sink.outbox_backlog() or 0) >= at_stop + 50, 10)
         backlog = sink.outbox_backlog()
         assert backlog is not None and backlog > 0
         broker.start()
@@ -195,12 +206,3 @@ def test_a_broker_outage_mid_run_loses_nothing_and_keeps_the_order(
                 f"{sink.publisher.reconnects}"
             )
         collector.close()
-
-
-def wait_disconnected(sink: EventSink) -> bool:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if sink.publisher is not None and not sink.publisher.connected.is_set():
-            return True
-        time.sleep(0.01)
-    return False

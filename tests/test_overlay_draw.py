@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from edge_app.core.errors import ConfigError
 from edge_app.pipeline.camera import CameraResult
 from edge_app.segmentation.masks import MASK_TINT
 from edge_app.tools.overlay import OverlayWriter, draw_overlay
-from tests.conftest import REPO
+from tests.cli_support import CliResult, run_cli
 from tests.eval_scenes import FRAMES, HEIGHT, WIDTH, TinyScene, make_scene
 
 # --- mask back onto the frame ------------------------------------------------------------
@@ -126,21 +125,18 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> TinyScene:
     return make_scene(tmp_path_factory.mktemp("tiny"))
 
 
-def edge_app(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edge_app", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
+@pytest.fixture
+def edge_app(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    return lambda *args: run_cli(capsys, *args)
 
 
 def segmenter(scene: TinyScene) -> list[str]:
     return ["--segmenter", "onnxruntime", "--model", str(scene.model)]
 
 
-def test_replay_overlay_writes_a_video_of_every_frame(scene: TinyScene, tmp_path: Path) -> None:
+def test_replay_overlay_writes_a_video_of_every_frame(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
     out = tmp_path / "overlay.mp4"
     result = edge_app(
         "replay",
@@ -165,7 +161,9 @@ def test_replay_overlay_writes_a_video_of_every_frame(scene: TinyScene, tmp_path
     assert (tmp_path / "summary.json").is_file()  # the ordinary outputs still appear
 
 
-def test_snapshot_writes_the_chosen_frame_with_counts(scene: TinyScene, tmp_path: Path) -> None:
+def test_snapshot_writes_the_chosen_frame_with_counts(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
     out = tmp_path / "snap.png"
     result = edge_app(
         "snapshot",
@@ -186,7 +184,9 @@ def test_snapshot_writes_the_chosen_frame_with_counts(scene: TinyScene, tmp_path
     assert image is not None and image.shape == (HEIGHT, WIDTH, 3)
 
 
-def test_snapshot_past_the_end_is_an_error(scene: TinyScene, tmp_path: Path) -> None:
+def test_snapshot_past_the_end_is_an_error(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
     result = edge_app(
         "snapshot",
         str(scene.video),

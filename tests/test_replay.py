@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge_app.cli import main
 from tests.conftest import REPO, shared_data
 
 ZONES = REPO / "tests" / "zones" / "tud-stadtmitte.yaml"
@@ -21,25 +20,8 @@ ZONES = REPO / "tests" / "zones" / "tud-stadtmitte.yaml"
 def replay_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
     out = tmp_path_factory.mktemp("replay")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_app",
-            "replay",
-            str(video),
-            "--zones",
-            str(ZONES),
-            "--out-dir",
-            str(out),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr
+    code = main([str(a) for a in ("replay", video, "--zones", ZONES, "--out-dir", out, "--quiet")])
+    assert code == 0
     return out
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from edge_app.core.backoff import Backoff
 from edge_app.sinks.aggregate import OccupancyAggregator, OccupancySample
 from edge_app.sinks.base import CameraStats, PipelineStats
 from edge_app.sinks.states import StateBoard
@@ -193,15 +191,3 @@ def test_home_assistant_discovery_for_one_zone() -> None:
     assert count["value_template"] == "{{ value_json.count }}"
     assert occupied["device_class"] == "occupancy"
     assert count["unique_id"] != occupied["unique_id"]
-
-
-def test_backoff_doubles_up_to_the_ceiling_with_jitter_and_resets() -> None:
-    backoff = Backoff(0.5, 4.0, random.Random(1))
-    delays = [backoff.next_delay() for _ in range(8)]
-    ceilings = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
-    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
-    assert len(set(delays[3:])) == 5  # jittered, not a fixed 4 s
-    backoff.reset()
-    assert backoff.next_delay() <= 0.5
-    with pytest.raises(ValueError, match="0 < min_s <= max_s"):
-        Backoff(2.0, 1.0)

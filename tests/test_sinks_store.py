@@ -247,7 +247,7 @@ def test_create_sinks_resumes_the_sequence_and_closes_what_a_crash_left_open(
     tmp_path: Path,
 ) -> None:
     config = app_config(tmp_path)  # MQTT off
-    stamper, (sink,) = create_sinks(config)
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
     events = [stamper.stamp(visit("cam1", "till", 1, 1.0), T0), *stamped(stamper, 4)]
     sink.handle(events, ())
     sink.writer.flush(10)  # type: ignore[attr-defined]
@@ -257,7 +257,7 @@ def test_create_sinks_resumes_the_sequence_and_closes_what_a_crash_left_open(
         conn.execute("UPDATE visits SET exited_wall = NULL, closed_by = NULL WHERE track_id = 1")
     sink.store.close()  # type: ignore[attr-defined]
 
-    stamper, (sink,) = create_sinks(config)
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
     try:
         assert stamper.stamp(visit("cam1", "till", 2, 9.0), T0).seq == 6
         with sqlite3.connect(config.store.path) as conn:

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
+from edge_app.core.backoff import Backoff
 from edge_app.core.events import EventStamper
 from edge_app.sinks.store import Ack, EventStore
 from edge_app.sinks.writer import StoreWriter
+from tests.daemon_support import wait_until
 from tests.sinks_support import stamped, state
 
 
@@ -83,14 +85,7 @@ def test_a_disk_that_fills_up_is_retried_and_nothing_queued_is_lost(
     writer.submit(stamped(stamper, 10), [])
     assert writer.flush(10)
 
-    # SQLite's page limit gives the very error a full disk gives (SQLITE_FULL).
-    limit = {"pages": count_pages(store)}
-
-    def cap(dbapi_conn: object, _record: object) -> None:
-        dbapi_conn.execute(f"PRAGMA max_page_count={limit['pages']}")  # type: ignore[attr-defined]
-
-    event.listen(store.engine, "connect", cap)
-    store.engine.dispose()
+    limit = fill_up(store)
     big = stamped(stamper, 3000)
     for i in range(0, 3000, 100):
         assert writer.submit(big[i : i + 100], [])
@@ -103,6 +98,36 @@ def test_a_disk_that_fills_up_is_retried_and_nothing_queued_is_lost(
     assert writer.flush(30)
     assert count(store, "events") == 3010
     assert writer.stop(10)
+
+
+def test_a_stop_cuts_a_retry_wait_short(
+    store: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Retries ten minutes apart: a stop that waited for the next try would time out.
+    writer = StoreWriter(store, 60, max_queued_frames=100, retry=Backoff(1200.0, 1200.0))
+    writer.start()
+    stamper = EventStamper("edge-1")
+    writer.submit(stamped(stamper, 10), [])
+    assert writer.flush(10)
+    fill_up(store)
+    writer.submit(stamped(stamper, 3000), [])
+    assert wait_until(lambda: writer.counters().write_errors >= 1, 10)  # waiting to retry
+    assert writer.stop(10)
+    assert count(store, "events") == 10
+    assert "3000 events were not stored" in caplog.text
+
+
+def fill_up(store: EventStore) -> dict[str, int]:
+    """Cap the database at its current size: SQLite's page limit gives the very error a
+    full disk gives (SQLITE_FULL). Raise ``["pages"]`` and dispose the engine to undo it."""
+    limit = {"pages": count_pages(store)}
+
+    def cap(dbapi_conn: object, _record: object) -> None:
+        dbapi_conn.execute(f"PRAGMA max_page_count={limit['pages']}")  # type: ignore[attr-defined]
+
+    event.listen(store.engine, "connect", cap)
+    store.engine.dispose()
+    return limit
 
 
 def count_pages(store: EventStore) -> int:

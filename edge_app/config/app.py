@@ -67,7 +67,9 @@ class StoreConfig(StrictModel):
     path: Path = Path("var/edge-app.db")
     sample_interval_s: float = Field(60.0, gt=0, description="occupancy history resolution")
     retention_days: float = Field(30.0, gt=0)
-    max_size_mb: float = Field(512.0, gt=0)
+    max_size_mb: float = Field(
+        512.0, gt=0, description="data kept under this many MB (1 MB = 1,000,000 bytes)"
+    )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL: commits survive a power cut; NORMAL: only a crash"
     )

@@ -4,6 +4,7 @@ resolved against the file's folder."""
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from edge_app.config.base import (
 )
 from edge_app.config.segmenter import (
     OnnxSegmenterConfig,
+    SegmenterConfig,
     TensorRTSegmenterConfig,
 )
 from edge_app.config.sources import (
     FileSourceConfig,
+    SourceConfig,
 )
 from edge_app.core.errors import ConfigError
 
@@ -58,26 +61,31 @@ def read_yaml(path: Path) -> Any:
         ) from exc
 
 
+def _type_tags(union: object) -> frozenset[str]:
+    """The ``type:`` values of an ``Annotated[A | B | ..., Field(discriminator="type")]``."""
+    models = typing.get_args(typing.get_args(union)[0])
+    return frozenset(
+        tag for model in models for tag in typing.get_args(model.model_fields["type"].annotation)
+    )
+
+
+_TYPE_TAGS = {"source": _type_tags(SourceConfig), "segmenter": _type_tags(SegmenterConfig)}
+"""For each field holding a discriminated union, the tags pydantic puts after it in an
+error's location (``cameras.0.source.file.path``)."""
+
+
 def format_loc(loc: tuple[int | str, ...]) -> str:
     """``('cameras', 0, 'source', 'file', 'path')`` -> ``cameras[0].source.path``."""
     out = ""
+    previous: int | str | None = None
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in (
-            "file",
-            "synthetic",
-            "rtsp",
-            "usb",
-            "csi",
-            "gstreamer",
-            "background",
-            "onnxruntime",
-            "tensorrt",
-        ) and out.endswith(("source", "segmenter")):
-            continue  # the discriminator's branch name is noise to a user
+        elif isinstance(previous, str) and part in _TYPE_TAGS.get(previous, ()):
+            pass  # the discriminator's branch name is noise to a user
         else:
             out += f".{part}" if out else str(part)
+        previous = part
     return out or "(top level)"
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from edge_app.core.atomic import write_atomic
 from edge_app.core.errors import ConfigError
 
 ZONE_KEYS = (
@@ -401,37 +401,14 @@ def write_zone_file(
         if old is not None:
             backup = _backup_path(path, now or datetime.now(timezone.utc))
             shutil.copy2(path, backup)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomic(
+            path,
+            text,
+            (old.st_mode & 0o7777) if old is not None else 0o644,
+            owner=(old.st_uid, old.st_gid) if old is not None and os.geteuid() == 0 else None,
+        )
     except OSError as exc:
         raise _write_error(path, exc) from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, (old.st_mode & 0o7777) if old is not None else 0o644)
-        if old is not None and os.geteuid() == 0:
-            os.chown(tmp, old.st_uid, old.st_gid)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _write_error(path, exc) from exc
-    _fsync_dir(path.parent)
     for stale in backups_of(path)[: max(0, len(backups_of(path)) - keep_backups)]:
         stale.unlink(missing_ok=True)
     return backup
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (a power cut right after a save keeps the new file)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # some filesystems cannot open a directory; the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # not supported for directories here; durability then rests on the filesystem
-    finally:
-        os.close(fd)

@@ -19,13 +19,14 @@ from datetime import datetime, timezone
 
 from edge_app.config import AppConfig, CameraConfig
 from edge_app.config.zones import ZoneSet, load_camera_zones
+from edge_app.core.backoff import Backoff
 from edge_app.core.errors import EdgeAppError, SegmenterError, StoreError
 from edge_app.core.events import CameraStatus, Event, EventStamper, ZoneEvent
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
 from edge_app.pipeline.feed import FILE_FEED_DEPTH, FrameFeed
 from edge_app.pipeline.runner import RunnerCamera, StreamRunner, warm_up
 from edge_app.runtime.camera import CameraParts
-from edge_app.runtime.capture import BackoffPolicy, CameraCapture
+from edge_app.runtime.capture import CameraCapture
 from edge_app.runtime.health import HealthSnapshot, WatchdogGate
 from edge_app.runtime.perspective_store import PerspectiveStore, perspective_path
 from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
@@ -152,7 +153,9 @@ class App:
     def _init_sinks(self) -> None:
         from edge_app.sinks import create_sinks
 
-        self._stamper, self.sinks = create_sinks(self.config)
+        self._stamper, self.sinks = create_sinks(
+            self.config.store, self.config.mqtt, self.config.device_id
+        )
 
     def _init_segmenter(self) -> None:
         self.segmenter = self._make_segmenter(self.config)
@@ -176,7 +179,7 @@ class App:
 
     def _init_cameras(self) -> None:
         daemon = self.config.daemon
-        backoff = BackoffPolicy(daemon.reconnect_min_s, daemon.reconnect_max_s)
+        backoff = Backoff(daemon.reconnect_min_s, daemon.reconnect_max_s)
         now = time.monotonic()
         sizes = PerspectiveStore(perspective_path(self.config.store.path)).load()
         for cam in self.config.cameras:

@@ -10,7 +10,7 @@ or the stop. A file or other finite source just ends its feed.
 Example::
 
     capture = CameraCapture("door", make_source, feed, live=True,
-                            backoff=BackoffPolicy(1.0, 60.0), stall_timeout_s=10.0,
+                            backoff=Backoff(1.0, 60.0), stall_timeout_s=10.0,
                             on_status=lambda cam, online, reason: ...)
     capture.start()
     ...
@@ -26,8 +26,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from edge_app.core.backoff import Backoff
 from edge_app.core.errors import EdgeAppError
 from edge_app.pipeline.feed import FrameFeed
 from edge_app.sources.base import Source
@@ -40,34 +40,6 @@ StatusCallback = Callable[[str, bool, str], None]
 
 MAX_ABANDONED = 2
 """Stuck capture threads a camera may leave behind before it stops replacing them."""
-
-
-@dataclass(frozen=True, slots=True)
-class BackoffPolicy:
-    """Exponential backoff with jitter for reconnects.
-
-    Attempt ``n`` (0-based) waits ``min_s * factor**n`` seconds, capped at ``max_s``, then
-    scaled by a random factor in ``[1 - jitter, 1 + jitter]`` (and capped again), so many
-    cameras behind one failed switch do not all reconnect in the same instant.
-    """
-
-    min_s: float
-    max_s: float
-    factor: float = 2.0
-    jitter: float = 0.25
-
-    def __post_init__(self) -> None:
-        if not 0 < self.min_s <= self.max_s:
-            raise ValueError(f"need 0 < min_s <= max_s, got {self.min_s} and {self.max_s}")
-        if self.factor < 1 or not 0 <= self.jitter < 1:
-            raise ValueError(
-                f"need factor >= 1 and 0 <= jitter < 1, got {self.factor}, {self.jitter}"
-            )
-
-    def delay(self, attempt: int, rand: float) -> float:
-        """Seconds to wait before attempt ``attempt + 1``; ``rand`` uniform in [0, 1)."""
-        base = min(self.max_s, self.min_s * self.factor ** min(attempt, 64))
-        return min(self.max_s, base * (1.0 - self.jitter + 2.0 * self.jitter * rand))
 
 
 class Phase(enum.Enum):
@@ -93,7 +65,7 @@ class CameraCapture:
         make_source: SourceFactory,
         feed: FrameFeed,
         *,
-        backoff: BackoffPolicy,
+        backoff: Backoff,
         stall_timeout_s: float,
         on_status: StatusCallback,
         min_interval_s: float = 0.0,

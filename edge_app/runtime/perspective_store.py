@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from edge_app.core.atomic import write_atomic
 from edge_app.core.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,9 @@ class PerspectiveStore:
 
     def save(self, states: dict[str, dict[str, Any]]) -> None:
         """Write all cameras' states; a crash mid-write leaves the previous file."""
-        part = self.path.with_name(self.path.name + ".part")
         payload = json.dumps({"format": FORMAT, "cameras": states}, indent=1) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(part, "w", encoding="utf-8") as f:
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(part, self.path)
+            write_atomic(self.path, payload)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot save the learned person size: {exc}") from exc

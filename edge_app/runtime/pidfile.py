@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from edge_app.core.atomic import write_atomic
 from edge_app.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,9 @@ class PidFile:
     def __enter__(self) -> PidFile:
         if self.path is None:
             return self
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(f"{os.getpid()}\n", encoding="ascii")
-            os.replace(tmp, self.path)
+            write_atomic(self.path, f"{os.getpid()}\n")
         except OSError as exc:
             raise ConfigError(
                 str(self.path),

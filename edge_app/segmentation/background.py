@@ -68,13 +68,13 @@ from edge_app.core.errors import SegmenterError
 _MIN_BLOB_FRAC = 0.001
 """Smallest reported blob, as a fraction of the mask's pixels (about 58 px at 320x180)."""
 _MOTION_WINDOW_S = 1.0
+"""Motion is measured against a picture at least this old (seconds), whatever the FPS."""
 _LEARN_EVERY_S = 0.4
 """The model learns at most this often (seconds), with the time elapsed since: half the
 cost at 5 FPS and more above, and no change in how fast it adapts."""
 _FLICKER_S = 2.0
 """A pixel out of every blob for less than this (seconds) keeps its stillness timer, so
 noise flicker at an object's edge does not restart the hold there."""
-"""Motion is measured against a picture at least this old (seconds), whatever the FPS."""
 _MOTION_LEVEL = 20
 """Grey-level change (of a lightly blurred picture) that counts as motion, above noise."""
 _MOTION_MIN_FRAC = 0.01

@@ -1,18 +1,20 @@
 """Sinks: the SQLite event store (durable first) and MQTT publishing from its outbox.
 
-``create_sinks(config)`` opens the store, closes visits a crash left open, resumes the
-device's sequence numbers and starts the writer and publisher threads.
+``create_sinks(store, mqtt, device_id)`` opens the store, closes visits a crash left open,
+resumes the device's sequence numbers and starts the writer and publisher threads. The
+sinks see only the ``store`` and ``mqtt`` sections of the config and the device id.
 """
 
 from __future__ import annotations
 
 import logging
 
-from edge_app.config import AppConfig
+from edge_app.config import MqttConfig, StoreConfig
 from edge_app.core.events import EventStamper
 from edge_app.sinks.base import CameraStats, PipelineStats, Sink, StatsSink
 from edge_app.sinks.event_sink import EventSink
 from edge_app.sinks.publisher import OutboxPublisher
+from edge_app.sinks.retention import BYTES_PER_MB
 from edge_app.sinks.store import EventStore
 from edge_app.sinks.writer import RetentionPolicy, StoreWriter
 
@@ -28,44 +30,45 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def create_sinks(config: AppConfig) -> tuple[EventStamper, list[Sink]]:
+def create_sinks(
+    store: StoreConfig, mqtt: MqttConfig, device_id: str
+) -> tuple[EventStamper, list[Sink]]:
     """Open the store and start the sinks; the stamper resumes at the stored max seq + 1.
 
     Raises ``StoreError`` (read-only or full disk, not a database, newer schema) or
     ``ConfigError`` (an unreadable secret or TLS file); nothing is left running then.
     """
-    store_cfg = config.store
-    store = EventStore.open(store_cfg.path, store_cfg.synchronous)
+    event_store = EventStore.open(store.path, store.synchronous)
     try:
-        store.recover()
-        next_seq = store.max_seq(config.device_id) + 1
+        event_store.recover()
+        next_seq = event_store.max_seq(device_id) + 1
         writer = StoreWriter(
-            store,
-            sample_interval_s=store_cfg.sample_interval_s,
-            max_queued_frames=store_cfg.queue_max_frames,
+            event_store,
+            sample_interval_s=store.sample_interval_s,
+            max_queued_frames=store.queue_max_frames,
             retention=RetentionPolicy(
-                max_age_s=store_cfg.retention_days * 86_400.0,
-                max_bytes=int(store_cfg.max_size_mb * 1_000_000),
-                interval_s=store_cfg.retention_check_s,
-                keep_unpublished=config.mqtt.enabled,
+                max_age_s=store.retention_days * 86_400.0,
+                max_bytes=int(store.max_size_mb * BYTES_PER_MB),
+                interval_s=store.retention_check_s,
+                keep_unpublished=mqtt.enabled,
             ),
         )
         publisher = None
-        if config.mqtt.enabled:
-            publisher = OutboxPublisher(config.mqtt, config.device_id, store, writer)
+        if mqtt.enabled:
+            publisher = OutboxPublisher(mqtt, device_id, event_store, writer)
             writer.on_events = publisher.wake
-        backlog = store.backlog(config.device_id)
+        backlog = event_store.backlog(device_id)
     except BaseException:
-        store.close()
+        event_store.close()
         raise
     writer.start()
     if publisher is not None:
         publisher.start()
     log.info(
         "event store %s: next seq %d, %d event(s) waiting in the outbox%s",
-        store.path,
+        event_store.path,
         next_seq,
         backlog,
         "" if publisher else " (MQTT disabled)",
     )
-    return EventStamper(config.device_id, next_seq), [EventSink(store, writer, publisher)]
+    return EventStamper(device_id, next_seq), [EventSink(event_store, writer, publisher)]

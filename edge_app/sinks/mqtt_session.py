@@ -18,11 +18,16 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 
 class Session:
-    """Wraps a configured, unconnected paho client (see ``mqtt_client.new_client``)."""
+    """Wraps a configured, unconnected paho client (see ``mqtt_client.new_client``).
 
-    def __init__(self, client: mqtt.Client) -> None:
+    ``wakeup`` is set whenever something happened (CONNACK, loss, an acknowledgement). It
+    belongs to the caller, so that one event serves every session of a publisher and a
+    wake-up from another thread is never lost on the event of a session that ended.
+    """
+
+    def __init__(self, client: mqtt.Client, wakeup: threading.Event) -> None:
         self.client = client
-        self.wakeup = threading.Event()
+        self.wakeup = wakeup
         self.started = time.monotonic()
         self.connack: ReasonCode | None = None  # set by paho's thread
         self.lost: str | None = None  # set by paho's thread

@@ -59,6 +59,9 @@ _WAIT_S = 0.05  # longest sleep of the thread; an ack or a commit wakes it at on
 _RESCAN_EVERY_S = 1.0  # when idle, check the outbox for rows committed out of order
 _OFFLINE_WAIT_S = 2.0  # at stop, wait this long for the broker to take "offline"
 _SAME_FAILURE_LOG_S = 60.0  # repeat an unchanged failure at WARNING this often
+# paho's in-flight window is this much larger than mqtt.inflight_max (the events alone):
+# room for the retained zone states, availability and discovery messages sent meanwhile.
+_INFLIGHT_BEYOND_EVENTS = 100
 
 
 class OutboxPublisher:
@@ -87,14 +90,17 @@ class OutboxPublisher:
         self._tls = tls_context(config.tls) if config.tls is not None else None
         self._client_id = config.client_id or f"edge-app-{device}"
         self._where = f"{config.host}:{config.port}"
-        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s, rng)
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
+        self._rng = rng or random.Random()
         self._started = time.monotonic()
         self._states = StateBoard(config.state_min_interval_s, config.stats_interval_s)
         # Shared with other threads.
         self._lock = threading.Lock()
         self._pipeline_stats: PipelineStats | None = None
         self._unconfirmed: set[str] = set()
-        self._wakeup = threading.Event()  # the session's, or a stand-in between sessions
+        # One event for the publisher's life: paho's callbacks (every session's), wake() and
+        # stop() set it, so a wake-up that races a reconnect is never lost.
+        self._wakeup = threading.Event()
         self._new_events = threading.Event()
         self._new_events.set()
         self._stop = threading.Event()
@@ -106,6 +112,7 @@ class OutboxPublisher:
         self._session: Session | None = None
         self._ready = False
         self._sessions = 0
+        self._failures = 0  # failed attempts since the last session came up
         self._next_attempt = 0.0
         self._last_failure: tuple[str, float] = ("", 0.0)
         self._inflight: dict[int, OutboxRow] = {}
@@ -176,21 +183,19 @@ class OutboxPublisher:
             self.topics,
             self._credentials,
             self._tls,
-            # Room beyond the event window for states, availability and discovery.
-            inflight_max=self.config.inflight_max + 100,
+            inflight_max=self.config.inflight_max + _INFLIGHT_BEYOND_EVENTS,
         )
-        session = Session(client)
+        session = Session(client, self._wakeup)
         try:
             session.open(self.config.host, self.config.port, self.config.keepalive_s)
         except OSError as exc:  # includes ssl.SSLError and timeouts
             self._retry_later(describe_connect_error(exc, self._where))
             return
         self._session = session
-        self._wakeup = session.wakeup
 
     def _service(self, session: Session) -> None:
-        session.wakeup.wait(_WAIT_S)
-        session.wakeup.clear()
+        self._wakeup.wait(_WAIT_S)
+        self._wakeup.clear()
         self._collect_acks(session)
         if not self._ready:
             if session.connack is not None and session.connack.is_failure:
@@ -216,7 +221,7 @@ class OutboxPublisher:
         self._ready = True
         self._sessions += 1
         self.reconnects = self._sessions - 1
-        self._backoff.reset()
+        self._failures = 0
         self._last_failure = ("", 0.0)
         log.info("MQTT: connected to %s as %s", self._where, self._client_id)
         session.publish(self.topics.availability, ONLINE, qos=1, retain=True)
@@ -244,7 +249,8 @@ class OutboxPublisher:
         return acked
 
     def _retry_later(self, reason: str) -> None:
-        delay = self._backoff.next_delay()
+        delay = self._backoff.delay(self._failures, self._rng.random())
+        self._failures += 1
         now = time.monotonic()
         self._next_attempt = now + delay
         previous, when = self._last_failure
@@ -271,7 +277,6 @@ class OutboxPublisher:
         self._inflight.clear()
         self._buffer.clear()
         self._flush_acks(force=True)
-        self._wakeup = threading.Event()
         self._retry_later(reason)
 
     def _fill_window(self, session: Session) -> None:
@@ -385,8 +390,8 @@ class OutboxPublisher:
         mid = session.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
         deadline = time.monotonic() + _OFFLINE_WAIT_S
         while mid is not None and session.lost is None and time.monotonic() < deadline:
-            session.wakeup.wait(_WAIT_S)
-            session.wakeup.clear()
+            self._wakeup.wait(_WAIT_S)
+            self._wakeup.clear()
             if mid in self._collect_acks(session):
                 return
         log.warning("MQTT: the broker did not confirm 'offline' before the stop")

@@ -23,6 +23,9 @@ from edge_app.sinks.store import EventStore, store_error
 
 log = logging.getLogger(__name__)
 
+BYTES_PER_MB = 1_000_000
+"""``store.max_size_mb`` and the sizes in the logs count decimal megabytes, as disks do."""
+
 # Per round, delete at least this and at most that fraction of each table's old rows:
 # enough to make progress, little enough not to throw away far more than needed.
 _MIN_SLICE = 0.05
@@ -156,6 +159,6 @@ def apply_retention(
             events + unpublished,
             samples,
             visits,
-            used / 1e6,
+            used / BYTES_PER_MB,
         )
     return report

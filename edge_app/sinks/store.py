@@ -20,9 +20,9 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+import edge_app.sinks.schema as schema
 from edge_app.core.errors import StoreError
 from edge_app.core.events import Event, ZoneEnter, ZoneExit
-from edge_app.sinks import schema
 from edge_app.sinks.aggregate import OccupancySample
 from edge_app.sinks.migrate import upgrade
 

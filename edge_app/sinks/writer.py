@@ -10,12 +10,14 @@ disk cannot grow memory without bound.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from edge_app.core.backoff import Backoff
 from edge_app.core.domain import ZoneState
 from edge_app.core.errors import StoreError
 from edge_app.core.events import Event
@@ -29,8 +31,9 @@ log = logging.getLogger(__name__)
 _COMMIT_PAUSE_S = 0.02
 # Most items one transaction takes (frames and ack lists): bounds a transaction's length.
 _MAX_ITEMS_PER_COMMIT = 5000
-_RETRY_MIN_S = 0.5
-_RETRY_MAX_S = 10.0
+# A commit the disk refused is retried after about 0.5 s, doubling up to 10 s, until it
+# succeeds or the writer stops.
+RETRY_BACKOFF = Backoff(0.5, 10.0)
 _DROP_LOG_EVERY_S = 10.0
 
 
@@ -86,7 +89,8 @@ class StoreWriter:
     """Owns the write side of an ``EventStore``; start with ``start``, end with ``stop``.
 
     ``on_events`` is called (on the writer thread) after each commit that stored new
-    events, e.g. to wake the MQTT publisher; it may be set until ``start``.
+    events, e.g. to wake the MQTT publisher; it may be set until ``start``. ``retry`` spaces
+    the attempts at a commit the disk refused; ``stop`` cuts its wait short.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class StoreWriter:
         retention: RetentionPolicy | None = None,
         on_events: Callable[[], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        retry: Backoff = RETRY_BACKOFF,
     ) -> None:
         if max_queued_frames < 1:
             raise ValueError(f"max_queued_frames must be >= 1, got {max_queued_frames}")
@@ -106,6 +111,7 @@ class StoreWriter:
         self._retention = retention
         self.on_events = on_events
         self._wall_clock = wall_clock
+        self._retry = retry
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
         self._frames_queued = 0
@@ -114,6 +120,7 @@ class StoreWriter:
         self._write_errors = 0
         self._last_drop_log = 0.0
         self._stopping = False
+        self._stop_requested = threading.Event()  # ends a retry's wait at once
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
 
     # --- any thread -----------------------------------------------------------------
@@ -161,6 +168,7 @@ class StoreWriter:
                 self._stopping = True
                 self._items.append(_Stop())
                 self._cond.notify()
+        self._stop_requested.set()
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
@@ -243,7 +251,7 @@ class StoreWriter:
     def _commit(self, batch: WriteBatch, give_up: bool) -> bool:
         """Commit, retrying with backoff while the disk refuses (a full disk may recover
         through retention or an operator); at a stop, one more try and then give up."""
-        delay = _RETRY_MIN_S
+        attempt = 0
         while True:
             try:
                 self._store.write(batch)
@@ -255,9 +263,10 @@ class StoreWriter:
                 if give_up or stopping:
                     log.error("%s; %d events were not stored", exc, len(batch.events))
                     return False
+                delay = self._retry.delay(attempt, random.random())
+                attempt += 1
                 log.error("%s; retrying in %.1f s", exc, delay)
-                time.sleep(delay)
-                delay = min(_RETRY_MAX_S, delay * 2)
+                self._stop_requested.wait(delay)  # a stop ends the wait: one last try
 
     def _apply_retention(self, policy: RetentionPolicy) -> None:
         try:

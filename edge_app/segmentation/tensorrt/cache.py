@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from edge_app.core.atomic import write_atomic
 from edge_app.core.errors import SegmenterError
 
 log = logging.getLogger(__name__)
@@ -127,21 +126,6 @@ def stale_reasons(engine: Path, key: EngineKey, *, ignore_model: bool = False) -
     return key.mismatches(stored, ignore_model=ignore_model)
 
 
-def _atomic_write(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half an engine."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def store_engine(path: Path, data: bytes, key: EngineKey, *, onnx: Path | None) -> None:
     """Write an engine and its sidecar atomically; ``SegmenterError`` naming the path."""
     try:
@@ -154,8 +138,8 @@ def store_engine(path: Path, data: bytes, key: EngineKey, *, onnx: Path | None) 
             "onnx": str(onnx) if onnx else None,
             "bytes": len(data),
         }
-        _atomic_write(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        _atomic_write(path, data)
+        write_atomic(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        write_atomic(path, data)
     except OSError as exc:
         raise SegmenterError(
             f"cannot write the engine {path}: {exc.strerror or exc} (check that "

@@ -10,8 +10,6 @@ need the frames again.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import cv2
 import numpy as np
 
 from edge_app.config import PreprocessConfig
+from edge_app.core.atomic import write_atomic
 from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.preprocess import input_shape, prepare_batch
 from edge_app.segmentation.tensorrt.cuda_buffers import DeviceBuffer, HostBuffer
@@ -81,14 +80,7 @@ class CalibrationSource:
 def write_cache(path: Path, data: bytes) -> None:
     """Write a calibration cache atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
 
 
 def make_calibrator(
