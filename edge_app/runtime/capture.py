@@ -9,8 +9,10 @@ or the stop. A file or other finite source just ends its feed.
 
 Example::
 
-    capture = CameraCapture("door", make_source, feed, live=True,
-                            backoff=Backoff(1.0, 60.0), stall_timeout_s=10.0,
+    source = make_source()  # opened (and checked) at start-up
+    feed = FrameFeed(live=source.live)
+    capture = CameraCapture("door", source, make_source, feed,
+                            backoff=Backoff(1.0, 60.0), stall_timeout_s=15.0,
                             on_status=lambda cam, online, reason: ...)
     capture.start()
     ...
