@@ -26,52 +26,9 @@ from edge_app.analytics.zonemap import ZoneMap
 from edge_app.analytics.zonestate import ZoneRule, ZoneStates
 from edge_app.core.domain import ImageU8, MaskMapping, PersonMask, Points, ZoneState
 from edge_app.core.events import ZoneEvent
+from edge_app.core.tuning import AnalyzerParams
 
-__all__ = ["AnalyzerParams", "FrameAnalysis", "ZoneAnalyzer", "ZoneRule"]
-
-_NO_IDS = np.zeros(0, dtype=np.int64)
-_NO_POINTS = np.zeros(0, dtype=np.float64)
-
-
-@dataclass(frozen=True, slots=True)
-class AnalyzerParams:
-    """Tuning of the analytics; see ``AnalyticsConfig`` for the meaning of each field.
-
-    Distances are relative to the frame height (so they hold at any resolution), times
-    seconds. ``track_max_merge_s``: how long a person merged into a neighbour's blob (or
-    hidden behind them) keeps being counted at their place (0 turns this off);
-    ``merge_min_seen_s``: how long a track must have been seen on its own before it may
-    be carried through a merge (so a flicker of the mask is never carried);
-    ``merge_visible_share``: the least share of one person's area each merged person is
-    assumed to show, which bounds how many people a blob can hold by its area;
-    ``merge_hidden_per_blob``: people a blob may hide entirely on top of that (someone
-    walking right behind someone else shows nothing at all).
-    """
-
-    analysis_max_side: int = 160
-    min_blob_area_frac: float = 0.0004
-    track_max_gap_s: float = 1.5
-    track_max_speed: float = 1.5
-    track_min_gate: float = 0.06
-    person_size_learning: bool = True
-    track_max_merge_s: float = 3.0
-    merge_min_seen_s: float = 0.3
-    merge_visible_share: float = 0.55
-    merge_hidden_per_blob: int = 1
-    occupancy_event_interval_s: float = 1.0
-    coverage_event_step: float = 0.05
-
-    def __post_init__(self) -> None:
-        if not 0 < self.merge_visible_share <= 1:
-            raise ValueError(
-                f"merge_visible_share must be in (0, 1], got {self.merge_visible_share}"
-            )
-        if self.merge_min_seen_s < 0:
-            raise ValueError(f"merge_min_seen_s must be >= 0, got {self.merge_min_seen_s}")
-        if self.merge_hidden_per_blob < 0:
-            raise ValueError(
-                f"merge_hidden_per_blob must be >= 0, got {self.merge_hidden_per_blob}"
-            )
+__all__ = ["FrameAnalysis", "ZoneAnalyzer"]
 
 
 @dataclass(frozen=True, slots=True)
