@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -14,8 +12,7 @@ from edge_app.analytics.debounce import Debounce
 from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
 from edge_app.analytics.zonemap import ZoneMap
-from edge_app.analytics.zonestate import _zone_state
-from edge_app.core.domain import MaskMapping, PersonMask, ZoneState
+from edge_app.core.domain import MaskMapping, PersonMask
 from edge_app.core.events import ZoneExit
 
 # --- debounce -------------------------------------------------------------------------
@@ -205,15 +202,6 @@ def test_tracker_matching_in_python_equals_the_distance_matrix(
     small = run()
     monkeypatch.setattr(tracker_module, "SMALL_MATCH", 0)
     assert run() == small
-
-
-def test_zone_states_are_built_equal_to_the_dataclass_constructor() -> None:
-    args = ("cam", "door", 1.5, 2, 0.25, True, 0.5, {3: 1.0})
-    state = _zone_state(*args)
-    assert state == ZoneState(*args)
-    assert repr(state) == repr(ZoneState(*args))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        state.count = 3  # type: ignore[misc]
 
 
 def test_tracker_rejects_bad_arguments() -> None:
