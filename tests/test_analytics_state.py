@@ -310,7 +310,7 @@ def test_states_report_count_coverage_and_dwell() -> None:
 def test_finish_closes_open_visits() -> None:
     za = make_analyzer(enter_after_s=0.0)
     run(za, [(0.0, [(100, 90)]), (4.0, [(100, 90)])])
-    exits = za.finish(4.0)
+    exits = za.finish()
     assert len(exits) == 1 and exits[0].payload.reason == "ended"  # type: ignore[union-attr]
     assert exits[0].payload.dwell_s == pytest.approx(4.0)  # type: ignore[union-attr]
 

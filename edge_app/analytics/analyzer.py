@@ -86,7 +86,7 @@ class ZoneAnalyzer:
         self._zonemap = None
         self._source_mapping = None
 
-    def replace_rules(self, rules: Sequence[ZoneRule], t: float) -> list[ZoneEvent]:
+    def replace_rules(self, rules: Sequence[ZoneRule]) -> list[ZoneEvent]:
         """Swap in new zones (a reload). Open visits end as ``ended``; tracks are kept."""
         events = self._zones.close_all(reason="ended")
         self._set_rules(rules)
@@ -149,8 +149,9 @@ class ZoneAnalyzer:
         track_ids = np.array(ids, dtype=np.int64)
         return FrameAnalysis(states, tuple(events), feet, track_ids, len(rows))
 
-    def finish(self, t: float) -> list[ZoneEvent]:
-        """The stream ended at ``t``: close every open visit (``reason='ended'``)."""
+    def finish(self) -> list[ZoneEvent]:
+        """The stream ended: close every open visit (``reason='ended'``), at the time each
+        visitor was last seen inside."""
         events = self._zones.close_all(reason="ended")
         if self._tracker is not None:
             self._tracker.end_all()
