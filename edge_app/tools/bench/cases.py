@@ -8,6 +8,7 @@ work on the machine), per frame.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -260,13 +261,17 @@ def peer_supervision(masks: list[PersonMask], side: int, repeats: int) -> PeerRe
     min_area = 0.0004 * side * side
     blobs = [find_blobs(g, min_area) for g in grids]
     # The anchor pixel ours looks up; a zero-height box puts supervision's there too.
-    anchors = [(np.floor(b.foot_x), np.floor(b.foot_y - 0.5)) for b in blobs]
+    anchors = [
+        [(math.floor(x), math.floor(y - 0.5)) for x, y in (b.foot for b in frame)]
+        for frame in blobs
+    ]
 
-    def ours_counts(a: tuple[np.ndarray, np.ndarray]) -> list[int]:
-        return zonemap.lookup(a[0] + 0.5, a[1] + 0.5)[0]
+    def ours_counts(a: list[tuple[int, int]]) -> list[int]:
+        return zonemap.lookup([(x + 0.5, y + 0.5) for x, y in a])[0]
 
-    def peer_counts(a: tuple[np.ndarray, np.ndarray]) -> list[int]:
-        det = sv.Detections(xyxy=np.column_stack((a[0], a[1], a[0], a[1])).astype(np.float32))
+    def peer_counts(a: list[tuple[int, int]]) -> list[int]:
+        xy = np.array(a, dtype=np.float32).reshape(-1, 2)
+        det = sv.Detections(xyxy=np.column_stack((xy, xy)))
         return [int(z.trigger(det).sum()) if len(det) else 0 for z in zones]
 
     equal = sum(
