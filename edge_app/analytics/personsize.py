@@ -221,7 +221,6 @@ class PersonSize:
                 start += 1
             if owner[i] != i:
                 continue
-            limit = self.join_height * self.expected_height(bi[3])
             for j in by_bottom[start:]:
                 if j == i or owner[j] != j:
                     continue
@@ -232,8 +231,9 @@ class PersonSize:
                 overlap = min(bi[2], bj[2]) - max(bi[0], bj[0])
                 if overlap < 0.5 * min(bi[2] - bi[0], bj[2] - bj[0]):
                     continue
+                # Together no taller than join_height people standing where i stands.
                 top = min(bi[1], bj[1])
-                if bi[3] - top > limit:
+                if bi[3] - top > self.join_height * self.expected_height(bi[3]):
                     continue
                 bi[0], bi[1], bi[2] = min(bi[0], bj[0]), top, max(bi[2], bj[2])
                 owner[j] = i
