@@ -1,22 +1,20 @@
-"""State machines of the analytics, driven frame by frame on a fake timeline."""
+"""The analytics through their public pieces: tables of tiny inputs with the expected
+outputs, and the state machines driven frame by frame on a fake timeline."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pytest
 
 from edge_app.analytics import AnalyzerParams, ZoneAnalyzer, ZoneRule
-from edge_app.analytics import tracker as tracker_module
-from edge_app.analytics.blobs import Blobs, find_blobs
+from edge_app.analytics.blobs import Blob, find_blobs
 from edge_app.analytics.debounce import Debounce
 from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
 from edge_app.analytics.zonemap import ZoneMap
-from edge_app.analytics.zonestate import _zone_state
-from edge_app.core.domain import MaskMapping, PersonMask, ZoneState
-from edge_app.core.events import ZoneExit
+from edge_app.analytics.zonestate import ZoneStates
+from edge_app.core.domain import MaskMapping, PersonMask
+from edge_app.core.events import ZoneEnter, ZoneExit
 
 # --- debounce -------------------------------------------------------------------------
 
@@ -78,8 +76,6 @@ def test_zonemap_overlapping_zones_get_layers_and_exact_coverage() -> None:
     mask[0:10, 20:25] = 1  # half of zone 2
     assert zm.person_pixels(mask).tolist() == [25, 25, 50]
     np.testing.assert_allclose(zm.coverage(mask), [0.25, 0.25, 0.5])
-    inside = zm.zones_at(np.array([7, 25, 39]), np.array([7, 5, 19]))
-    assert inside.tolist() == [[True, True, False], [False, False, True], [False] * 3]
 
 
 def test_zonemap_counts_equal_a_pixel_by_pixel_count_for_any_polygons() -> None:
@@ -104,13 +100,52 @@ def test_zonemap_counts_equal_a_pixel_by_pixel_count_for_any_polygons() -> None:
         ]
         assert zm.person_pixels(mask).tolist() == direct
         assert zm.person_pixels(mask > 0).tolist() == direct
-    ys, xs = np.mgrid[0:45, 0:60]
-    counts, zones_of = zm.lookup(xs.ravel() + 0.5, ys.ravel() + 0.5)
-    inside = zm.zones_at(xs.ravel(), ys.ravel())
-    assert [tuple(np.flatnonzero(row).tolist()) for row in inside] == [
-        tuple(sorted(z)) for z in zones_of
+    pixels = [(x, y) for y in range(45) for x in range(60)]
+    counts, zones_of = zm.lookup([(x + 0.5, y + 0.5) for x, y in pixels])
+    labelled = [
+        sorted(int(layer[y, x]) - 1 for layer in zm.layers if layer[y, x]) for x, y in pixels
     ]
-    assert counts == inside.sum(axis=0).tolist()
+    assert [sorted(z) for z in zones_of] == labelled
+    assert counts == [sum(k in z for z in labelled) for k in range(4)]
+
+
+# Zone 0 covers pixels x, y in 0..9, zone 1 (overlapping it) 5..14, on a 20x20 grid.
+OVERLAPPING = [square(0, 0, 10, 10), square(5, 5, 15, 15)]
+
+
+@pytest.mark.parametrize(
+    ("point", "zones"),
+    [
+        ((2.5, 2.5), (0,)),
+        ((7.5, 7.5), (0, 1)),  # in both
+        ((12.5, 12.5), (1,)),
+        ((17.5, 2.5), ()),
+        ((5.0, 5.0), (0, 1)),  # the top left corner of zone 1
+        ((4.99, 4.99), (0,)),  # just before it
+        ((9.99, 5.0), (0, 1)),  # the last column of zone 0
+        ((10.0, 5.0), (1,)),  # its right edge belongs to the pixel beyond
+        ((12.0, 15.0), ()),  # the bottom edge of zone 1, likewise
+        ((-3.0, 2.0), (0,)),  # outside the grid: its nearest edge pixel
+        ((2.0, -0.5), (0,)),
+        ((25.0, 25.0), ()),
+        ((14.5, 40.0), ()),
+    ],
+)
+def test_zonemap_lookup_of_points_on_edges_and_overlaps(
+    point: tuple[float, float], zones: tuple[int, ...]
+) -> None:
+    zm = ZoneMap.build(OVERLAPPING, (20, 20))
+    counts, zones_of = zm.lookup([point])
+    assert zones_of == [zones]
+    assert counts == [int(k in zones) for k in range(2)]
+
+
+def test_zonemap_lookup_counts_every_point_and_takes_no_points() -> None:
+    zm = ZoneMap.build(OVERLAPPING, (20, 20))
+    counts, zones_of = zm.lookup([(7.5, 7.5), (2.5, 2.5), (12.5, 12.5), (17.5, 2.5)])
+    assert counts == [2, 2]
+    assert zones_of == [(0, 1), (0,), (1,), ()]
+    assert zm.lookup([]) == ([0, 0], [])
 
 
 def test_zonemap_keeps_a_sliver_zone() -> None:
@@ -121,35 +156,109 @@ def test_zonemap_keeps_a_sliver_zone() -> None:
 # --- blobs and people per blob --------------------------------------------------------------
 
 
+def mask_of(*boxes: tuple[int, int, int, int], size: tuple[int, int] = (12, 10)) -> np.ndarray:
+    """A ``size = (w, h)`` 0/1 mask with each ``(x0, y0, x1, y1)`` box (exclusive) set."""
+    m = np.zeros((size[1], size[0]), np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        m[y0:y1, x0:x1] = 1
+    return m
+
+
+@pytest.mark.parametrize(
+    ("mask", "expected"),
+    [
+        # (x, y, w, h, area) of each blob
+        (mask_of((2, 1, 4, 5)), [(2, 1, 2, 4, 8)]),
+        (mask_of((0, 0, 12, 10)), [(0, 0, 12, 10, 120)]),  # the whole frame
+        (mask_of((1, 1, 2, 2), (2, 2, 3, 3)), [(1, 1, 2, 2, 2)]),  # 8-connected: one blob
+        (mask_of((1, 1, 4, 4), (6, 6, 10, 9)), [(6, 6, 4, 3, 12), (1, 1, 3, 3, 9)]),
+        (mask_of((1, 1, 2, 2), (5, 2, 8, 5)), [(5, 2, 3, 3, 9)]),  # a 1 px speck is dropped
+        (mask_of((1, 1, 6, 6)) - mask_of((2, 2, 5, 5)), [(1, 1, 5, 5, 25)]),  # with its hole
+        (mask_of(), []),
+    ],
+)
+def test_find_blobs(mask: np.ndarray, expected: list[tuple[float, ...]]) -> None:
+    blobs = find_blobs(mask, min_area_px=2)
+    assert [(b.x, b.y, b.w, b.h, b.area) for b in blobs] == expected
+    for b in blobs:
+        assert b.outline is not None and b.outline.shape[1] == 2
+
+
 def test_find_blobs_drops_small_and_gives_foot_points() -> None:
     mask = np.zeros((50, 50), np.uint8)
     mask[10:40, 5:15] = 1  # 300 px person
     mask[0:2, 40:42] = 1  # 4 px noise
-    b = find_blobs(mask, min_area_px=10)
-    assert len(b) == 1
-    assert (b.foot_x[0], b.foot_y[0], b.area[0]) == (10.0, 40.0, 300.0)
+    (b,) = find_blobs(mask, min_area_px=10)
+    assert (b.foot, b.area) == ((10.0, 40.0), 300.0)
 
 
-def blobs_of(rows: list[tuple[float, float, float, float, float]]) -> Blobs:
-    a = np.array(rows, dtype=np.float64)
-    return Blobs(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4])
+def blobs_of(rows: list[tuple[float, float, float, float, float]]) -> list[Blob]:
+    return [Blob(*row) for row in rows]
+
+
+def trained(min_samples: int = 10) -> PersonSize:
+    """A model that has seen single people: 10x30 with feet at y=50, 20x60 at y=150."""
+    ps = PersonSize(min_samples=min_samples)
+    ps.learn(blobs_of([(0, 20, 10, 30, 300), (50, 90, 20, 60, 1200)] * 10), frame_height=200)
+    return ps
 
 
 def test_person_size_learns_perspective_and_splits_merged_blobs() -> None:
     ps = PersonSize(min_samples=10)
-    # Single people: far ones (feet at y=50) 10x30, near ones (feet at y=150) 20x60.
-    singles = blobs_of([(0, 20, 10, 30, 300), (50, 90, 20, 60, 1200)] * 10)
     before = ps.people_per_blob(blobs_of([(0, 90, 60, 60, 3600)]))
-    assert before.tolist() == [1]  # not ready: every blob is one person
-    ps.learn(singles, frame_height=200)
+    assert before == [1]  # not ready: every blob is one person
+    ps = trained()
     assert ps.ready
-    np.testing.assert_allclose(ps.expected_area(np.array([50.0, 150.0])), [300, 1200], rtol=0.01)
+    assert [ps.expected_area(50.0), ps.expected_area(150.0)] == pytest.approx([300, 1200])
     # Three near people side by side; two far people side by side; one near person.
     test = blobs_of([(0, 90, 60, 60, 3600), (100, 20, 20, 30, 600), (150, 90, 20, 60, 1250)])
-    assert ps.people_per_blob(test).tolist() == [3, 2, 1]
+    assert ps.people_per_blob(test) == [3, 2, 1]
     people = ps.split(test)
-    assert people.foot_x[:3].tolist() == [10.0, 30.0, 50.0]
-    assert people.blob.tolist() == [0, 0, 0, 1, 1, 2]
+    assert [p.foot for p in people[:3]] == [(10.0, 150.0), (30.0, 150.0), (50.0, 150.0)]
+    assert [p.blob for p in people] == [0, 0, 0, 1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("people", "feet"),
+    [
+        # Near people (20x60, feet at row 150) as (x0, y0, x1, y1) boxes of a 200x200 mask.
+        ([(40, 90, 60, 150)], [(50.0, 150.0)]),
+        ([(40, 90, 60, 150), (60, 90, 80, 150)], [(50.0, 150.0), (70.0, 150.0)]),
+        (
+            [(40, 90, 60, 150), (60, 90, 80, 150), (80, 90, 100, 150)],
+            [(50.0, 150.0), (70.0, 150.0), (90.0, 150.0)],
+        ),
+        # The second a step further back: each foot where that person's columns end.
+        ([(40, 90, 60, 150), (60, 95, 80, 145)], [(49.0, 150.0), (68.82, 145.0)]),
+        # One person with a bag hanging to row 170: the feet, not the bag.
+        ([(40, 90, 60, 150), (49, 150, 51, 170)], [(50.0, 150.0)]),
+    ],
+)
+def test_person_size_splits_blobs_into_feet_from_their_outline(
+    people: list[tuple[int, int, int, int]], feet: list[tuple[float, float]]
+) -> None:
+    ps = trained()
+    (blob,) = find_blobs(mask_of(*people, size=(200, 200)), min_area_px=10)
+    found = ps.split([blob])
+    assert [p.foot for p in found] == [pytest.approx(f, abs=0.01) for f in feet]
+    assert {p.blob for p in found} == {0}
+
+
+def test_person_size_analyse_learns_joins_and_splits() -> None:
+    ps = trained()
+    # Torso and legs of one near person (joined), and two far people side by side.
+    blobs = blobs_of([(50, 90, 20, 30, 500), (52, 125, 16, 25, 350), (100, 20, 20, 30, 600)])
+    joined, people, ratios = ps.analyse(blobs, frame_height=200, frame_width=200)
+    assert [(b.x, b.y, b.w, b.h, b.area) for b in joined] == [
+        (50, 90, 20, 60, 850),
+        (100, 20, 20, 30, 600),
+    ]
+    assert ratios == pytest.approx([850 / 1200, 2.0])
+    assert [(p.foot, p.blob) for p in people] == [
+        ((60.0, 150.0), 0),
+        ((105.0, 50.0), 1),
+        ((115.0, 50.0), 1),
+    ]
 
 
 def test_person_size_state_round_trip() -> None:
@@ -157,68 +266,129 @@ def test_person_size_state_round_trip() -> None:
     ps.learn(blobs_of([(0, 20, 10, 30, 300), (50, 90, 20, 60, 1200)]), 200)
     other = PersonSize(min_samples=2)
     other.restore(ps.state())
-    np.testing.assert_allclose(
-        other.expected_area(np.array([100.0])), ps.expected_area(np.array([100.0]))
-    )
+    assert other.expected_area(100.0) == ps.expected_area(100.0)
 
 
 # --- tracker ------------------------------------------------------------------------------
 
+Frames = list[tuple[float, list[tuple[float, float]]]]
+
+
+@pytest.mark.parametrize(
+    ("frames", "ids"),
+    [
+        # Two people far apart swap places in the list: each keeps its id.
+        ([(0.0, [(0, 0), (100, 0)]), (0.1, [(99, 0), (1, 0)])], [[1, 2], [2, 1]]),
+        # The nearest detection gets the track; the other is a new person.
+        ([(0.0, [(10, 0)]), (0.1, [(12, 0), (9, 0)])], [[1], [2, 1]]),
+        # Greedy, nearest pair first: B takes the detection between them, A's is too far.
+        ([(0.0, [(0, 0), (10, 0)]), (0.1, [(6, 0), (16, 0)])], [[1, 2], [2, 3]]),
+        # Outside the gate (3 px + 50 px/s for 0.1 s): a new person.
+        ([(0.0, [(0, 0)]), (0.1, [(9, 0)])], [[1], [2]]),
+        # Frames without anyone are normal input; the gate grows with the time unseen.
+        ([(0.0, [(10, 0)]), (0.1, []), (0.2, []), (0.3, [(20, 0)])], [[1], [], [], [1]]),
+        # Unseen longer than max_gap_s (1 s): the track ended, the person comes back new.
+        ([(0.0, [(10, 0)]), (1.5, []), (2.0, [(10, 0)])], [[1], [], [2]]),
+        # Walking right at 50 px/s: the predicted place decides, not the last one.
+        (
+            [
+                (0.0, [(0, 0)]),
+                (0.1, [(5, 0)]),
+                (0.2, [(10, 0)]),
+                (0.3, [(15, 0)]),
+                (0.4, [(17, 0), (21, 0)]),
+            ],
+            [[1], [1], [1], [1], [2, 1]],
+        ),
+    ],
+)
+def test_tracker_pairing(frames: Frames, ids: list[list[int]]) -> None:
+    tracker = Tracker(max_speed_px_s=50, min_gate_px=3, max_gap_s=1.0)
+    assert [list(tracker.update(points, t).assigned) for t, points in frames] == ids
+
 
 def test_tracker_keeps_identity_through_a_short_gap_and_drops_after() -> None:
     tr = Tracker(max_speed_px_s=50, min_gate_px=3, max_gap_s=1.0)
-    ids = [tr.update(np.array([10.0 + i]), np.array([10.0]), i * 0.1).assigned[0] for i in range(5)]
+    ids = [tr.update([(10.0 + i, 10.0)], i * 0.1).assigned[0] for i in range(5)]
     assert len(set(ids)) == 1
     # Unseen for 0.5 s, then back near the predicted position: same id.
-    assert tr.update(np.array([]), np.array([]), 0.6).ended == ()
-    assert tr.update(np.array([20.0]), np.array([10.0]), 0.9).assigned[0] == ids[0]
+    assert tr.update([], 0.6).ended == ()
+    assert tr.update([(20.0, 10.0)], 0.9).assigned == (ids[0],)
     # Unseen for longer than max_gap_s: the track ends.
-    assert tr.update(np.array([]), np.array([]), 2.0).ended[0].id == ids[0]
+    assert [track.id for track in tr.update([], 2.0).ended] == [ids[0]]
+    assert tr.tracks == {}
 
 
-def test_tracker_two_people_crossing_far_apart_keep_ids() -> None:
-    tr = Tracker(max_speed_px_s=30, min_gate_px=2, max_gap_s=1.0)
-    first = tr.update(np.array([0.0, 100.0]), np.array([0.0, 0.0]), 0.0).assigned
-    second = tr.update(np.array([99.0, 1.0]), np.array([0.0, 0.0]), 0.1).assigned
-    assert second.tolist() == first[::-1].tolist()
+@pytest.mark.parametrize(("smoothing", "assigned"), [(0.0, (2, 1)), (0.5, (1, 2))])
+def test_tracker_velocity_smoothing(smoothing: float, assigned: tuple[int, ...]) -> None:
+    # Still, then a 5 px step: without smoothing the velocity is that step's (50 px/s, so
+    # predicted at x=10), with 0.5 half of it (x=7.5).
+    tracker = Tracker(max_speed_px_s=50, min_gate_px=3, max_gap_s=1.0, velocity_smoothing=smoothing)
+    for t, x in ((0.0, 0.0), (0.1, 0.0), (0.2, 5.0)):
+        tracker.update([(x, 0.0)], t)
+    assert tracker.update([(7.0, 0.0), (10.5, 0.0)], 0.3).assigned == assigned
 
 
-def test_tracker_matching_in_python_equals_the_distance_matrix(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_speed_px_s": 0}, "max_speed_px_s must be > 0, got 0"),
+        ({"min_gate_px": -1}, "min_gate_px must be >= 0, got -1"),
+        ({"max_gap_s": -1}, "max_gap_s must be >= 0, got -1"),
+        ({"max_merge_s": -1}, "max_merge_s must be >= 0, got -1"),
+        ({"velocity_smoothing": 1.0}, r"velocity_smoothing must be in \[0, 1\), got 1.0"),
+    ],
+)
+def test_tracker_rejects_bad_arguments(kwargs: dict[str, float], message: str) -> None:
+    args: dict[str, float] = {"max_speed_px_s": 50, "min_gate_px": 3, "max_gap_s": 1.0}
+    with pytest.raises(ValueError, match=message):
+        Tracker(**{**args, **kwargs})
+
+
+# --- zone states ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zones_per_frame", "expected"),
+    [
+        # The zones one track stands in, frame by frame (1 s apart), and the events:
+        # (frame, type, zone).
+        ([(1, 0)], [(0, "enter", "z0"), (0, "enter", "z1")]),  # in zone order
+        (
+            [(0,), (0, 1), (1,)],
+            [(0, "enter", "z0"), (1, "enter", "z1"), (2, "exit", "z0")],
+        ),
+        ([(0,), (), (0,)], [(0, "enter", "z0"), (1, "exit", "z0"), (2, "enter", "z0")]),
+        ([(), (2,), (2,)], [(1, "enter", "z2")]),
+    ],
+)
+def test_zone_states_visits_of_one_track_in_overlapping_zones(
+    zones_per_frame: list[tuple[int, ...]], expected: list[tuple[int, str, str]]
 ) -> None:
-    # Few pairs are matched in plain Python, many with NumPy: the same ids either way,
-    # ties (equal distances on a pixel grid) included.
-    rng = np.random.default_rng(5)
-    frames = []
-    for i in range(300):
-        n = int(rng.integers(0, 12))
-        frames.append((rng.integers(0, 40, n).astype(float), rng.integers(0, 30, n) + 0.5, i / 8))
-
-    def run() -> list[tuple[list[int], list[int]]]:
-        tr = Tracker(max_speed_px_s=40, min_gate_px=2, max_gap_s=0.5)
-        out = []
-        for xs, ys, t in frames:
-            update = tr.update(xs, ys, t)
-            out.append((update.assigned.tolist(), [e.id for e in update.ended]))
-        return out
-
-    small = run()
-    monkeypatch.setattr(tracker_module, "SMALL_MATCH", 0)
-    assert run() == small
+    rules = [ZoneRule(f"z{k}", square(0, 0, 1, 1), 0.0, 0.0) for k in range(3)]
+    states = ZoneStates("cam", rules, occupancy_event_interval_s=1.0, coverage_event_step=0.05)
+    events = []
+    for frame, zones in enumerate(zones_per_frame):
+        for e in states.update_visits([7], [zones], float(frame)):
+            kind = "enter" if isinstance(e.payload, ZoneEnter) else "exit"
+            events.append((frame, kind, e.zone))
+    assert events == expected
 
 
-def test_zone_states_are_built_equal_to_the_dataclass_constructor() -> None:
-    args = ("cam", "door", 1.5, 2, 0.25, True, 0.5, {3: 1.0})
-    state = _zone_state(*args)
-    assert state == ZoneState(*args)
-    assert repr(state) == repr(ZoneState(*args))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        state.count = 3  # type: ignore[misc]
-
-
-def test_tracker_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="max_speed_px_s"):
-        Tracker(0, 1, 1)
+def test_zone_states_end_a_lost_track_and_close_all_at_the_end() -> None:
+    rules = [ZoneRule(f"z{k}", square(0, 0, 1, 1), 0.0, 5.0) for k in range(2)]
+    states = ZoneStates("cam", rules, occupancy_event_interval_s=1.0, coverage_event_step=0.05)
+    states.update_visits([1, 2], [(0, 1), (1,)], 0.0)
+    states.update_visits([1, 2], [(0, 1), (1,)], 2.0)
+    lost = states.end_track(1, "lost")
+    assert [(e.zone, e.t, e.payload) for e in lost] == [
+        ("z0", 2.0, ZoneExit(1, 2.0, 0.0, "lost")),
+        ("z1", 2.0, ZoneExit(1, 2.0, 0.0, "lost")),
+    ]
+    assert [(e.zone, e.payload) for e in states.close_all("ended")] == [
+        ("z1", ZoneExit(2, 2.0, 0.0, "ended"))
+    ]
+    assert states.close_all("ended") == []
 
 
 # --- analyzer, frame by frame --------------------------------------------------------------
@@ -322,7 +492,7 @@ def test_states_report_count_coverage_and_dwell() -> None:
 def test_finish_closes_open_visits() -> None:
     za = make_analyzer(enter_after_s=0.0)
     run(za, [(0.0, [(100, 90)]), (4.0, [(100, 90)])])
-    exits = za.finish(4.0)
+    exits = za.finish()
     assert len(exits) == 1 and exits[0].payload.reason == "ended"  # type: ignore[union-attr]
     assert exits[0].payload.dwell_s == pytest.approx(4.0)  # type: ignore[union-attr]
 

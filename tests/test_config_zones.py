@@ -8,9 +8,11 @@ import pytest
 import yaml
 
 from edge_app.cli import main
-from edge_app.config import SecretRef, format_loc, load_config
+from edge_app.config import AnalyticsConfig, SecretRef, format_loc, load_config
 from edge_app.config.zones import load_zones
 from edge_app.core.errors import ConfigError
+from edge_app.core.tuning import AnalyzerParams
+from edge_app.pipeline.camera import analyzer_params
 from tests.cli_support import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -320,3 +322,10 @@ def test_shipped_example_config_and_zones_check_clean(capsys: pytest.CaptureFixt
     )
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout and "store-floor" in result.stdout
+
+
+def test_analytics_config_defaults_are_the_analytics_own() -> None:
+    # An empty ``analytics:`` section gives the analyzer exactly its default tuning.
+    assert analyzer_params(AnalyticsConfig()) == AnalyzerParams()
+    tuned = analyzer_params(AnalyticsConfig(analysis_max_side=320, track_max_merge_s=0.0))
+    assert (tuned.analysis_max_side, tuned.track_max_merge_s) == (320, 0.0)

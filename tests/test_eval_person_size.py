@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge_app.analytics import AnalyzerParams, ZoneAnalyzer, ZoneRule
-from edge_app.analytics.blobs import Blobs
+from edge_app.analytics.blobs import Blob
 from edge_app.analytics.personsize import PersonSize
 from edge_app.config import AnalyticsConfig
 from edge_app.config.zones import parse_zones
@@ -21,8 +21,8 @@ from edge_app.pipeline.camera import CameraAnalytics
 from edge_app.runtime.perspective_store import PerspectiveStore, perspective_path
 
 
-def blobs_of(rows: list[tuple[float, float, float, float, float]]) -> Blobs:
-    return Blobs.from_rows(rows)
+def blobs_of(rows: list[tuple[float, float, float, float, float]]) -> list[Blob]:
+    return [Blob(*row) for row in rows]
 
 
 def trained(min_samples: int = 10) -> PersonSize:
@@ -37,15 +37,16 @@ def trained(min_samples: int = 10) -> PersonSize:
 
 def test_height_is_learned_along_with_area() -> None:
     ps = trained()
-    np.testing.assert_allclose(ps.expected_height(np.array([50.0, 100.0, 150.0])), [30, 45, 60])
+    heights = [ps.expected_height(y) for y in (50.0, 100.0, 150.0)]
+    assert heights == pytest.approx([30, 45, 60])
 
 
 def test_pairs_in_single_file_do_not_inflate_a_ready_model() -> None:
     ps = trained()
-    before = ps.expected_area(np.array([150.0]))[0]
+    before = ps.expected_area(150.0)
     # Person-shaped (tall) but twice the area: two people one behind the other.
     ps.learn(blobs_of([(50, 90, 20, 60, 2400)] * 50), frame_height=200)
-    assert ps.expected_area(np.array([150.0]))[0] == pytest.approx(before)
+    assert ps.expected_area(150.0) == pytest.approx(before)
 
 
 def test_blobs_cut_by_the_frame_edge_are_not_learned() -> None:
@@ -63,7 +64,7 @@ def test_blobs_cut_by_the_frame_edge_are_not_learned() -> None:
 def test_split_threshold_and_cap(area: float, people: int) -> None:
     # split_at 0.65: a second person needs 1.65 people's area (1980 px at y=150).
     ps = trained()
-    assert ps.people_per_blob(blobs_of([(50, 90, 60, 60, area)])).tolist() == [people]
+    assert ps.people_per_blob(blobs_of([(50, 90, 60, 60, area)])) == [people]
 
 
 def test_stacked_fragments_of_one_person_are_joined() -> None:
@@ -72,8 +73,7 @@ def test_stacked_fragments_of_one_person_are_joined() -> None:
     parts = blobs_of([(50, 90, 20, 30, 500), (52, 125, 16, 25, 350), (150, 20, 10, 30, 300)])
     joined = ps.join_fragments(parts)
     assert len(joined) == 2
-    rows = zip(joined.y.tolist(), joined.h.tolist(), joined.area.tolist(), strict=True)
-    assert sorted(rows) == [
+    assert sorted((b.y, b.h, b.area) for b in joined) == [
         (20.0, 30.0, 300.0),
         (90.0, 60.0, 850.0),
     ]
@@ -88,9 +88,7 @@ def test_state_round_trip_through_json_and_bad_states() -> None:
     other = PersonSize()
     other.restore(json.loads(json.dumps(ps.state())))
     assert other.ready == ps.ready or other.samples == ps.samples
-    np.testing.assert_allclose(
-        other.expected_height(np.array([120.0])), ps.expected_height(np.array([120.0]))
-    )
+    assert other.expected_height(120.0) == ps.expected_height(120.0)
     for bad in ({}, {"version": 1}, {**ps.state(), "side": [1, 2]}, {**ps.state(), "version": 9}):
         with pytest.raises(ValueError, match="person-size state"):
             PersonSize().restore(bad)

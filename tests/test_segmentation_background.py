@@ -323,7 +323,8 @@ def small_person(image: np.ndarray, cx: float, foot_y: int, shoes: int) -> None:
 
 
 def feet_gaps(config: BackgroundSegmenterConfig) -> list[int]:
-    """Rows between the true feet and the mask's lowest row, a far person walking past."""
+    """Rows between the true feet and the bottom edge of the mask (its lowest row + 1), a
+    far person walking past."""
     segmenter = BackgroundSegmenter(config)
     floor_y, foot_y = 150, 230
     wall, noise = shop_wall(), CameraNoise()
@@ -339,7 +340,7 @@ def feet_gaps(config: BackgroundSegmenterConfig) -> list[int]:
         mask = mask_in_frame(segmenter.segment([Frame("cam", i, t, WALL, noise(image))])[0])
         if t >= ENTER + 1:
             rows = np.nonzero(mask[:, int(x) - 5 : int(x) + 6].any(axis=1))[0]
-            gaps.append(foot_y - int(rows.max()) if len(rows) else foot_y)
+            gaps.append(foot_y - (int(rows.max()) + 1) if len(rows) else foot_y)
     return gaps
 
 
@@ -349,7 +350,8 @@ def test_dark_shoes_of_a_far_person_stay_in_the_mask() -> None:
     # above the feet, which moves far people's foot points out of thin zones.
     gaps = feet_gaps(BackgroundSegmenterConfig())
     assert max(gaps) <= 1, f"mask ends {max(gaps)} px above the feet"
-    assert np.mean(feet_gaps(BackgroundSegmenterConfig(shadow_threshold=0.5))) >= 2.5
+    # One mask pixel is 1.5 frame rows here: MOG2's threshold loses about one of them.
+    assert np.mean(feet_gaps(BackgroundSegmenterConfig(shadow_threshold=0.5))) >= 1.5
 
 
 def plain_floor() -> np.ndarray:

@@ -19,59 +19,16 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_app.analytics.blobs import blob_rows
-from edge_app.analytics.personsize import PersonSize
+from edge_app.analytics.blobs import Blob, find_blobs
+from edge_app.analytics.personsize import Person, PersonSize
 from edge_app.analytics.tracker import Track, Tracker
 from edge_app.analytics.zonemap import ZoneMap
 from edge_app.analytics.zonestate import ZoneRule, ZoneStates
-from edge_app.core.domain import ImageU8, MaskMapping, PersonMask, Points, ZoneState
+from edge_app.core.domain import ImageU8, MaskMapping, PersonMask, Point, Points, ZoneState
 from edge_app.core.events import ZoneEvent
+from edge_app.core.tuning import AnalyzerParams
 
-__all__ = ["AnalyzerParams", "FrameAnalysis", "ZoneAnalyzer", "ZoneRule"]
-
-_NO_IDS = np.zeros(0, dtype=np.int64)
-_NO_POINTS = np.zeros(0, dtype=np.float64)
-
-
-@dataclass(frozen=True, slots=True)
-class AnalyzerParams:
-    """Tuning of the analytics; see ``AnalyticsConfig`` for the meaning of each field.
-
-    Distances are relative to the frame height (so they hold at any resolution), times
-    seconds. ``track_max_merge_s``: how long a person merged into a neighbour's blob (or
-    hidden behind them) keeps being counted at their place (0 turns this off);
-    ``merge_min_seen_s``: how long a track must have been seen on its own before it may
-    be carried through a merge (so a flicker of the mask is never carried);
-    ``merge_visible_share``: the least share of one person's area each merged person is
-    assumed to show, which bounds how many people a blob can hold by its area;
-    ``merge_hidden_per_blob``: people a blob may hide entirely on top of that (someone
-    walking right behind someone else shows nothing at all).
-    """
-
-    analysis_max_side: int = 160
-    min_blob_area_frac: float = 0.0004
-    track_max_gap_s: float = 1.5
-    track_max_speed: float = 1.5
-    track_min_gate: float = 0.06
-    person_size_learning: bool = True
-    track_max_merge_s: float = 3.0
-    merge_min_seen_s: float = 0.3
-    merge_visible_share: float = 0.55
-    merge_hidden_per_blob: int = 1
-    occupancy_event_interval_s: float = 1.0
-    coverage_event_step: float = 0.05
-
-    def __post_init__(self) -> None:
-        if not 0 < self.merge_visible_share <= 1:
-            raise ValueError(
-                f"merge_visible_share must be in (0, 1], got {self.merge_visible_share}"
-            )
-        if self.merge_min_seen_s < 0:
-            raise ValueError(f"merge_min_seen_s must be >= 0, got {self.merge_min_seen_s}")
-        if self.merge_hidden_per_blob < 0:
-            raise ValueError(
-                f"merge_hidden_per_blob must be >= 0, got {self.merge_hidden_per_blob}"
-            )
+__all__ = ["FrameAnalysis", "ZoneAnalyzer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +86,7 @@ class ZoneAnalyzer:
         self._zonemap = None
         self._source_mapping = None
 
-    def replace_rules(self, rules: Sequence[ZoneRule], t: float) -> list[ZoneEvent]:
+    def replace_rules(self, rules: Sequence[ZoneRule]) -> list[ZoneEvent]:
         """Swap in new zones (a reload). Open visits end as ``ended``; tracks are kept."""
         events = self._zones.close_all(reason="ended")
         self._set_rules(rules)
@@ -150,50 +107,36 @@ class ZoneAnalyzer:
         if zonemap is None or tracker is None or grid_mapping is None:
             raise RuntimeError("analysis grid not configured")  # _configure sets all three
         grid = self._to_grid(person.mask, zonemap.size)
-        # Plain lists from here: a few blobs and people per frame (what find_blobs,
-        # PersonSize.analyse and Tracker.update compute, without their arrays).
-        outlines: Sequence[npt.NDArray[np.int32]]
-        rows, outlines = blob_rows(grid, self._min_area_px)
+        blobs = find_blobs(grid, self._min_area_px)
         ratios: list[float] = []
         if self.params.person_size_learning:
-            rows, outlines, foot_x, foot_y, owner, ratios = self.size_model.analyse_rows(
-                rows, outlines, grid.shape[0], grid.shape[1]
-            )
+            blobs, people, ratios = self.size_model.analyse(blobs, grid.shape[0], grid.shape[1])
         else:
-            foot_x = [r[0] + r[2] / 2 for r in rows]
-            foot_y = [r[1] + r[3] for r in rows]
-            owner = list(range(len(rows)))
-
-        ids, ended = tracker.update_points(foot_x, foot_y, t)
-        carried = self._carry_merged(tracker, rows, owner, ratios, ids, t)
-        if carried is not None:
-            foot_x += carried[0]
-            foot_y += carried[1]
-            ids += carried[2]
+            people = [Person(blob.foot, k) for k, blob in enumerate(blobs)]
+        feet = [p.foot for p in people]
+        update = tracker.update(feet, t)
+        ids = list(update.assigned)
+        for track_id, foot in self._carry_merged(
+            tracker, blobs, people, ratios, update.assigned, t
+        ):
+            ids.append(track_id)
+            feet.append(foot)
         # The foot is the bottom edge of the box; look up the pixel just above it.
-        counts, zones_of = zonemap.lookup_points(foot_x, [y - 0.5 for y in foot_y])
+        counts, zones_of = zonemap.lookup([(x, y - 0.5) for x, y in feet])
         coverage = zonemap.coverage(grid)
 
         events: list[ZoneEvent] = []
-        for tr in ended:
+        for tr in update.ended:
             events.extend(self._zones.end_track(tr.id, "lost"))
         events.extend(self._zones.update_visits(ids, zones_of, t))
         states = self._zones.update_zones(counts, coverage.tolist(), t, events)
-        ox, sx, oy, sy = (
-            grid_mapping.offset_x,
-            grid_mapping.scale_x,
-            grid_mapping.offset_y,
-            grid_mapping.scale_y,
-        )
-        feet = np.array(
-            [((x - ox) / sx, (y - oy) / sy) for x, y in zip(foot_x, foot_y, strict=True)],
-            dtype=np.float64,
-        ).reshape(-1, 2)
+        feet_px = grid_mapping.mask_to_frame(feet)
         track_ids = np.array(ids, dtype=np.int64)
-        return FrameAnalysis(states, tuple(events), feet, track_ids, len(rows))
+        return FrameAnalysis(states, tuple(events), feet_px, track_ids, len(blobs))
 
-    def finish(self, t: float) -> list[ZoneEvent]:
-        """The stream ended at ``t``: close every open visit (``reason='ended'``)."""
+    def finish(self) -> list[ZoneEvent]:
+        """The stream ended: close every open visit (``reason='ended'``), at the time each
+        visitor was last seen inside."""
         events = self._zones.close_all(reason="ended")
         if self._tracker is not None:
             self._tracker.end_all()
@@ -233,58 +176,49 @@ class ZoneAnalyzer:
     def _carry_merged(
         self,
         tracker: Tracker,
-        rows: list[list[float]],
-        owner: list[int],
-        ratios: list[float],
-        assigned: list[int],
+        blobs: Sequence[Blob],
+        people: Sequence[Person],
+        ratios: Sequence[float],
+        seen: Sequence[int],
         t: float,
-    ) -> tuple[list[float], list[float], list[int]] | None:
-        """People merged into a neighbour's blob: tracks that went unmatched this frame
-        but are predicted inside a blob with room for one more person (by its area ratio
-        ``ratios``) stay at that place, so a short merge or occlusion does not undercount."""
+    ) -> list[tuple[int, Point]]:
+        """People merged into a neighbour's blob: tracks not ``seen`` this frame but
+        predicted inside a blob with room for one more person (by its area ratio
+        ``ratios``) stay at that place, so a short merge or occlusion does not undercount.
+        Returns the id and the place of each track carried."""
         p = self.params
         if not ratios or p.track_max_merge_s <= 0:
-            return None
-        candidates = tracker.carriable(t, assigned, p.merge_min_seen_s)
+            return []
+        candidates = tracker.carriable(t, seen, p.merge_min_seen_s)
         if not candidates:
-            return None
-        held = [0] * len(ratios)
-        for b in owner:
-            held[b] += 1
+            return []
+        held = [0] * len(blobs)
+        for person in people:
+            held[person.blob] += 1
         share, hidden = p.merge_visible_share, p.merge_hidden_per_blob
         room = [max(int(r / share), n + hidden) - n for r, n in zip(ratios, held, strict=True)]
-        if not any(room):
-            return None
         margin = tracker.min_gate_px
-        bx = [r[0] for r in rows]
-        by = [r[1] for r in rows]
-        bw = [r[2] for r in rows]
-        bh = [r[3] for r in rows]
-        xs: list[float] = []
-        ys: list[float] = []
-        ids: list[int] = []
+        carried: list[tuple[int, Point]] = []
         # The most recently seen first: they are the likeliest to still be there.
         for tr in sorted(candidates, key=lambda c: -c.last_t):
             x, y = tr.predict(t)
             best, best_d = -1, float("inf")
-            for b in range(len(bx)):
+            for k, (bx, by, bw, bh, _, _) in enumerate(blobs):
+                # Within the blob's lower half (or a gate's margin around it), with room.
                 if (
-                    room[b] > 0
-                    and bx[b] - margin <= x <= bx[b] + bw[b] + margin
-                    and by[b] + 0.5 * bh[b] <= y <= by[b] + bh[b] + margin
+                    room[k] > 0
+                    and bx - margin <= x <= bx + bw + margin
+                    and by + 0.5 * bh <= y <= by + bh + margin
                 ):
-                    d = abs(bx[b] + 0.5 * bw[b] - x)
+                    d = abs(bx + 0.5 * bw - x)
                     if d < best_d:
-                        best, best_d = b, d
+                        best, best_d = k, d
             if best < 0:
                 continue
             room[best] -= 1
-            x = min(max(x, bx[best]), bx[best] + bw[best])
-            y = min(max(y, by[best] + 0.5 * bh[best]), by[best] + bh[best])
+            bx, by, bw, bh, _, _ = blobs[best]
+            x = min(max(x, bx), bx + bw)
+            y = min(max(y, by + 0.5 * bh), by + bh)
             tracker.carry(tr.id, x, y, t)
-            xs.append(x)
-            ys.append(y)
-            ids.append(tr.id)
-        if not ids:
-            return None
-        return xs, ys, ids
+            carried.append((tr.id, (x, y)))
+        return carried

@@ -18,20 +18,27 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
-from edge_app.analytics.blobs import Blobs, FloatArray, People
+from edge_app.analytics.blobs import Blob, Outline
+from edge_app.core.domain import Point
 
 STATE_VERSION = 2
+
+
+class Person(NamedTuple):
+    """One estimated person: the ``foot`` point and the index of the ``blob`` they are in."""
+
+    foot: Point
+    blob: int
 
 
 class _LineFit:
     """Exponentially weighted least squares of ``v = a * y + b`` (``decay`` per sample).
 
-    Re-solved by ``solve()`` after a batch of ``add``; evaluating is then ``a * y + b``.
+    Re-solved by ``solve()`` after a batch of ``add``; ``at(y)`` evaluates the line.
     """
 
     __slots__ = ("a", "b", "floor", "sv", "sw", "sy", "syv", "syy")
@@ -60,8 +67,7 @@ class _LineFit:
         self.floor = 0.25 * mean_v
 
     def at(self, y: float) -> float:
-        v = self.a * y + self.b
-        return self.floor if self.floor > v else v  # max(v, floor), without the call
+        return max(self.a * y + self.b, self.floor)
 
     def state(self) -> list[float]:
         return [self.sw, self.sy, self.sv, self.syy, self.syv]
@@ -85,6 +91,15 @@ class PersonSize:
     a blob counts one person more (0.5 rounds; higher is more cautious about splitting).
     ``join_height``: stacked blobs are joined when together they are at most this many
     expected person heights tall.
+
+    >>> ps = PersonSize(min_samples=2)
+    >>> ps.learn([Blob(10.0, 20.0, 10.0, 30.0, 300.0), Blob(50.0, 90.0, 20.0, 60.0, 1200.0)], 200)
+    >>> round(ps.expected_area(150.0)), round(ps.expected_height(150.0))
+    (1200, 60)
+    >>> two = Blob(100.0, 90.0, 40.0, 60.0, 2400.0)  # twice that area, feet at row 150
+    >>> blobs, people, ratios = ps.analyse([two], frame_height=200, frame_width=200)
+    >>> [p.foot for p in people], [round(r, 2) for r in ratios]
+    ([(110.0, 150.0), (130.0, 150.0)], [2.0])
     """
 
     def __init__(
@@ -128,43 +143,36 @@ class PersonSize:
 
     # --- the model --------------------------------------------------------------------
 
-    def _area_at(self, foot_y: float) -> float:
+    def expected_area(self, foot_y: float) -> float:
+        """Expected pixel area (>= 1) of one person with feet at row ``foot_y``."""
         side = self._side.at(foot_y)
         return max(side * side, 1.0)
 
-    def expected_area(self, foot_y: FloatArray) -> FloatArray:
-        """Expected pixel area of one person with feet at rows ``foot_y``."""
-        return np.array([self._area_at(y) for y in np.asarray(foot_y).tolist()], np.float64)
+    def expected_height(self, foot_y: float) -> float:
+        """Expected pixel height of one person with feet at row ``foot_y``."""
+        return self._height.at(foot_y)
 
-    def expected_height(self, foot_y: FloatArray) -> FloatArray:
-        """Expected pixel height of one person with feet at rows ``foot_y``."""
-        return np.array([self._height.at(y) for y in np.asarray(foot_y).tolist()], np.float64)
-
-    def learn(self, blobs: Blobs, frame_height: int, frame_width: int | None = None) -> None:
+    def learn(
+        self, blobs: Sequence[Blob], frame_height: int, frame_width: int | None = None
+    ) -> None:
         """Add the blobs that look like one whole, isolated person to the fit."""
-        self._learn(blobs.rows(), frame_height, frame_width)
-
-    def _learn(self, rows: list[list[float]], frame_h: int, frame_w: int | None) -> None:
         lo, hi = self.single_aspect
         r_lo, r_hi = self.single_ratio
         ready = self.ready
-        # self._area_at(bottom) inlined below: the fit is only re-solved after the loop.
-        a, b, floor = self._side.a, self._side.b, self._side.floor
         added = 0
-        for x, y, w, h, area in rows:
+        for x, y, w, h, area, _ in blobs:
             bottom = y + h
             # Blobs cut by the frame edge are not whole people.
-            wide = w if w > 1.0 else 1.0  # max(w, 1.0), without the call
-            if y <= 0 or bottom >= frame_h or not lo * wide <= h <= hi * wide:
+            if y <= 0 or bottom >= frame_height:
                 continue
-            if frame_w is not None and (x <= 0 or x + w >= frame_w):
+            if frame_width is not None and (x <= 0 or x + w >= frame_width):
                 continue
-            if ready:
-                side = a * bottom + b
-                side = floor if floor > side else side
-                expected = side * side
-                if not r_lo <= area / (1.0 if expected < 1.0 else expected) <= r_hi:
-                    continue
+            wide = max(w, 1.0)
+            if not lo * wide <= h <= hi * wide:
+                continue
+            # The fit is solved after the loop: every blob is held to the same model.
+            if ready and not r_lo <= area / self.expected_area(bottom) <= r_hi:
+                continue
             self._side.add(bottom, math.sqrt(area), self.decay)
             self._height.add(bottom, h, self.decay)
             added += 1
@@ -175,81 +183,35 @@ class PersonSize:
 
     # --- blobs to people --------------------------------------------------------------
 
-    def ratio(self, blobs: Blobs) -> FloatArray:
+    def ratios(self, blobs: Sequence[Blob]) -> list[float]:
         """Each blob's area in units of one person's expected area there."""
-        return np.array(self._ratios(blobs.rows()), dtype=np.float64)
+        return [area / self.expected_area(y + h) for _, y, _, h, area, _ in blobs]
 
-    def people_per_blob(self, blobs: Blobs) -> npt.NDArray[np.intp]:
-        """How many people each blob holds (>= 1)."""
-        return np.array(self._counts(blobs.rows()), dtype=np.intp)
+    def people_per_blob(self, blobs: Sequence[Blob]) -> list[int]:
+        """How many people each blob holds (>= 1; 1 each until the model is ready)."""
+        return self._counts(self.ratios(blobs)) if self.ready else [1] * len(blobs)
 
-    def _ratios(self, rows: list[list[float]]) -> list[float]:
-        a, b, floor = self._side.a, self._side.b, self._side.floor
-        out = []
-        for r in rows:
-            side = a * (r[1] + r[3]) + b
-            side = side if side > floor else floor
-            area = side * side
-            out.append(r[4] / (area if area > 1.0 else 1.0))
-        return out
-
-    def _counts(self, rows: list[list[float]], ratios: list[float] | None = None) -> list[int]:
-        if not self.ready:
-            return [1] * len(rows)
+    def _counts(self, ratios: list[float]) -> list[int]:
         extra = 1.0 - self.split_at
-        top = self.max_people_per_blob
-        counts = []
-        for r in self._ratios(rows) if ratios is None else ratios:
-            n = int(r + extra)
-            counts.append(1 if n < 1 else top if n > top else n)
-        return counts
+        return [min(max(int(r + extra), 1), self.max_people_per_blob) for r in ratios]
 
-    def join_fragments(self, blobs: Blobs) -> Blobs:
+    def join_fragments(self, blobs: Sequence[Blob]) -> list[Blob]:
         """Join blobs stacked above one another into one when together they are no taller
-        than ``join_height`` people there (a torso and legs split by a mask gap)."""
-        if not self.ready or len(blobs) < 2:
-            return blobs
-        return self._joined(blobs, blobs.rows())[0]
-
-    def _joined(self, blobs: Blobs, rows: list[list[float]]) -> tuple[Blobs, list[list[float]]]:
-        new_rows, outlines = self._joined_rows(rows, blobs.outlines)
-        if new_rows is rows:
-            return blobs, rows
-        return Blobs._of_rows(new_rows, tuple(outlines)), new_rows
-
-    def _joined_rows(
-        self, rows: list[list[float]], outlines: Sequence[npt.NDArray[np.int32]]
-    ) -> tuple[list[list[float]], Sequence[npt.NDArray[np.int32]]]:
-        """``_joined`` on rows and outlines; the same ``rows`` object when nothing joins."""
-        groups = self._join(rows)
+        than ``join_height`` people there (a torso and legs split by a mask gap). Blobs
+        that join nothing are returned as they are."""
+        groups = self._fragment_groups(blobs) if self.ready and len(blobs) > 1 else None
         if groups is None:
-            return rows, outlines
-        new_rows = []
-        for members in groups:
-            if len(members) == 1:  # most blobs join nothing: the same box, as computed below
-                x, y, w, h, area = rows[members[0]]
-                new_rows.append([x, y, (x + w) - x, (y + h) - y, area])
-                continue
-            x0 = min(rows[k][0] for k in members)
-            y0 = min(rows[k][1] for k in members)
-            x1 = max(rows[k][0] + rows[k][2] for k in members)
-            y1 = max(rows[k][1] + rows[k][3] for k in members)
-            new_rows.append([x0, y0, x1 - x0, y1 - y0, sum(rows[k][4] for k in members)])
-        new_outlines: list[npt.NDArray[np.int32]] = []
-        if outlines:
-            new_outlines = [
-                outlines[members[0]]
-                if len(members) == 1
-                else np.concatenate([outlines[k] for k in members])
-                for members in groups
-            ]
-        return new_rows, new_outlines
+            return list(blobs)
+        return [
+            blobs[group[0]] if len(group) == 1 else _joined([blobs[k] for k in group])
+            for group in groups
+        ]
 
-    def _join(self, rows: list[list[float]]) -> list[list[int]] | None:
-        """Groups of blob indices to join (the lowest first), or None when none join."""
-        boxes = [[x, y, x + w, y + h] for x, y, w, h, _ in rows]
+    def _fragment_groups(self, blobs: Sequence[Blob]) -> list[list[int]] | None:
+        """The blobs as groups of indices to join, each lowest blob first, in the order of
+        the lowest blob's index; None when no blob joins another."""
+        boxes = [[x, y, x + w, y + h] for x, y, w, h, _, _ in blobs]
         owner = list(range(len(boxes)))
-        changed = False
         # Lowest feet first: each lower blob absorbs the fragments sitting above it.
         by_bottom = sorted(range(len(boxes)), key=lambda k: -boxes[k][3])
         start = 0  # the first blob in by_bottom whose feet are not lower than blob i's
@@ -259,26 +221,23 @@ class PersonSize:
                 start += 1
             if owner[i] != i:
                 continue
-            limit = 0.0
             for j in by_bottom[start:]:
-                bj = boxes[j]
-                # Cheapest tests first: most pairs do not even overlap side by side.
                 if j == i or owner[j] != j:
                     continue
-                left = bi[0] if bi[0] > bj[0] else bj[0]
-                right = bi[2] if bi[2] < bj[2] else bj[2]
-                wi, wj = bi[2] - bi[0], bj[2] - bj[0]
-                if right - left < 0.5 * (wi if wi < wj else wj):
+                bj = boxes[j]
+                if bj[0] > bi[2] or bi[0] > bj[2]:
+                    continue  # apart side by side, as most pairs are: the cheapest test first
+                # Side by side, they overlap by at least half the narrower one's width.
+                overlap = min(bi[2], bj[2]) - max(bi[0], bj[0])
+                if overlap < 0.5 * min(bi[2] - bi[0], bj[2] - bj[0]):
                     continue
-                top = bi[1] if bi[1] < bj[1] else bj[1]
-                if not limit:
-                    limit = self.join_height * self._height.at(bi[3])
-                if bi[3] - top > limit:
+                # Together no taller than join_height people standing where i stands.
+                top = min(bi[1], bj[1])
+                if bi[3] - top > self.join_height * self.expected_height(bi[3]):
                     continue
                 bi[0], bi[1], bi[2] = min(bi[0], bj[0]), top, max(bi[2], bj[2])
                 owner[j] = i
-                changed = True
-        if not changed:
+        if owner == list(range(len(boxes))):
             return None
         groups: dict[int, list[int]] = {}
         for k in by_bottom:
@@ -288,106 +247,44 @@ class PersonSize:
             groups.setdefault(root, []).append(k)
         return [groups[k] for k in sorted(groups)]
 
-    def split(self, blobs: Blobs) -> People:
+    def split(self, blobs: Sequence[Blob]) -> list[Person]:
         """One foot point per estimated person: spread along the bottom of each blob, or,
         when the blob's outline is known, where each person's share of it stands."""
-        rows = blobs.rows()
-        return self._split(rows, self._ratios(rows) if self.ready else None, blobs.outlines)
+        return self._people(blobs, self.people_per_blob(blobs))
 
-    def _split(
-        self,
-        rows: list[list[float]],
-        ratios: list[float] | None,
-        outlines: Sequence[npt.NDArray[np.int32]] = (),
-    ) -> People:
-        xs, ys, owner = self._split_lists(rows, ratios, outlines)
-        return People(
-            np.array(xs, dtype=np.float64),
-            np.array(ys, dtype=np.float64),
-            np.array(owner, dtype=np.intp),
-        )
-
-    def _split_lists(
-        self,
-        rows: list[list[float]],
-        ratios: list[float] | None,
-        outlines: Sequence[npt.NDArray[np.int32]] = (),
-    ) -> tuple[list[float], list[float], list[int]]:
-        """``_split`` as plain lists: foot x, foot y and the blob of each person."""
-        xs: list[float] = []
-        ys: list[float] = []
-        owner: list[int] = []
-        counts = self._counts(rows, ratios)
-        ready, join = self.ready, self.join_height
-        # self._height.at(y + h), inlined below.
-        ha, hb, hfloor = self._height.a, self._height.b, self._height.floor
-        for b, (row, n) in enumerate(zip(rows, counts, strict=True)):
-            x, y, w, h = row[0], row[1], row[2], row[3]
-            tall = False
-            if outlines and n == 1 and ready:
-                expected = ha * (y + h) + hb
-                tall = h > join * (hfloor if hfloor > expected else expected)
-            if outlines and (n > 1 or tall):
-                # Several people, or something hanging below one (a bag, a pigeon at the
-                # feet): each person's foot from the outline, not the box.
+    def _people(self, blobs: Sequence[Blob], counts: list[int]) -> list[Person]:
+        people: list[Person] = []
+        ready = self.ready
+        for k, (blob, n) in enumerate(zip(blobs, counts, strict=True)):
+            x, y, w, h, _, outline = blob
+            # Taller than one person there: something hangs below them (a bag, a pigeon).
+            tall = n == 1 and ready and h > self.join_height * self.expected_height(y + h)
+            if outline is not None and (n > 1 or tall):
+                # The feet from the outline, not the box.
                 if n == 1:
-                    xs.append(x + 0.5 * w)
-                    ys.append(_foot_row(outlines[b], int(x), int(w)))
+                    people.append(Person((blob.foot[0], _foot_row(outline, int(x), int(w))), k))
                 else:
-                    feet = _feet_from_outline(outlines[b], int(x), int(w), n)
-                    xs.extend(f[0] for f in feet)
-                    ys.extend(f[1] for f in feet)
+                    feet = _feet_from_outline(outline, int(x), int(w), n)
+                    people += [Person(foot, k) for foot in feet]
             elif n == 1:
-                xs.append(x + 0.5 * w)
-                ys.append(y + h)
+                people.append(Person(blob.foot, k))
             else:
                 # The k-th person of an n-person blob stands at (k + 0.5) / n of its width.
-                xs.extend(x + w * (k + 0.5) / n for k in range(n))
-                ys.extend([y + h] * n)
-            owner.extend([b] * n)
-        return xs, ys, owner
+                people += [Person((x + w * (i + 0.5) / n, y + h), k) for i in range(n)]
+        return people
 
     def analyse(
-        self, blobs: Blobs, frame_height: int, frame_width: int
-    ) -> tuple[Blobs, People, list[float]]:
-        """Learn from this frame's blobs, join fragments and split into people, in one
-        pass; returns the (joined) blobs, the people and each blob's area ratio."""
-        rows = blobs.row_list()
-        new_rows, outlines, xs, ys, owner, ratios = self.analyse_rows(
-            rows, blobs.outlines, frame_height, frame_width
-        )
-        if new_rows is not rows:
-            blobs = Blobs._of_rows(new_rows, tuple(outlines))
-        people = People(
-            np.array(xs, dtype=np.float64),
-            np.array(ys, dtype=np.float64),
-            np.array(owner, dtype=np.intp),
-        )
-        return blobs, people, ratios
-
-    def analyse_rows(
-        self,
-        rows: list[list[float]],
-        outlines: Sequence[npt.NDArray[np.int32]],
-        frame_height: int,
-        frame_width: int,
-    ) -> tuple[
-        list[list[float]],
-        Sequence[npt.NDArray[np.int32]],
-        list[float],
-        list[float],
-        list[int],
-        list[float],
-    ]:
-        """``analyse`` on ``[x, y, w, h, area]`` rows (read only) and their outlines, as plain
-        lists: the (joined) rows and outlines (the same objects when nothing joined), the
-        people's foot x, foot y and blob, and each blob's area ratio."""
-        self._learn(rows, frame_height, frame_width)
-        if self.ready and len(rows) > 1:
-            rows, outlines = self._joined_rows(rows, outlines)
-        ratios = self._ratios(rows) if self.ready else []
-        xs, ys, owner = self._split_lists(rows, ratios or None, outlines)
-        return rows, outlines, xs, ys, owner, ratios
+        self, blobs: Sequence[Blob], frame_height: int, frame_width: int
+    ) -> tuple[list[Blob], list[Person], list[float]]:
+        """One frame: learn from its blobs, join fragments and split into people. Returns
+        the (joined) blobs, the people, and each blob's area in units of one person's
+        expected area there (empty until the model is ready)."""
+        self.learn(blobs, frame_height, frame_width)
+        joined = self.join_fragments(blobs)
+        if not self.ready:
+            return joined, self._people(joined, [1] * len(joined)), []
+        ratios = self.ratios(joined)
+        return joined, self._people(joined, self._counts(ratios)), ratios
 
     # --- persistence ------------------------------------------------------------------
 
@@ -420,15 +317,24 @@ class PersonSize:
         self.samples = samples
 
 
+def _joined(parts: Sequence[Blob]) -> Blob:
+    """One blob of ``parts``: the box around them, their summed area, their outlines."""
+    x0 = min(b.x for b in parts)
+    y0 = min(b.y for b in parts)
+    x1 = max(b.x + b.w for b in parts)
+    y1 = max(b.y + b.h for b in parts)
+    outlines = [b.outline for b in parts if b.outline is not None]
+    outline = np.concatenate(outlines) if len(outlines) == len(parts) else None
+    return Blob(x0, y0, x1 - x0, y1 - y0, sum(b.area for b in parts), outline)
+
+
 FOOT_QUANTILE = 0.8
 """A person's foot row in a shared blob: the row that this share of its columns reach
 down to. The feet are the lowest thing across a good part of a person's width; a narrow
 protrusion (a bag, a pigeon) is not."""
 
 
-def _feet_from_outline(
-    points: npt.NDArray[np.int32], x0: int, width: int, n: int
-) -> list[tuple[float, float]]:
+def _feet_from_outline(points: Outline, x0: int, width: int, n: int) -> list[Point]:
     """``n`` foot points for one blob from its outer contour ``(K, 2)`` points.
 
     Each column's extent (top to bottom) comes from the contour; the blob's columns are
@@ -477,9 +383,9 @@ def _feet_from_outline(
     return feet
 
 
-def _foot_row(points: npt.NDArray[np.int32], x0: int, width: int) -> float:
+def _foot_row(points: Outline, x0: int, width: int) -> float:
     """The foot row of one person from its outline: the row ``FOOT_QUANTILE`` of its
-    columns reach (the same rule as ``_feet_from_outline``, for a single run)."""
+    columns reach (the rule of ``_feet_from_outline``, for one person)."""
     bottom = [-1] * width
     for x, y in zip((points[:, 0] - x0).tolist(), points[:, 1].tolist(), strict=True):
         if y > bottom[x]:

@@ -12,59 +12,60 @@ rectangle's pixel count is four lookups in the integral image.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_app.core.domain import ImageU8, Points
+from edge_app.core.domain import ImageU8, Point, Points
 
 SUPERSAMPLE = 4
 
 _NO_CORNERS = np.zeros((4, 0), dtype=np.intp)
 _NO_INDEX = np.zeros(0, dtype=np.intp)
-_NO_SUMS = np.zeros((1, 1), dtype=np.int32)
-_NO_SIGNS = np.zeros((0, 0), dtype=np.float64)
 
 
-@dataclass(frozen=True, slots=True)
 class ZoneMap:
-    """Zones ``0..n-1`` rasterised on a ``(height, width)`` grid.
+    """Zones ``0..n-1`` rasterised on a ``(height, width)`` grid (see ``build``).
 
-    ``layers`` is ``(L, h, w)`` int16 with labels ``zone + 1``; ``areas`` is each zone's
-    pixel count (>= 1, a sliver thinner than a pixel still gets its nearest pixel).
+    ``layers`` is ``(L, h, w)`` int16 with labels ``zone + 1``, ``layer_zones`` the zones
+    of each layer; ``areas`` is each zone's pixel count (>= 1, a sliver thinner than a
+    pixel still gets its nearest pixel). Counting person pixels writes into one buffer,
+    so a zone map is not thread-safe: one per analyzer.
+
+    >>> zm = ZoneMap.build([np.array([[0, 0], [4, 0], [4, 4], [0, 4]], float)], (8, 4))
+    >>> zm.lookup([(1.5, 2.5), (6.0, 1.0), (-3.0, 9.0)])
+    ([2], [(0,), (), (0,)])
+    >>> mask = np.zeros((4, 8), np.uint8); mask[:, 2:6] = 1
+    >>> zm.coverage(mask).tolist()
+    [0.5]
     """
 
-    layers: npt.NDArray[np.int16]
-    layer_zones: tuple[npt.NDArray[np.intp], ...]
-    areas: npt.NDArray[np.float64]
-    _cell_zones: list[tuple[int, ...]] = field(default_factory=list, repr=False, compare=False)
-    _corners: npt.NDArray[np.intp] = field(
-        default_factory=lambda: _NO_CORNERS, repr=False, compare=False
-    )
-    _rect_zone: npt.NDArray[np.intp] = field(
-        default_factory=lambda: _NO_INDEX, repr=False, compare=False
-    )
-    _window: tuple[slice, slice] = field(
-        default=(slice(0, 0), slice(0, 0)), repr=False, compare=False
-    )
-    _sums: npt.NDArray[np.int32] = field(
-        default_factory=lambda: _NO_SUMS, repr=False, compare=False
-    )
-    _corner_index: npt.NDArray[np.intp] = field(
-        default_factory=lambda: _NO_INDEX, repr=False, compare=False
-    )
-    _corner_signs: npt.NDArray[np.float64] = field(
-        default_factory=lambda: _NO_SIGNS, repr=False, compare=False
+    __slots__ = (
+        "_cell_zones",
+        "_corner_index",
+        "_corner_signs",
+        "_sums",
+        "_window",
+        "areas",
+        "layer_zones",
+        "layers",
     )
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        layers: npt.NDArray[np.int16],
+        layer_zones: tuple[npt.NDArray[np.intp], ...],
+        areas: npt.NDArray[np.float64],
+    ) -> None:
+        self.layers = layers
+        self.layer_zones = layer_zones
+        self.areas = areas
         # The zones of every pixel (row-major) as a tuple, for cheap lookups of a few points
         # per frame; the tuples are shared, one per distinct combination of zones.
-        n_layers, h, w = self.layers.shape
-        flat = self.layers.reshape(n_layers, h * w)
+        n_layers, h, w = layers.shape
+        flat = layers.reshape(n_layers, h * w)
         if n_layers == 1:
             labels, inverse = np.unique(flat[0], return_inverse=True)
             combos = [[v] for v in labels.tolist()]
@@ -72,29 +73,26 @@ class ZoneMap:
             stacked, inverse = np.unique(flat, axis=1, return_inverse=True)
             combos = stacked.T.tolist()
         tuples = [tuple(v - 1 for v in combo if v) for combo in combos]
-        object.__setattr__(self, "_cell_zones", [tuples[i] for i in inverse.reshape(-1).tolist()])
+        self._cell_zones = [tuples[i] for i in inverse.reshape(-1).tolist()]
         # Person pixels are counted in the integral image of the window that holds every
-        # zone, written into one buffer (so not thread-safe: one ZoneMap per analyzer).
-        any_zone = np.any(self.layers != 0, axis=0)
+        # zone: each zone is the few rectangles its pixels make up, and each zone's pixel
+        # count one product of +1/-1 with the four corners of each of its rectangles,
+        # gathered in one go (exact: small integers).
+        any_zone = np.any(layers != 0, axis=0)
         rows, cols = np.flatnonzero(any_zone.any(axis=1)), np.flatnonzero(any_zone.any(axis=0))
+        y0, y1, x0, x1 = 0, 0, 0, 0
         if rows.shape[0]:
             y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-            window = (slice(y0, y1), slice(x0, x1))
-            corners, rect_zone = _rectangles(self.layers[:, window[0], window[1]])
-            sums = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.int32)
-            object.__setattr__(self, "_window", window)
-            object.__setattr__(self, "_corners", corners)
-            object.__setattr__(self, "_rect_zone", rect_zone)
-            object.__setattr__(self, "_sums", sums)
-            # Each zone's pixel count as one product: +1/-1 for the four corners of each of
-            # its rectangles, over the corners gathered in one go (exact: small integers).
-            n_rects = rect_zone.shape[0]
-            signs = np.zeros((self.zone_count, 4 * n_rects), dtype=np.float64)
-            for r, zone in enumerate(rect_zone.tolist()):
-                for k, sign in enumerate((1.0, -1.0, -1.0, 1.0)):
-                    signs[zone, k * n_rects + r] = sign
-            object.__setattr__(self, "_corner_index", corners.reshape(-1).copy())
-            object.__setattr__(self, "_corner_signs", signs)
+        self._window = (slice(y0, y1), slice(x0, x1))
+        corners, rect_zone = _rectangles(layers[:, y0:y1, x0:x1])
+        self._sums = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.int32)
+        n_rects = rect_zone.shape[0]
+        signs = np.zeros((self.zone_count, 4 * n_rects), dtype=np.float64)
+        for r, zone in enumerate(rect_zone.tolist()):
+            for k, sign in enumerate((1.0, -1.0, -1.0, 1.0)):
+                signs[zone, k * n_rects + r] = sign
+        self._corner_index = corners.reshape(-1).copy()
+        self._corner_signs = signs
 
     @property
     def zone_count(self) -> int:
@@ -137,7 +135,7 @@ class ZoneMap:
         """Person pixels inside each zone: ``(n,)`` counts for a ``(h, w)`` 0/1 mask."""
         if mask.shape != self.layers.shape[1:]:
             raise ValueError(f"mask is {mask.shape}, the zone map {self.layers.shape[1:]}")
-        if not self._rect_zone.shape[0]:
+        if not self._corner_index.shape[0]:
             return np.zeros(self.zone_count, dtype=np.float64)
         if mask.dtype != np.uint8:
             mask = (mask > 0).view(np.uint8)
@@ -155,51 +153,22 @@ class ZoneMap:
         """Fraction ``0..1`` of each zone's pixels that are person."""
         return self.person_pixels(mask) / self.areas
 
-    def lookup(
-        self, xs: npt.NDArray[np.float64], ys: npt.NDArray[np.float64]
-    ) -> tuple[list[int], list[tuple[int, ...]]]:
-        """Zones of points at grid coordinates ``xs, ys`` (``(P,)``, clipped into the grid):
-        people per zone, and for each point the zones it is in."""
-        return self.lookup_points(xs.tolist(), ys.tolist())
-
-    def lookup_points(
-        self, xs: Sequence[float], ys: Sequence[float]
-    ) -> tuple[list[int], list[tuple[int, ...]]]:
-        """``lookup`` of points given as plain floats."""
+    def lookup(self, points: Iterable[Point]) -> tuple[list[int], list[tuple[int, ...]]]:
+        """The zones of ``(x, y)`` points in grid pixels: how many points each zone holds,
+        and the zones each point is in (in layer order). A point counts in the pixel
+        that holds it; points outside the grid count in its nearest edge pixel."""
         counts = [0] * self.zone_count
         zones_of: list[tuple[int, ...]] = []
-        h, w = self.layers.shape[1:]
-        right, bottom = w - 1, h - 1
-        cells = self._cell_zones
-        floor = math.floor
-        for x, y in zip(xs, ys, strict=True):
+        _, height, width = self.layers.shape
+        for x, y in points:
             # Plain Python per point: people are few, NumPy calls cost more than the work.
-            # min(max(int(x), 0), w - 1) and the same of floor(y), without the calls.
-            cx = int(x)
-            cx = 0 if cx < 0 else right if cx > right else cx
-            cy = floor(y)
-            cy = 0 if cy < 0 else bottom if cy > bottom else cy
-            found = cells[cy * w + cx]
-            for k in found:
+            col = min(max(math.floor(x), 0), width - 1)
+            row = min(max(math.floor(y), 0), height - 1)
+            zones = self._cell_zones[row * width + col]
+            for k in zones:
                 counts[k] += 1
-            zones_of.append(found)
+            zones_of.append(zones)
         return counts, zones_of
-
-    def zones_at(self, xs: npt.NDArray[np.intp], ys: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
-        """``(P, n)`` membership of points (grid pixel indices, clipped) in each zone."""
-        n = self.zone_count
-        inside = np.zeros((xs.shape[0], n), dtype=np.bool_)
-        if xs.shape[0] == 0:
-            return inside
-        h, w = self.layers.shape[1:]
-        cx = np.clip(xs, 0, w - 1)
-        cy = np.clip(ys, 0, h - 1)
-        rows = np.arange(xs.shape[0])
-        for layer in self.layers:
-            labels = layer[cy, cx].astype(np.intp)
-            hit = labels > 0
-            inside[rows[hit], labels[hit] - 1] = True
-        return inside
 
 
 def _rasterise(polygon: Points, width: int, height: int) -> npt.NDArray[np.bool_]:

@@ -7,55 +7,20 @@ frame follows the people, not the number of zones. Times are source-clock second
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from edge_app.analytics.debounce import Debounce
 from edge_app.core.domain import Points, ZoneState
 from edge_app.core.events import (
     CapacityExceeded,
     DwellExceeded,
+    ExitReason,
     ZoneEnter,
     ZoneEvent,
     ZoneExit,
     ZoneOccupancy,
 )
-
-
-def _slot_setter(name: str) -> Callable[[ZoneState, Any], None]:
-    setter: Callable[[ZoneState, Any], None] = ZoneState.__dict__[name].__set__
-    return setter
-
-
-_NEW_STATE = object.__new__
-_SET_STATE = tuple(_slot_setter(f.name) for f in fields(ZoneState))
-
-
-def _zone_state(
-    camera: str,
-    zone: str,
-    t: float,
-    count: int,
-    coverage: float,
-    occupied: bool,
-    since: float | None,
-    dwell: dict[int, float],
-) -> ZoneState:
-    """``ZoneState(...)``, the same value, at half the cost: its slots are set directly
-    instead of by the frozen dataclass's ``object.__setattr__`` per field (a state per zone
-    per frame adds up)."""
-    state: ZoneState = _NEW_STATE(ZoneState)
-    s_camera, s_zone, s_t, s_count, s_coverage, s_occupied, s_since, s_dwell = _SET_STATE
-    s_camera(state, camera)
-    s_zone(state, zone)
-    s_t(state, t)
-    s_count(state, count)
-    s_coverage(state, coverage)
-    s_occupied(state, occupied)
-    s_since(state, since)
-    s_dwell(state, dwell)
-    return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,17 +103,12 @@ class ZoneStates:
         """``zones_of[i]`` are the zones track ``track_ids[i]`` stands in at ``t``."""
         events: list[ZoneEvent] = []
         for tid, zones_now in zip(track_ids, zones_of, strict=True):
-            open_zones = self._track_zones.get(tid)
+            open_zones = self._track_zones.get(tid, ())
             if not zones_now and not open_zones:
                 continue
-            # The zones to visit in ascending order; nearly always one, which needs no sort.
-            if not open_zones:
-                todo = zones_now if len(zones_now) == 1 else sorted(zones_now)
-            elif len(zones_now) == 1 and len(open_zones) == 1 and zones_now[0] in open_zones:
-                todo = zones_now
-            else:
-                todo = sorted(set(zones_now).union(open_zones))
-            for k in todo:
+            # The zones it stands in and those it has a visit open in, in zone order (so the
+            # events of one frame come in a fixed order).
+            for k in sorted({*zones_now, *open_zones}):
                 zone = self._zones[k]
                 raw = k in zones_now
                 visit = zone.visits.get(tid)
@@ -166,7 +126,7 @@ class ZoneStates:
                     self._drop_visit(k, tid)
         return events
 
-    def end_track(self, tid: int, reason: str) -> list[ZoneEvent]:
+    def end_track(self, tid: int, reason: ExitReason) -> list[ZoneEvent]:
         """The track is gone (``lost`` or the stream ``ended``): close its open visits."""
         events = []
         for k in sorted(self._track_zones.get(tid, ())):
@@ -175,7 +135,7 @@ class ZoneStates:
                 events.append(self._exit_event(k, tid, visit, reason))
         return events
 
-    def close_all(self, reason: str) -> list[ZoneEvent]:
+    def close_all(self, reason: ExitReason) -> list[ZoneEvent]:
         events = []
         for tid in sorted(self._track_zones):
             events.extend(self.end_track(tid, reason))
@@ -190,12 +150,12 @@ class ZoneStates:
                 del self._track_zones[tid]
         return visit
 
-    def _exit_event(self, k: int, tid: int, visit: _Visit, reason: str) -> ZoneEvent:
+    def _exit_event(self, k: int, tid: int, visit: _Visit, reason: ExitReason) -> ZoneEvent:
         since = visit.presence.since
         last = visit.presence.last_on_t
         if since is None or last is None:  # an open visit always has both
             raise RuntimeError(f"visit of track {tid} closed before it opened")
-        payload = ZoneExit(tid, max(0.0, last - since), since, reason)  # type: ignore[arg-type]
+        payload = ZoneExit(tid, max(0.0, last - since), since, reason)
         return ZoneEvent(self.camera_id, self.rules[k].id, last, payload)
 
     # --- zones --------------------------------------------------------------------------
@@ -210,13 +170,8 @@ class ZoneStates:
         for zone, count, cov in zip(self._zones, counts, coverage, strict=True):
             rule = zone.rule
             occ = zone.occupied
-            # An empty zone that is off and not pending stays so: skip the debounce call
-            # (``occ.pending``, read without the property).
-            occupied_change = (
-                occ.update(count > 0, t)
-                if count or occ.on or occ._pending_since is not None
-                else None
-            )
+            # An empty zone that is off and not pending stays so: no debounce to update.
+            occupied_change = occ.update(count > 0, t) if count or occ.on or occ.pending else None
             if rule.capacity is not None and zone.over_capacity.update(count > rule.capacity, t):
                 events.append(ZoneEvent(camera, rule.id, t, CapacityExceeded(count, rule.capacity)))
             dwell = self._dwell(zone, t, events) if zone.visits else {}
@@ -229,7 +184,7 @@ class ZoneStates:
                 events.append(ZoneEvent(camera, rule.id, t, payload))
                 zone.last_count, zone.last_coverage, zone.last_event_t = count, cov, t
             since = occ.since if occupied else None
-            states.append(_zone_state(camera, rule.id, t, count, cov, occupied, since, dwell))
+            states.append(ZoneState(camera, rule.id, t, count, cov, occupied, since, dwell))
         return tuple(states)
 
     def _dwell(self, zone: _Zone, t: float, events: list[ZoneEvent]) -> dict[int, float]:

@@ -24,36 +24,51 @@ from edge_app.config.segmenter import (
 from edge_app.config.sources import (
     CameraConfig,
 )
+from edge_app.core.tuning import AnalyzerParams
 
 # --- analytics -------------------------------------------------------------------------
+
+_TUNING = AnalyzerParams()
+"""The analytics' own defaults: each ``AnalyticsConfig`` default below is read from here."""
 
 
 class AnalyticsConfig(StrictModel):
     analysis_max_side: int = Field(
-        160, ge=32, le=2048, description="the mask is analysed at this long side (pixels)"
+        _TUNING.analysis_max_side,
+        ge=32,
+        le=2048,
+        description="the mask is analysed at this long side (pixels)",
     )
     min_blob_area_frac: float = Field(
-        0.0004, ge=0, lt=0.5, description="smallest person blob, as a fraction of the frame"
+        _TUNING.min_blob_area_frac,
+        ge=0,
+        lt=0.5,
+        description="smallest person blob, as a fraction of the frame",
     )
     enter_after_s: float = Field(1.0, ge=0, description="default debounce before occupied")
     exit_after_s: float = Field(2.0, ge=0, description="default debounce before free")
     track_max_gap_s: float = Field(
-        1.5, ge=0, description="how long a track survives unseen (occlusions, merges)"
+        _TUNING.track_max_gap_s,
+        ge=0,
+        description="how long a track survives unseen (occlusions, merges)",
     )
     track_max_speed: float = Field(
-        1.5, gt=0, description="fastest plausible movement, in frame heights per second"
+        _TUNING.track_max_speed,
+        gt=0,
+        description="fastest plausible movement, in frame heights per second",
     )
     person_size_learning: bool = Field(
-        True, description="estimate people per merged blob from the learned size of one person"
+        _TUNING.person_size_learning,
+        description="estimate people per merged blob from the learned size of one person",
     )
     track_max_merge_s: float = Field(
-        3.0,
+        _TUNING.track_max_merge_s,
         ge=0,
         description="keep counting a tracked person merged into (or hidden behind) a "
         "neighbour's blob this long; 0 turns it off",
     )
     occupancy_event_interval_s: float = Field(
-        1.0,
+        _TUNING.occupancy_event_interval_s,
         ge=0,
         description="at most one zone.occupancy event per zone this often, "
         "except when the occupied state flips (always at once)",

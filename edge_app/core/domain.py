@@ -8,6 +8,7 @@ to the sinks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,6 +17,9 @@ import numpy.typing as npt
 
 ImageU8 = npt.NDArray[np.uint8]
 """An OpenCV image: ``(H, W, 3)`` BGR or ``(H, W)`` single channel, uint8."""
+
+Point = tuple[float, float]
+"""One ``(x, y)`` point."""
 
 Points = npt.NDArray[np.float64]
 """An ``(N, 2)`` array of ``x, y`` points."""
@@ -85,19 +89,19 @@ class MaskMapping:
             mask_size[1] / frame_size[1],
         )
 
-    def frame_to_mask(self, points: Points) -> Points:
-        """Map ``(N, 2)`` frame pixel points into mask pixel coordinates."""
-        pts = np.asarray(points, dtype=np.float64)
-        return np.column_stack(
-            (pts[:, 0] * self.scale_x + self.offset_x, pts[:, 1] * self.scale_y + self.offset_y)
-        )
+    def frame_to_mask(self, points: Points | Sequence[Point]) -> Points:
+        """Map ``(N, 2)`` frame pixel points (or a list of ``(x, y)``) into mask pixel
+        coordinates."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        mapped: Points = pts * (self.scale_x, self.scale_y) + (self.offset_x, self.offset_y)
+        return mapped
 
-    def mask_to_frame(self, points: Points) -> Points:
-        """Map ``(N, 2)`` mask pixel points back into frame pixel coordinates."""
-        pts = np.asarray(points, dtype=np.float64)
-        return np.column_stack(
-            ((pts[:, 0] - self.offset_x) / self.scale_x, (pts[:, 1] - self.offset_y) / self.scale_y)
-        )
+    def mask_to_frame(self, points: Points | Sequence[Point]) -> Points:
+        """Map ``(N, 2)`` mask pixel points (or a list of ``(x, y)``) back into frame pixel
+        coordinates."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        mapped: Points = (pts - (self.offset_x, self.offset_y)) / (self.scale_x, self.scale_y)
+        return mapped
 
     def resized(self, mask_size: tuple[int, int]) -> MaskMapping:
         """The same mapping after the mask itself is resized to ``mask_size``."""

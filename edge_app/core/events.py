@@ -26,6 +26,9 @@ EventType = Literal[
     "camera.offline",
 ]
 
+ExitReason = Literal["left", "lost", "ended"]
+"""Why a visit ended: walked out, track lost, or the stream ended (see ``ZoneExit``)."""
+
 SCHEMA_VERSION = 1
 
 
@@ -50,7 +53,7 @@ class ZoneExit:
     track_id: int
     dwell_s: float
     entered_t: float
-    reason: Literal["left", "lost", "ended"] = "left"
+    reason: ExitReason = "left"
 
 
 @dataclass(frozen=True, slots=True)

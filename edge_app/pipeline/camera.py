@@ -100,7 +100,7 @@ class CameraAnalytics:
                 self.analyzer = ZoneAnalyzer(self.camera_id, rules, analyzer_params(self.cfg))
                 self._restore_size(self.analyzer)
             else:  # the camera's resolution changed: the zones are resolved anew
-                ended = self.analyzer.replace_rules(rules, frame.t)
+                ended = self.analyzer.replace_rules(rules)
         analysis = self.analyzer.update(mask, frame.t)
         self._last = frame
         events = self._stamp((*ended, *analysis.events), frame)
@@ -129,16 +129,14 @@ class CameraAnalytics:
         self.zones = zones
         if self.analyzer is None or self._last is None or self._frame_size is None:
             return ()
-        events = self.analyzer.replace_rules(
-            zone_rules(zones, self._frame_size, self.cfg), self._last.t
-        )
+        events = self.analyzer.replace_rules(zone_rules(zones, self._frame_size, self.cfg))
         return self._stamp(events, self._last)
 
     def finish(self) -> tuple[Event, ...]:
         """The stream ended: close open visits, stamped at the last frame's time."""
         if self.analyzer is None or self._last is None:
             return ()
-        return self._stamp(self.analyzer.finish(self._last.t), self._last)
+        return self._stamp(self.analyzer.finish(), self._last)
 
     def _stamp(self, events: Iterable[ZoneEvent], frame: Frame) -> tuple[Event, ...]:
         # Wall time of an event follows its source-clock time, not the processing moment.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edge_app.core.domain import ImageU8, PersonMask
 
@@ -11,27 +11,27 @@ from edge_app.core.domain import ImageU8, PersonMask
 def mask_in_frame(person: PersonMask) -> ImageU8:
     """The person mask drawn in frame pixels: ``(H, W)`` uint8 0/1 (nearest neighbour).
 
-    For overlays and evaluation against frame-resolution truth; letterbox padding is
-    cropped away by the mapping.
+    Each frame pixel shows the mask pixel its centre maps to; letterbox padding is cropped
+    away by the mapping. Exact index arithmetic rather than ``cv2.warpAffine``, whose
+    nearest-neighbour result changes with OpenCV's thread count.
     """
     m = person.mapping
-    # warpAffine maps pixel indices; MaskMapping maps continuous coordinates whose pixel
-    # centres sit at +0.5, hence the half-pixel terms.
-    matrix = np.array(
-        [
-            [m.scale_x, 0.0, m.offset_x + 0.5 * m.scale_x - 0.5],
-            [0.0, m.scale_y, m.offset_y + 0.5 * m.scale_y - 0.5],
-        ]
-    )
-    out = cv2.warpAffine(
-        person.mask,
-        matrix,
-        m.frame_size,
-        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return np.asarray(out, dtype=np.uint8)
+    width, height = m.frame_size
+    rows, row_ok = _nearest(height, m.scale_y, m.offset_y, person.mask.shape[0])
+    cols, col_ok = _nearest(width, m.scale_x, m.offset_x, person.mask.shape[1])
+    out: ImageU8 = np.zeros((height, width), dtype=np.uint8)
+    shown = person.mask.take(rows[row_ok], axis=0).take(cols[col_ok], axis=1)
+    out[np.ix_(row_ok, col_ok)] = shown != 0
+    return out
+
+
+def _nearest(
+    count: int, scale: float, offset: float, size: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """For ``count`` frame pixels along one axis: the mask pixel each centre falls in, and
+    whether it lies inside the mask (``frame * scale + offset`` maps into the mask)."""
+    index = np.floor((np.arange(count) + 0.5) * scale + offset).astype(np.intp)
+    return index, (index >= 0) & (index < size)
 
 
 MASK_TINT = (255, 0, 255)

@@ -7,10 +7,12 @@ work on the machine), per frame.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +43,20 @@ def best_per_item(fn: Callable[[Any], object], items: Sequence[Any], repeats: in
     return best
 
 
-def pin_to_one_core() -> int | None:
-    """Run this thread on one CPU (Linux); returns it, or None where not supported."""
+@contextlib.contextmanager
+def pinned_to_one_core() -> Iterator[int | None]:
+    """Run this thread on one CPU (Linux) inside the block, and on the CPUs it had before
+    after it; yields the CPU, or None where not supported."""
     if not hasattr(os, "sched_setaffinity"):
-        return None
-    cpu = min(os.sched_getaffinity(0))
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
     os.sched_setaffinity(0, {cpu})
-    return cpu
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -260,13 +269,17 @@ def peer_supervision(masks: list[PersonMask], side: int, repeats: int) -> PeerRe
     min_area = 0.0004 * side * side
     blobs = [find_blobs(g, min_area) for g in grids]
     # The anchor pixel ours looks up; a zero-height box puts supervision's there too.
-    anchors = [(np.floor(b.foot_x), np.floor(b.foot_y - 0.5)) for b in blobs]
+    anchors = [
+        [(math.floor(x), math.floor(y - 0.5)) for x, y in (b.foot for b in frame)]
+        for frame in blobs
+    ]
 
-    def ours_counts(a: tuple[np.ndarray, np.ndarray]) -> list[int]:
-        return zonemap.lookup(a[0] + 0.5, a[1] + 0.5)[0]
+    def ours_counts(a: list[tuple[int, int]]) -> list[int]:
+        return zonemap.lookup([(x + 0.5, y + 0.5) for x, y in a])[0]
 
-    def peer_counts(a: tuple[np.ndarray, np.ndarray]) -> list[int]:
-        det = sv.Detections(xyxy=np.column_stack((a[0], a[1], a[0], a[1])).astype(np.float32))
+    def peer_counts(a: list[tuple[int, int]]) -> list[int]:
+        xy = np.array(a, dtype=np.float32).reshape(-1, 2)
+        det = sv.Detections(xyxy=np.column_stack((xy, xy)))
         return [int(z.trigger(det).sum()) if len(det) else 0 for z in zones]
 
     equal = sum(

@@ -38,7 +38,7 @@ from edge_app.tools.bench.cases import (
     AnalyticsCost,
     analytics_cost,
     peer_supervision,
-    pin_to_one_core,
+    pinned_to_one_core,
     rss_mb,
 )
 
@@ -186,26 +186,26 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
             for threads in args.threads
         }
     if parts & {"analytics", "peer"}:
-        cpu = pin_to_one_core()
-        masks, times = scene_masks(args.frames)
-        results["cpu"] = cpu
-        if "analytics" in parts:
-            sides = (AnalyticsConfig().analysis_max_side, 512)
-            costs = analytics_cost(masks, times, sides, args.repeats)
-            results["analytics"] = [_cost(c) for c in costs]
-        if "peer" in parts and importlib.util.find_spec("supervision") is None:
-            results["peer"] = {
-                "skipped": "supervision is not installed: pip install 'edge-app[bench]'"
-            }
-        elif "peer" in parts:
-            peer = peer_supervision(masks, AnalyticsConfig().analysis_max_side, args.repeats)
-            results["peer"] = {
-                "zone_frames": peer.zone_frames,
-                "equal_zone_frames": peer.equal_zone_frames,
-                "ours_ms": peer.ours_ms,
-                "supervision_ms": peer.peer_ms,
-                "speedup": peer.speedup,
-            }
+        with pinned_to_one_core() as cpu:
+            masks, times = scene_masks(args.frames)
+            results["cpu"] = cpu
+            if "analytics" in parts:
+                sides = (AnalyticsConfig().analysis_max_side, 512)
+                costs = analytics_cost(masks, times, sides, args.repeats)
+                results["analytics"] = [_cost(c) for c in costs]
+            if "peer" in parts and importlib.util.find_spec("supervision") is None:
+                results["peer"] = {
+                    "skipped": "supervision is not installed: pip install 'edge-app[bench]'"
+                }
+            elif "peer" in parts:
+                peer = peer_supervision(masks, AnalyticsConfig().analysis_max_side, args.repeats)
+                results["peer"] = {
+                    "zone_frames": peer.zone_frames,
+                    "equal_zone_frames": peer.equal_zone_frames,
+                    "ours_ms": peer.ours_ms,
+                    "supervision_ms": peer.peer_ms,
+                    "speedup": peer.speedup,
+                }
     if "memory" in parts:
         from edge_app.config import BackgroundSegmenterConfig
 
