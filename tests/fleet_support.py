@@ -7,6 +7,7 @@ here is ended by ``stop_all`` (SIGKILL to what is still running), however the te
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -131,3 +132,60 @@ def sqlite_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.execute(sql)]
     finally:
         conn.close()
+
+
+def offline_device_config(
+    folder: Path, device: str, seed: int, duration_s: float, people: int, fps: float = 2.0
+) -> Path:
+    """A device on a synthetic camera run as fast as it goes, MQTT off (its store only)."""
+    data = {
+        "device_id": device,
+        "cameras": [
+            {
+                "id": "store-floor",
+                "source": {"type": "synthetic", "duration_s": duration_s, "fps": fps,
+                           "width": 480, "height": 270, "people": people, "seed": seed},
+                "zones": str(STORE_ZONES),
+            }
+        ],
+        "store": {"path": str(folder / f"{device}.db"), "sample_interval_s": 60},
+        "mqtt": {"enabled": False},
+    }  # fmt: skip
+    path = folder / f"{device}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def run_offline_devices(
+    folder: Path, devices: dict[str, int], duration_s: float, people: int, fps: float = 2.0
+) -> dict[str, Path]:
+    """Run ``edge-app run`` for each device (name -> seed) to the end of its synthetic
+    video, one after the other; their SQLite stores."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    stores = {}
+    for device, seed in devices.items():
+        config = offline_device_config(folder, device, seed, duration_s, people, fps)
+        subprocess.run(
+            [sys.executable, "-m", "edge_app", "run", "--config", str(config)],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=600,
+        )
+        stores[device] = folder / f"{device}.db"
+    return stores
+
+
+def ingest_stores(ingest: Any, stores: dict[str, Path], batch: int = 500) -> int:
+    """Write every event of the device stores through ``ingest`` (an ``IngestDatabase``), as
+    the collector would; how many."""
+    from edge_app.core.events import Event
+    from edge_app.fleet.messages import IncomingEvent
+
+    total = 0
+    for path in stores.values():
+        rows = sqlite_rows(path, "SELECT payload FROM events ORDER BY seq")
+        items = [IncomingEvent(Event.from_dict(json.loads(r[0])), r[0]) for r in rows]
+        for i in range(0, len(items), batch):
+            total += ingest.write(items[i : i + batch]).inserted
+    return total
