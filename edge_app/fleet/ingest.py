@@ -91,30 +91,30 @@ class _Device:
 _COLUMNS = "id, device, seq, type, camera, zone, wall, payload, published_at"
 _INSERT_EVENTS = (
     f"INSERT INTO events ({_COLUMNS}) "
-    "SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::int[], %s::varchar[], "
-    "%s::varchar[], %s::varchar[], %s::float8[], %s::text[], %s::float8[]) "
+    "SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::int[], %b::varchar[], "
+    "%b::varchar[], %b::varchar[], %b::float8[], %b::text[], %b::float8[]) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 _LOCK_DEVICES = (
     "SELECT device, contiguous_seq, max_seq, hole_since, events, missing, last_wall "
-    "FROM fleet_devices WHERE device = ANY(%s::varchar[]) ORDER BY device FOR UPDATE"
+    "FROM fleet_devices WHERE device = ANY(%b::varchar[]) ORDER BY device FOR UPDATE"
 )
 _WAITING = (
     "SELECT e.device, e.seq, e.payload FROM events e "
-    "JOIN unnest(%s::varchar[], %s::bigint[]) AS h(device, hwm) "
+    "JOIN unnest(%b::varchar[], %b::bigint[]) AS h(device, hwm) "
     "ON e.device = h.device AND e.seq > h.hwm ORDER BY e.device, e.seq"
 )
 _UPDATE_DEVICES = (
     "UPDATE fleet_devices f SET contiguous_seq = u.c, max_seq = u.m, hole_since = u.h, "
     "events = u.e, missing = u.x, last_wall = u.w, updated_at = %s "
-    "FROM unnest(%s::varchar[], %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], "
-    "%s::bigint[], %s::float8[]) AS u(d, c, m, h, e, x, w) WHERE f.device = u.d"
+    "FROM unnest(%b::varchar[], %b::bigint[], %b::bigint[], %b::float8[], %b::bigint[], "
+    "%b::bigint[], %b::float8[]) AS u(d, c, m, h, e, x, w) WHERE f.device = u.d"
 )
 _CLOSE_VISITS = (
     "UPDATE visits v SET exited_wall = x.w, exited_t = x.t, dwell_s = x.dwell, "
     "closed_by = 'exit' "
-    "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::int[], %s::float8[], "
-    "%s::float8[], %s::float8[]) AS x(device, camera, zone, track_id, w, t, dwell) "
+    "FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[], %b::int[], %b::float8[], "
+    "%b::float8[], %b::float8[]) AS x(device, camera, zone, track_id, w, t, dwell) "
     "WHERE v.device = x.device AND v.camera = x.camera AND v.zone = x.zone "
     "AND v.track_id = x.track_id AND v.exited_wall IS NULL "
     "RETURNING x.device, x.camera, x.zone, x.track_id"
@@ -218,7 +218,7 @@ _STATE_TYPES = (
 
 
 def _unnest_insert(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    arrays = ", ".join(f"%b::{t}[]" for t in types)
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
 
 
@@ -242,7 +242,7 @@ _UPSERT_STATES = (
 _LOAD_HOLDS = (
     f"SELECT {', '.join(_HOLD_COLUMNS)} FROM zone_holds "
     "WHERE (device, camera, zone) IN "
-    "(SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]))"
+    "(SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[]))"
 )
 _INSERT_ALERTS = _unnest_insert(
     "fleet_alerts",
@@ -329,7 +329,7 @@ class IngestDatabase:
             known = {
                 str(r[0])
                 for r in conn.exec_driver_sql(
-                    "SELECT id FROM events WHERE id = ANY(%s::varchar[])", (rejected,)
+                    "SELECT id FROM events WHERE id = ANY(%b::varchar[])", (rejected,)
                 )
             }
             for item in ordered:
@@ -353,7 +353,7 @@ class IngestDatabase:
 
     def _lock_devices(self, conn: Connection, names: Sequence[str]) -> list[_Device]:
         conn.exec_driver_sql(
-            "INSERT INTO fleet_devices (device) SELECT unnest(%s::varchar[]) "
+            "INSERT INTO fleet_devices (device) SELECT unnest(%b::varchar[]) "
             "ON CONFLICT DO NOTHING",
             (list(names),),
         )
