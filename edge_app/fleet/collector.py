@@ -9,8 +9,10 @@ A failed commit (the database down or restarting) keeps the batch and its messag
 unacknowledged and retries it with backoff and jitter; the broker stops sending once
 ``receive_maximum`` messages wait for acks, and keeps the rest. A collector that dies
 loses nothing either: what it had not acknowledged is delivered again, and the ingest is
-idempotent. A clean stop unsubscribes first (the group's other collectors take over),
-commits and acknowledges what it holds, then disconnects.
+idempotent. A clean stop commits and acknowledges what it holds, then disconnects; its
+session and subscription stay on the broker, which keeps this collector's share of the
+messages for it until it is back (with a single collector, nothing published meanwhile
+is dropped for want of a subscriber).
 """
 
 from __future__ import annotations
@@ -139,10 +141,9 @@ class Collector:
                 next_log = now + log_every
 
     def stop(self, timeout_s: float = 10.0) -> bool:
-        """Unsubscribe, commit and acknowledge what is held, disconnect; True when all of it
-        was committed within ``timeout_s`` (otherwise the broker delivers it again)."""
+        """Commit and acknowledge what is held, disconnect; True when all of it was
+        committed within ``timeout_s`` (otherwise the broker delivers it again)."""
         self.notifier.stopping("stopping: committing what was received")
-        self.intake.unsubscribe()
         self._draining.set()
         self.stop_event.set()
         clean = True

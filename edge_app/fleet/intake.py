@@ -55,7 +55,6 @@ class Intake:
         self._cond = threading.Condition()
         self._generation = 0
         self._sessions = 0
-        self._subscribed = True
         self._client = self._new_client()
 
     def _new_client(self) -> mqtt.Client:
@@ -101,13 +100,6 @@ class Intake:
             properties=props,
         )
         self._client.loop_start()
-
-    def unsubscribe(self) -> None:
-        """Take no more messages (the other collectors of the group get them); what was
-        delivered can still be acknowledged."""
-        self._subscribed = False
-        if self.connected.is_set():
-            self._client.unsubscribe(self.topics.subscriptions(self.config.share_group))
 
     def close(self) -> None:
         """Disconnect cleanly and end paho's thread. The session stays on the broker."""
@@ -166,9 +158,8 @@ class Intake:
         self._sessions += 1
         if self._sessions > 1:
             self.reconnects += 1
-        if self._subscribed:
-            # Subscribing again is harmless when the broker kept the session.
-            client.subscribe([(t, 1) for t in self.topics.subscriptions(self.config.share_group)])
+        # Subscribing again is harmless when the broker kept the session.
+        client.subscribe([(t, 1) for t in self.topics.subscriptions(self.config.share_group)])
         log.info(
             "MQTT: connected to %s (session %s)",
             self.where,
