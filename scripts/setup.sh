@@ -85,3 +85,13 @@ ensure_chromium() {
     apt_install chromium || say "chromium is missing: the browser test will be skipped" \
         "(install it with: apt-get install chromium)"
 }
+
+ensure_postgresql() {
+    # The fleet tests start their own private PostgreSQL server from these binaries (initdb,
+    # pg_ctl) in a temporary folder; the machine's own server is never started or touched.
+    if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+        return 0
+    fi
+    apt_install postgresql || say "PostgreSQL is missing: the fleet tests will be skipped" \
+        "(install it with: apt-get install postgresql)"
+}

@@ -113,6 +113,7 @@ class Broker:
         password_file: Path | None = None,
         tls: TlsFiles | None = None,
         require_certificate: bool = False,
+        extra: tuple[str, ...] = (),
     ) -> None:
         if not Path(MOSQUITTO).exists():
             pytest.skip(f"mosquitto is not installed ({MOSQUITTO})")
@@ -121,6 +122,7 @@ class Broker:
         self.password_file = password_file
         self.tls = tls
         self.require_certificate = require_certificate
+        self.extra = extra  # more mosquitto.conf lines (e.g. a bridge)
         self.host = HOST
         self.port = free_port()
         self.log_path = folder / "mosquitto.log"
@@ -154,6 +156,7 @@ class Broker:
                 f"keyfile {self.tls.key}",
                 f"require_certificate {str(self.require_certificate).lower()}",
             ]
+        lines += self.extra
         path = self.folder / "mosquitto.conf"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -229,9 +232,10 @@ def running_broker(
     password_file: Path | None = None,
     tls: TlsFiles | None = None,
     require_certificate: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[Broker]:
     """A started broker that is killed when the block ends, whatever happens in it."""
-    broker = Broker(folder, password_file, tls, require_certificate)
+    broker = Broker(folder, password_file, tls, require_certificate, extra)
     try:
         broker.start()
         yield broker

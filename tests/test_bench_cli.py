@@ -116,3 +116,34 @@ def test_bench_help_names_every_part(capsys: pytest.CaptureFixture[str]) -> None
     assert result.returncode == 0
     for part in ("analytics", "peer", "pipeline", "memory"):
         assert part in result.stdout
+
+
+def test_bench_fleet_runs_a_small_fleet_through_real_collectors(tmp_path: Path) -> None:
+    from edge_app.tools.bench.postgres import PostgresUnavailable, find_bindir
+
+    try:
+        find_bindir()
+    except PostgresUnavailable as exc:
+        import pytest
+
+        pytest.skip(f"no PostgreSQL for the fleet bench: {exc}")
+    out = tmp_path / "bench.json"
+    result = edge_app(
+        "bench", "--only", "fleet", "--fleet-devices", "20", "--fleet-events", "5",
+        "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    fleet = json.loads(out.read_text())["fleet"]
+    assert fleet["events"] == 100
+    for key in ("1_collector", "2_collectors"):
+        assert fleet[key]["events_per_s"] > 0 and fleet[key]["vs_plain_copy"] > 0
+    assert "plain psycopg COPY" in result.stdout
+
+
+def test_the_fleet_load_is_every_device_in_seq_order() -> None:
+    from edge_app.tools.bench.fleet import fleet_events
+
+    events = fleet_events(devices=7, per_device=11)
+    assert len(events) == 77 and len({e.id for e in events}) == 77
+    for device in {e.device for e in events}:
+        assert [e.seq for e in events if e.device == device] == list(range(1, 12))

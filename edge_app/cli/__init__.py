@@ -42,6 +42,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zones": ("zones", "draw and edit a camera's zones in a browser"),
     "bench": ("bench", "measure pipeline efficiency, analytics cost and memory"),
     "engine": ("engine", "build or inspect TensorRT engines (Jetson)"),
+    "collect": (
+        "collect",
+        "the central collector: every device's events from MQTT into PostgreSQL, exactly once",
+    ),
+    "bridge-config": (
+        "bridge_config",
+        "print the mosquitto bridge a store's broker needs to forward this device to the "
+        "central broker",
+    ),
+    "report": (
+        "report",
+        "an HTML report (occupancy, visits, dwell) from the central database or a device's SQLite",
+    ),
     "install-service": (
         "service",
         "install the systemd unit, the edge-app user and /etc/edge-app (as root)",

@@ -19,8 +19,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         action="append",
-        choices=["pipeline", "analytics", "peer", "memory"],
-        help="run only these parts (repeatable; default all)",
+        choices=["pipeline", "analytics", "peer", "memory", "fleet"],
+        help="run only these parts (repeatable; default all but fleet)",
     )
     p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video for the pipeline part")
     p.add_argument("--zones", type=Path, default=DEFAULT_ZONES, help="its zone file")
@@ -35,6 +35,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed passes; the best counts")
     p.add_argument("--minutes", type=float, default=30.0, help="video minutes for memory")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate for memory")
+    p.add_argument("--fleet-devices", type=int, default=1000, help="simulated stores (fleet)")
+    p.add_argument("--fleet-events", type=int, default=20, help="events per store (fleet)")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(func=cmd_bench, threads=None)
 
@@ -51,6 +53,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             minutes=args.minutes,
             fps=args.fps,
+            fleet_devices=args.fleet_devices,
+            fleet_events=args.fleet_events,
         )
     )
     print_results(results)

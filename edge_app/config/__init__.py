@@ -9,6 +9,7 @@ against the directory of the config file. Geometry (zone files) is loaded and ch
 from edge_app.config.app import (
     AnalyticsConfig,
     AppConfig,
+    BridgeConfig,
     DaemonConfig,
     MetricsConfig,
     MqttConfig,
@@ -55,6 +56,7 @@ __all__ = [
     "AnalyticsConfig",
     "AppConfig",
     "BackgroundSegmenterConfig",
+    "BridgeConfig",
     "CameraConfig",
     "CsiSourceConfig",
     "DaemonConfig",

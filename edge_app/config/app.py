@@ -142,6 +142,32 @@ class MqttConfig(StrictModel):
         return self
 
 
+class BridgeConfig(StrictModel):
+    """The central broker that a store's local mosquitto forwards this device's topics to
+    (``edge-app bridge-config`` prints that bridge; see docs/fleet.md). The daemon itself
+    keeps publishing to ``mqtt`` (the local broker)."""
+
+    host: str = Field(min_length=1, description="the central broker's host name")
+    port: int = Field(8883, ge=1, le=65535)
+    tls: TlsConfig | None = None
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    client_id: str | None = Field(
+        None, description="default edge-app-bridge-{device_id}; unique per store broker"
+    )
+    keepalive_s: int = Field(60, ge=5, le=3600)
+    restart_min_s: int = Field(1, ge=1, description="first reconnect delay of the bridge")
+    restart_max_s: int = Field(30, ge=1, description="longest reconnect delay of the bridge")
+
+    @model_validator(mode="after")
+    def _checks(self) -> BridgeConfig:
+        if self.restart_min_s > self.restart_max_s:
+            raise ValueError("restart_min_s must not exceed restart_max_s")
+        if self.password is not None and self.username is None:
+            raise ValueError("password is set without username")
+        return self
+
+
 # --- daemon ----------------------------------------------------------------------------
 
 
@@ -190,6 +216,7 @@ class AppConfig(StrictModel):
     store: StoreConfig = StoreConfig()
     mqtt: MqttConfig = MqttConfig()
     daemon: DaemonConfig = DaemonConfig()
+    bridge: BridgeConfig | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("cameras")

@@ -15,6 +15,7 @@ from pydantic import (
 
 from edge_app.config.app import (
     AppConfig,
+    TlsConfig,
 )
 from edge_app.config.base import (
     SLUG_HELP,
@@ -140,19 +141,30 @@ def _resolve_paths(config: AppConfig, base: Path) -> AppConfig:
             }
         )
     store = config.store.model_copy(update={"path": absolute(config.store.path)})
-    mqtt = config.mqtt
-    if mqtt.tls is not None:
-        tls = mqtt.tls
-        tls = tls.model_copy(
+
+    def tls_paths(tls: TlsConfig) -> TlsConfig:
+        return tls.model_copy(
             update={
                 "ca_file": absolute(tls.ca_file) if tls.ca_file else None,
                 "cert_file": absolute(tls.cert_file) if tls.cert_file else None,
                 "key_file": absolute(tls.key_file) if tls.key_file else None,
             }
         )
-        mqtt = mqtt.model_copy(update={"tls": tls})
+
+    mqtt = config.mqtt
+    if mqtt.tls is not None:
+        mqtt = mqtt.model_copy(update={"tls": tls_paths(mqtt.tls)})
+    bridge = config.bridge
+    if bridge is not None and bridge.tls is not None:
+        bridge = bridge.model_copy(update={"tls": tls_paths(bridge.tls)})
     return config.model_copy(
-        update={"cameras": tuple(cameras), "segmenter": seg, "store": store, "mqtt": mqtt}
+        update={
+            "cameras": tuple(cameras),
+            "segmenter": seg,
+            "store": store,
+            "mqtt": mqtt,
+            "bridge": bridge,
+        }
     )
 
 

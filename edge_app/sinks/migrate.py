@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# PostgreSQL advisory lock key held while migrating, so that several collectors starting
+# at once migrate the central database once ("edge-app" in ASCII, as a 64-bit integer).
+_MIGRATION_LOCK = 0x656467652D617070
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +65,13 @@ def current_revision(connection: Connection) -> str | None:
 def upgrade(connection: Connection, db_name: str) -> str:
     """Bring the database on ``connection`` to the head revision and return that revision.
 
-    ``db_name`` only names the file in error messages. A database from a newer edge-app
-    (a revision these scripts do not know) is refused rather than guessed at.
+    ``db_name`` only names the database in error messages. A database from a newer edge-app
+    (a revision these scripts do not know) is refused rather than guessed at. On PostgreSQL
+    the migration holds an advisory lock until the transaction ends.
     """
     head = head_revision()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
     current = current_revision(connection)
     if current == head:
         return head

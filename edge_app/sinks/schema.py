@@ -9,11 +9,18 @@ migrated database and this module agree.
   null until the broker acknowledged it: the rows with a null there are the outbox.
 - ``occupancy_samples``: one row per zone per ``store.sample_interval_s`` of source time.
 - ``visits``: one row per person per stay in a zone; ``exited_wall`` is null while open.
+
+The same tables, with the same columns, hold a whole fleet in the central PostgreSQL that
+``edge-app collect`` writes (``docs/fleet.md``): there ``device`` is set in every row, while a
+device's own SQLite file leaves it null in samples and visits (the file is one device's).
+The collector's own bookkeeping (``fleet_metadata``) exists only in PostgreSQL.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -52,6 +59,7 @@ Index(
     events.c.device,
     events.c.seq,
     sqlite_where=text("published_at IS NULL"),
+    postgresql_where=text("published_at IS NULL"),
 )
 
 occupancy_samples = Table(
@@ -69,6 +77,7 @@ occupancy_samples = Table(
     Column("max_count", Integer, nullable=False),
     Column("occupied_s", Float, nullable=False),
     Column("mean_coverage", Float, nullable=False),
+    Column("device", String(64), nullable=True),
 )
 Index(
     "ix_samples_camera_zone_wall",
@@ -91,6 +100,7 @@ visits = Table(
     Column("exited_t", Float, nullable=True),
     Column("dwell_s", Float, nullable=True),
     Column("closed_by", String(16), nullable=True),
+    Column("device", String(64), nullable=True),
 )
 Index("ix_visits_camera_zone_entered", visits.c.camera, visits.c.zone, visits.c.entered_wall)
 Index("ix_visits_entered", visits.c.entered_wall)
@@ -101,4 +111,82 @@ Index(
     visits.c.zone,
     visits.c.track_id,
     sqlite_where=text("exited_wall IS NULL"),
+    postgresql_where=text("exited_wall IS NULL"),
 )
+
+
+# --- the central database only (PostgreSQL; migration 0002 creates these there) -------
+
+fleet_metadata = MetaData()
+
+fleet_devices = Table(
+    "fleet_devices",
+    fleet_metadata,
+    Column("device", String(64), primary_key=True),
+    # Every seq up to contiguous_seq is stored and its visits and samples derived.
+    Column("contiguous_seq", BigInteger, nullable=False, server_default="0"),
+    Column("max_seq", BigInteger, nullable=False, server_default="0"),
+    # When a seq above contiguous_seq + 1 was first stored while that one was missing.
+    Column("hole_since", Float, nullable=True),
+    Column("events", BigInteger, nullable=False, server_default="0"),
+    Column("missing", BigInteger, nullable=False, server_default="0"),
+    Column("last_wall", Float, nullable=True),
+    Column("updated_at", Float, nullable=True),
+)
+
+# The sample-and-hold state of each zone between two zone.occupancy events: the last
+# value and the sums of the interval it is in (see edge_app/fleet/derive.py).
+zone_holds = Table(
+    "zone_holds",
+    fleet_metadata,
+    Column("device", String(64), primary_key=True),
+    Column("camera", String(64), primary_key=True),
+    Column("zone", String(128), primary_key=True),
+    Column("t", Float, nullable=False),
+    Column("wall", Float, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("coverage", Float, nullable=False),
+    Column("occupied", Boolean, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("t_start", Float, nullable=False),
+    Column("wall_start", Float, nullable=False),
+    Column("wall_end", Float, nullable=False),
+    Column("frames", Integer, nullable=False),
+    Column("max_count", Integer, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("count_s", Float, nullable=False),
+    Column("coverage_s", Float, nullable=False),
+    Column("occupied_s", Float, nullable=False),
+)
+
+# The newest retained state of every zone (the {base}/{camera}/{zone}/state topic).
+zone_states = Table(
+    "zone_states",
+    fleet_metadata,
+    Column("device", String(64), primary_key=True),
+    Column("camera", String(64), primary_key=True),
+    Column("zone", String(128), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("coverage", Float, nullable=False),
+    Column("occupied", Boolean, nullable=False),
+    Column("occupied_s", Float, nullable=False),
+    Column("longest_dwell_s", Float, nullable=False),
+    Column("wall", Float, nullable=False),
+    Column("t", Float, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+# Gaps in a device's seqs (events lost before they reached the central database).
+fleet_alerts = Table(
+    "fleet_alerts",
+    fleet_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("wall", Float, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("collector", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+Index("ix_fleet_alerts_device_wall", fleet_alerts.c.device, fleet_alerts.c.wall)

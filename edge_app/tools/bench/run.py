@@ -10,7 +10,9 @@
 3. ``peer``: the same zone counts from roboflow ``supervision`` (``PolygonZone`` over the
    same blobs), which must agree, and the time ratio (needs ``pip install 'edge-app[bench]'``);
 4. ``memory``: resident memory after a long replay of the synthetic camera minus after its
-   first minute.
+   first minute;
+5. ``fleet``: central ingest of a simulated fleet by 1 and 2 collectors, against a plain
+   psycopg COPY of the same rows (``tools/bench/fleet.py``; not in the default set).
 
 Absolute times are printed for reference; they depend on the machine and its load.
 """
@@ -168,6 +170,8 @@ class BenchOptions:
     repeats: int = 5
     minutes: float = 30.0
     fps: float = 10.0
+    fleet_devices: int = 1000
+    fleet_events: int = 20
 
 
 def run_bench(args: BenchOptions) -> dict[str, Any]:
@@ -210,6 +214,10 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
         from edge_app.config import BackgroundSegmenterConfig
 
         results["memory"] = memory_growth(args.minutes, args.fps, BackgroundSegmenterConfig())
+    if "fleet" in parts:
+        from edge_app.tools.bench.fleet import fleet_ingest
+
+        results["fleet"] = fleet_ingest(args.fleet_devices, args.fleet_events)
     return results
 
 
@@ -224,6 +232,10 @@ def _cost(c: AnalyticsCost) -> dict[str, float]:
 
 
 def print_results(results: dict[str, Any]) -> None:
+    if "fleet" in results:
+        from edge_app.tools.bench.fleet import print_fleet
+
+        print_fleet(results["fleet"])
     for name, p in results.get("pipeline", {}).items():
         print(
             f"pipeline ({name}): efficiency {p['efficiency']:.3f} (median of pairs, range "

@@ -38,6 +38,7 @@ def upgrade() -> None:
         "events",
         ["device", "seq"],
         sqlite_where=sa.text("published_at IS NULL"),
+        postgresql_where=sa.text("published_at IS NULL"),
     )
 
     op.create_table(
@@ -80,6 +81,7 @@ def upgrade() -> None:
         "visits",
         ["camera", "zone", "track_id"],
         sqlite_where=sa.text("exited_wall IS NULL"),
+        postgresql_where=sa.text("exited_wall IS NULL"),
     )
 
 
