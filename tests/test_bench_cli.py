@@ -118,18 +118,18 @@ def test_bench_help_names_every_part(capsys: pytest.CaptureFixture[str]) -> None
         assert part in result.stdout
 
 
-def test_bench_fleet_runs_a_small_fleet_through_real_collectors(tmp_path: Path) -> None:
+def test_bench_fleet_runs_a_small_fleet_through_real_collectors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge_app.tools.bench.postgres import PostgresUnavailable, find_bindir
 
     try:
         find_bindir()
     except PostgresUnavailable as exc:
-        import pytest
-
         pytest.skip(f"no PostgreSQL for the fleet bench: {exc}")
     out = tmp_path / "bench.json"
-    result = edge_app(
-        "bench", "--only", "fleet", "--fleet-devices", "20", "--fleet-events", "5",
+    result = run_cli(
+        capsys, "bench", "--only", "fleet", "--fleet-devices", "20", "--fleet-events", "5",
         "--json", str(out),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

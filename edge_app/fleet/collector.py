@@ -18,6 +18,7 @@ is dropped for want of a subscriber).
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -87,6 +88,7 @@ class Collector:
         self.healthy = True  # False once the writer thread died
         self._draining = threading.Event()
         self._backoff = Backoff(config.ingest.retry_min_s, config.ingest.retry_max_s)
+        self._failures = 0  # database attempts failed in a row
         self._busy_since: float | None = None
         self._last_failure = ("", 0.0)
         self._started = time.monotonic()
@@ -189,12 +191,13 @@ class Collector:
     # --- the database ------------------------------------------------------------------
 
     def _wait_for_database(self) -> None:
-        backoff = Backoff(self.config.ingest.retry_min_s, self.config.ingest.retry_max_s)
+        attempt = 0
         while not self.stop_event.is_set():
             try:
                 revision = migrate(self.engine)
             except StoreError as exc:
-                delay = backoff.next_delay()
+                delay = self._backoff.delay(attempt, random.random())
+                attempt += 1
                 self._log_failure(f"{exc}; retrying in {delay:.1f} s")
                 self.stop_event.wait(delay)
                 continue
@@ -264,7 +267,8 @@ class Collector:
                     return True
                 if self._draining.is_set():
                     return False
-                delay = self._backoff.next_delay()
+                delay = self._backoff.delay(self._failures, random.random())
+                self._failures += 1
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
                 self._log_failure(
                     f"central database {describe(self.engine.url)} failed: {reason}; "
@@ -274,9 +278,9 @@ class Collector:
                 continue
             self._busy_since = None
             break
-        if self._backoff.failures:
+        if self._failures:
             log.info("central database is back; committed the %d messages kept", len(batch))
-        self._backoff.reset()
+        self._failures = 0
         self.stats.committed(result, time.monotonic() - started)
         self.intake.ack(batch)
         self._report_gaps(result)
