@@ -33,6 +33,24 @@ from sqlalchemy import Connection, Engine
 from edge_app.core.events import Event
 from edge_app.fleet.derive import Hold, VisitPlan, VisitRow, fold_samples, plan_visits
 from edge_app.fleet.messages import IncomingEvent, IncomingState
+from edge_app.fleet.statements import (
+    CLOSE_VISITS,
+    HOLD_COLUMNS,
+    INSERT_ALERTS,
+    INSERT_EVENTS,
+    INSERT_SAMPLES,
+    INSERT_VISITS,
+    LOAD_HOLDS,
+    LOCK_DEVICES,
+    SAMPLE_COLUMNS,
+    STATE_COLUMNS,
+    UPDATE_DEVICES,
+    UPSERT_HOLDS,
+    UPSERT_STATES,
+    VISIT_COLUMNS,
+    WAITING,
+    arrays,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,169 +104,6 @@ class _Device:
     events: int
     missing: int
     last_wall: float | None
-
-
-_COLUMNS = "id, device, seq, type, camera, zone, wall, payload, published_at"
-_INSERT_EVENTS = (
-    f"INSERT INTO events ({_COLUMNS}) "
-    "SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::int[], %b::varchar[], "
-    "%b::varchar[], %b::varchar[], %b::float8[], %b::text[], %b::float8[]) "
-    "ON CONFLICT DO NOTHING RETURNING id"
-)
-_LOCK_DEVICES = (
-    "SELECT device, contiguous_seq, max_seq, hole_since, events, missing, last_wall "
-    "FROM fleet_devices WHERE device = ANY(%b::varchar[]) ORDER BY device FOR UPDATE"
-)
-_WAITING = (
-    "SELECT e.device, e.seq, e.payload FROM events e "
-    "JOIN unnest(%b::varchar[], %b::bigint[]) AS h(device, hwm) "
-    "ON e.device = h.device AND e.seq > h.hwm ORDER BY e.device, e.seq"
-)
-_UPDATE_DEVICES = (
-    "UPDATE fleet_devices f SET contiguous_seq = u.c, max_seq = u.m, hole_since = u.h, "
-    "events = u.e, missing = u.x, last_wall = u.w, updated_at = %s "
-    "FROM unnest(%b::varchar[], %b::bigint[], %b::bigint[], %b::float8[], %b::bigint[], "
-    "%b::bigint[], %b::float8[]) AS u(d, c, m, h, e, x, w) WHERE f.device = u.d"
-)
-_CLOSE_VISITS = (
-    "UPDATE visits v SET exited_wall = x.w, exited_t = x.t, dwell_s = x.dwell, "
-    "closed_by = 'exit' "
-    "FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[], %b::int[], %b::float8[], "
-    "%b::float8[], %b::float8[]) AS x(device, camera, zone, track_id, w, t, dwell) "
-    "WHERE v.device = x.device AND v.camera = x.camera AND v.zone = x.zone "
-    "AND v.track_id = x.track_id AND v.exited_wall IS NULL "
-    "RETURNING x.device, x.camera, x.zone, x.track_id"
-)
-_VISIT_COLUMNS = (
-    "device",
-    "camera",
-    "zone",
-    "track_id",
-    "entered_wall",
-    "entered_t",
-    "exited_wall",
-    "exited_t",
-    "dwell_s",
-    "closed_by",
-)
-_VISIT_TYPES = (
-    "varchar",
-    "varchar",
-    "varchar",
-    "int",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "varchar",
-)
-_SAMPLE_COLUMNS = (
-    "device",
-    "camera",
-    "zone",
-    "wall_start",
-    "wall_end",
-    "t_start",
-    "duration_s",
-    "frames",
-    "mean_count",
-    "max_count",
-    "occupied_s",
-    "mean_coverage",
-)
-_SAMPLE_TYPES = (
-    "varchar",
-    "varchar",
-    "varchar",
-    *("float8",) * 4,
-    "int",
-    "float8",
-    "int",
-    "float8",
-    "float8",
-)
-_HOLD_COLUMNS = Hold.__slots__
-_HOLD_TYPES = (
-    "varchar",
-    "varchar",
-    "varchar",
-    "float8",
-    "float8",
-    "int",
-    "float8",
-    "boolean",
-    "bigint",
-    "float8",
-    "float8",
-    "float8",
-    "int",
-    "int",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-)
-_STATE_COLUMNS = (
-    "device",
-    "camera",
-    "zone",
-    "count",
-    "coverage",
-    "occupied",
-    "occupied_s",
-    "longest_dwell_s",
-    "wall",
-    "t",
-    "received_at",
-)
-_STATE_TYPES = (
-    "varchar",
-    "varchar",
-    "varchar",
-    "int",
-    "float8",
-    "boolean",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-)
-
-
-def _unnest_insert(table: str, columns: Sequence[str], types: Sequence[str]) -> str:
-    arrays = ", ".join(f"%b::{t}[]" for t in types)
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-
-
-def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
-    return [[row[c] for row in rows] for c in columns]
-
-
-_INSERT_VISITS = _unnest_insert("visits", _VISIT_COLUMNS, _VISIT_TYPES)
-_INSERT_SAMPLES = _unnest_insert("occupancy_samples", _SAMPLE_COLUMNS, _SAMPLE_TYPES)
-_UPSERT_HOLDS = (
-    _unnest_insert("zone_holds", _HOLD_COLUMNS, _HOLD_TYPES)
-    + " ON CONFLICT (device, camera, zone) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _HOLD_COLUMNS[3:])
-)
-_UPSERT_STATES = (
-    _unnest_insert("zone_states", _STATE_COLUMNS, _STATE_TYPES)
-    + " ON CONFLICT (device, camera, zone) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _STATE_COLUMNS[3:])
-    + " WHERE zone_states.wall <= EXCLUDED.wall"
-)
-_LOAD_HOLDS = (
-    f"SELECT {', '.join(_HOLD_COLUMNS)} FROM zone_holds "
-    "WHERE (device, camera, zone) IN "
-    "(SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[]))"
-)
-_INSERT_ALERTS = _unnest_insert(
-    "fleet_alerts",
-    ("wall", "type", "device", "first_seq", "last_seq", "collector", "detail"),
-    ("float8", "varchar", "varchar", "bigint", "bigint", "varchar", "text"),
-)
 
 
 class IngestDatabase:
@@ -321,7 +176,7 @@ class IngestDatabase:
                       ev.wall.timestamp(), item.text, now)  # fmt: skip
             for col, value in zip(cols, values, strict=True):
                 col.append(value)
-        got = {str(r[0]) for r in conn.exec_driver_sql(_INSERT_EVENTS, tuple(cols))}
+        got = {str(r[0]) for r in conn.exec_driver_sql(INSERT_EVENTS, tuple(cols))}
         result.inserted = len(got)
         result.duplicates = len(events) - len(got)
         rejected = [i.event.id for i in ordered if i.event.id not in got]
@@ -359,7 +214,7 @@ class IngestDatabase:
         )
         return [
             _Device(str(r[0]), int(r[1]), int(r[2]), r[3], int(r[4]), int(r[5]), r[6])
-            for r in conn.exec_driver_sql(_LOCK_DEVICES, (list(names),))
+            for r in conn.exec_driver_sql(LOCK_DEVICES, (list(names),))
         ]
 
     def _advance(
@@ -373,7 +228,7 @@ class IngestDatabase:
         read_names = {d.device for d in to_read}
         if to_read:
             rows = conn.exec_driver_sql(
-                _WAITING,
+                WAITING,
                 ([d.device for d in to_read], [d.contiguous_seq for d in to_read]),
             )
             for device, _seq, payload in rows:
@@ -393,7 +248,7 @@ class IngestDatabase:
             self._derive(conn, run, result)
         if result.gaps:
             conn.exec_driver_sql(
-                _INSERT_ALERTS,
+                INSERT_ALERTS,
                 (
                     [g.wall for g in result.gaps],
                     ["seq_gap"] * len(result.gaps),
@@ -405,7 +260,7 @@ class IngestDatabase:
                 ),
             )
         conn.exec_driver_sql(
-            _UPDATE_DEVICES,
+            UPDATE_DEVICES,
             (
                 now,
                 [d.device for d in devices],
@@ -468,16 +323,16 @@ class IngestDatabase:
             return
         holds: dict[tuple[str, str, str], Hold] = {}
         for row in conn.exec_driver_sql(
-            _LOAD_HOLDS, tuple(list(col) for col in zip(*occupancy, strict=True))
+            LOAD_HOLDS, tuple(list(col) for col in zip(*occupancy, strict=True))
         ):
             hold = Hold(*row)
             holds[hold.key] = hold
         samples = fold_samples(holds, run, self.sample_interval_s)
         if samples:
-            conn.exec_driver_sql(_INSERT_SAMPLES, tuple(_arrays(samples, _SAMPLE_COLUMNS)))
+            conn.exec_driver_sql(INSERT_SAMPLES, tuple(arrays(samples, SAMPLE_COLUMNS)))
             result.samples = len(samples)
         touched = [holds[k].as_row() for k in occupancy if k in holds]
-        conn.exec_driver_sql(_UPSERT_HOLDS, tuple(_arrays(touched, _HOLD_COLUMNS)))
+        conn.exec_driver_sql(UPSERT_HOLDS, tuple(arrays(touched, HOLD_COLUMNS)))
 
     def _write_visits(self, conn: Connection, plan: VisitPlan, result: WriteResult) -> None:
         rows: list[VisitRow] = []
@@ -486,7 +341,7 @@ class IngestDatabase:
             closed = {
                 (str(r[0]), str(r[1]), str(r[2]), int(r[3]))
                 for r in conn.exec_driver_sql(
-                    _CLOSE_VISITS,
+                    CLOSE_VISITS,
                     (
                         [x.key[0] for x in p],
                         [x.key[1] for x in p],
@@ -502,7 +357,7 @@ class IngestDatabase:
         rows += plan.rows  # after the closes: they must not close what opens here
         if rows:
             dicts = [r.as_row() for r in rows]
-            conn.exec_driver_sql(_INSERT_VISITS, tuple(_arrays(dicts, _VISIT_COLUMNS)))
+            conn.exec_driver_sql(INSERT_VISITS, tuple(arrays(dicts, VISIT_COLUMNS)))
         result.visits = len(rows) + len(plan.pending)
 
     def _upsert_states(self, conn: Connection, states: Iterable[IncomingState], now: float) -> int:
@@ -512,7 +367,7 @@ class IngestDatabase:
             if kept is None or state.wall >= kept.wall:
                 newest[state.key] = state
         rows = [newest[k].as_row(now) for k in sorted(newest)]
-        conn.exec_driver_sql(_UPSERT_STATES, tuple(_arrays(rows, _STATE_COLUMNS)))
+        conn.exec_driver_sql(UPSERT_STATES, tuple(arrays(rows, STATE_COLUMNS)))
         return len(rows)
 
 
