@@ -11,7 +11,7 @@ from edge_app.fleet.derive import Hold
 COLUMNS = "id, device, seq, type, camera, zone, wall, payload, published_at"
 INSERT_EVENTS = (
     f"INSERT INTO events ({COLUMNS}) "
-    "SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::int[], %b::varchar[], "
+    "SELECT * FROM unnest(%b::varchar[], %b::varchar[], %b::bigint[], %b::varchar[], "
     "%b::varchar[], %b::varchar[], %b::float8[], %b::text[], %b::float8[]) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )

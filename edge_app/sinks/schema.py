@@ -40,7 +40,8 @@ events = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("device", String(64), nullable=False),
-    Column("seq", Integer, nullable=False),
+    # 64-bit in the central PostgreSQL (migration 0002); SQLite's INTEGER is 64-bit anyway.
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
     Column("type", String(40), nullable=False),
     Column("camera", String(64), nullable=False),
     Column("zone", String(128), nullable=True),

@@ -30,6 +30,9 @@ def upgrade() -> None:
     op.add_column("visits", sa.Column("device", sa.String(64), nullable=True))
     if not _central():
         return
+    # A chain's busiest device may pass 2**31 events in a few years: 64-bit seqs centrally
+    # (SQLite's integers are 64-bit already).
+    op.alter_column("events", "seq", type_=sa.BigInteger, existing_nullable=False)
     op.create_table(
         "fleet_devices",
         sa.Column("device", sa.String(64), primary_key=True),
@@ -94,6 +97,7 @@ def downgrade() -> None:
     if _central():
         for table in ("fleet_alerts", "zone_states", "zone_holds", "fleet_devices"):
             op.drop_table(table)
+        op.alter_column("events", "seq", type_=sa.Integer, existing_nullable=False)
     with op.batch_alter_table("visits") as batch:
         batch.drop_column("device")
     with op.batch_alter_table("occupancy_samples") as batch:
