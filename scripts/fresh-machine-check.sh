@@ -217,6 +217,14 @@ make_root() {
             cp "$path" "$ROOT$path"
         fi
     done < <(pip_local_paths)
+    # The machine's trust roots (its bundle may hold a local CA), also as a local CA of the
+    # root, so that update-ca-certificates keeps them when a package installs
+    # ca-certificates there.
+    if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+        mkdir -p "$ROOT/etc/ssl/certs" "$ROOT/usr/local/share/ca-certificates"
+        cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+        cp /etc/ssl/certs/ca-certificates.crt "$ROOT/usr/local/share/ca-certificates/machine.crt"
+    fi
     local branch
     branch="$(git -C "$REPO_ROOT" symbolic-ref --quiet --short HEAD || echo HEAD)"
     git -C "$REPO_ROOT" bundle create "$ROOT/root/edge-app.bundle" "$branch" 2>/dev/null
