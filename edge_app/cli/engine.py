@@ -85,7 +85,7 @@ def cmd_engine_build(args: argparse.Namespace) -> int:
     """Build the config's engine unless a matching one is cached (``--force`` rebuilds)."""
     from edge_app.segmentation.tensorrt.cuda_buffers import open_gpu
     from edge_app.segmentation.tensorrt.loader import open_engine
-    from edge_app.segmentation.tensorrt.nvinfer import apply_nvinfer
+    from edge_app.segmentation.tensorrt.nvinfer_resolve import apply_nvinfer
     from edge_app.segmentation.tensorrt.segmenter import import_tensorrt
 
     cfg = apply_nvinfer(_tensorrt_config(args.config))

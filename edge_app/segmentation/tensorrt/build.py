@@ -243,7 +243,14 @@ def build_engine(
         network, _parser = _parse_onnx(trt, builder, logger, request.onnx)
         tensor = _network_input(network, request.input_name)
         config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, request.workspace_mb << 20)
+        workspace_mb = min(request.workspace_mb, gpu.info.total_memory_mb)
+        if workspace_mb < request.workspace_mb:
+            log.info(
+                "workspace of %d MiB capped at the GPU's %d MiB",
+                request.workspace_mb,
+                workspace_mb,
+            )
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
         profile = _profile(builder, tensor, request)
         if profile is not None and config.add_optimization_profile(profile) < 0:
             raise SegmenterError(

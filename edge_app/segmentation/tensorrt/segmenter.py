@@ -40,7 +40,7 @@ from edge_app.segmentation.tensorrt.build import BuildProgress, LogProgress
 from edge_app.segmentation.tensorrt.cuda_buffers import GpuSession, open_gpu
 from edge_app.segmentation.tensorrt.engine import TrtRunner
 from edge_app.segmentation.tensorrt.loader import frame_shape, open_engine
-from edge_app.segmentation.tensorrt.nvinfer import apply_nvinfer
+from edge_app.segmentation.tensorrt.nvinfer_resolve import apply_nvinfer
 
 log = logging.getLogger(__name__)
 
