@@ -108,7 +108,8 @@ def cmd_engine_build(args: argparse.Namespace) -> int:
         print(f"engine {loaded.path}: {verb}", flush=True)
         for line in loaded.bindings.describe():
             print(f"  {line}", flush=True)
-        del loaded
+        with gpu.active():  # TensorRT's objects go while the context is current
+            del loaded
     finally:
         gpu.close()
     return 0
