@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "replay footage with ground truth and report count, occupancy, visit and dwell "
         "accuracy per zone",
     ),
+    "events": ("events", "print the newest events of a store as JSON lines"),
     "zones": ("zones", "draw and edit a camera's zones in a browser"),
     "bench": ("bench", "measure pipeline efficiency, analytics cost and memory"),
     "engine": ("engine", "build or inspect TensorRT engines (Jetson)"),
