@@ -123,3 +123,34 @@ ensure_chromium() {
     apt_install "${missing[@]}" || say "${missing[*]} missing: the browser test will be" \
         "skipped (install with: apt-get install ${missing[*]})"
 }
+
+ensure_promtool() {
+    # The metrics test checks the Prometheus exposition with promtool. Debian ships promtool
+    # only inside the `prometheus` package, whose installation also sets up and starts a
+    # Prometheus server (a service on port 9090): more than a test command should leave on
+    # a machine. promtool is one static binary, so it is taken out of that package
+    # (`apt-get download`, no installation, no root needed) into .venv/bin. Without apt
+    # the test skips and says why.
+    if command -v promtool >/dev/null 2>&1 || [ -x "$VENV/bin/promtool" ]; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || {
+        say "promtool is missing: the metrics exposition test will be skipped"
+        return 0
+    }
+    local tmp
+    tmp="$(mktemp -d)"
+    if ! (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 || true
+        (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) || true
+    fi
+    if compgen -G "$tmp/prometheus_*.deb" >/dev/null &&
+        dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root" &&
+        [ -x "$tmp/root/usr/bin/promtool" ]; then
+        cp "$tmp/root/usr/bin/promtool" "$VENV/bin/promtool"
+        say "promtool taken from Debian's prometheus package into .venv/bin (nothing installed)"
+    else
+        say "promtool could not be fetched: the metrics exposition test will be skipped"
+    fi
+    rm -rf "$tmp"
+}

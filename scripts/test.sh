@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_venv dev
 ensure_mosquitto
 ensure_chromium
+ensure_promtool
 cd "$REPO_ROOT"
 echo "== ruff"; "$VENV/bin/ruff" check edge_app tests
 "$VENV/bin/ruff" format --check edge_app tests
