@@ -40,7 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "accuracy per zone",
     ),
     "events": ("events", "print the newest events of a store as JSON lines"),
-    "zones": ("zones", "draw and edit a camera's zones in a browser"),
+    "zones": (
+        "zones",
+        "draw and edit a camera's zones in a browser, or import them from nvdsanalytics",
+    ),
     "bench": ("bench", "measure pipeline efficiency, analytics cost and memory"),
     "engine": ("engine", "build or inspect TensorRT engines (Jetson)"),
     "install-service": (

@@ -15,66 +15,12 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from edge_app.config.keyfile import Groups, parse_key_file, read_text
 from edge_app.core.errors import ConfigError
 
-Groups = dict[str, dict[str, tuple[str, int]]]
-"""``{group: {key: (value, line number)}}``."""
+__all__ = ["YAML_SUFFIXES", "Groups", "parse_key_file", "parse_nvinfer_file", "read_labels"]
 
 YAML_SUFFIXES = frozenset({".yml", ".yaml"})
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            str(path), None, "nvinfer config not found", "check segmenter.nvinfer_config"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            str(path),
-            None,
-            f"cannot read the nvinfer config: {exc}",
-            "check the file and its permissions",
-        ) from exc
-
-
-def _strip_comment(value: str) -> str:
-    # GLib has no end-of-line comments, but NVIDIA's sample files use "value # comment".
-    for marker in (" #", "\t#"):
-        if marker in value:
-            value = value.split(marker, 1)[0]
-    return value.strip()
-
-
-def parse_key_file(path: Path, text: str) -> Groups:
-    """The groups of a GLib key file; ``ConfigError`` naming the line on bad syntax."""
-    groups: Groups = {}
-    current: dict[str, tuple[str, int]] | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            current = groups.setdefault(line[1:-1].strip(), {})
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                str(path),
-                f"line {number}",
-                f"expected key=value, got {raw!r}",
-                "fix or comment out the line",
-            )
-        if current is None:
-            raise ConfigError(
-                str(path),
-                f"line {number}",
-                "key outside any [group]",
-                "put the model keys under [property]",
-            )
-        current[key.strip()] = (_strip_comment(value), number)
-    return groups
 
 
 def _scalar_text(path: Path, key: str, node: Node) -> str:
@@ -131,7 +77,7 @@ def parse_yaml_file(path: Path, text: str) -> Groups:
 def parse_nvinfer_file(path: Path) -> Groups:
     """``{group: {key: (value, line)}}`` of an nvinfer config in either form; the form
     comes from the suffix (``.yml``/``.yaml`` YAML, anything else a GLib key file)."""
-    text = _read_text(path)
+    text = read_text(path, "nvinfer config", "segmenter.nvinfer_config")
     if path.suffix.lower() in YAML_SUFFIXES:
         return parse_yaml_file(path, text)
     return parse_key_file(path, text)
