@@ -58,3 +58,18 @@ def test_elsewhere_pip_installs_opencv(tmp_path: Path) -> None:
     chosen = _resolve(tmp_path, PC, str(REPO))
     assert "opencv-python-headless" in chosen
     assert "numpy" in chosen
+
+
+def test_without_opencv_the_command_says_where_to_get_it() -> None:
+    code = (
+        "import sys; sys.modules['cv2'] = None\n"  # as a Jetson without python3-opencv
+        "from edge_app.cli import main\n"
+        "sys.exit(main(['replay', '--help']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert result.returncode == 1
+    assert "OpenCV (the cv2 module) cannot be imported" in result.stderr
+    assert "apt-get install python3-opencv" in result.stderr
+    assert "Traceback" not in result.stderr

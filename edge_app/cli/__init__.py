@@ -81,9 +81,23 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+NO_OPENCV = (
+    "error: OpenCV (the cv2 module) cannot be imported. On a Jetson edge-app uses JetPack's "
+    "own: apt-get install python3-opencv, in a venv made with --system-site-packages "
+    "(docs/jetson.md); elsewhere: pip install opencv-python-headless"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_chosen_command(words))
+    try:
+        parser = build_parser(_chosen_command(words))
+    except ModuleNotFoundError as exc:
+        if exc.name != "cv2":
+            raise
+        # On a Jetson OpenCV is not a pip dependency (see pyproject.toml): say where it is.
+        print(NO_OPENCV, file=sys.stderr)
+        return EXIT_ERROR
     args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
