@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -88,8 +89,29 @@ NO_OPENCV = (
 )
 
 
+NATIVE_LOG_LEVELS = {
+    # OpenCV's own log: errors only (its warnings repeat on every reconnect attempt).
+    "OPENCV_LOG_LEVEL": "ERROR",
+    # FFmpeg's, as OpenCV passes it on: fatal only (8 = AV_LOG_FATAL).
+    "OPENCV_FFMPEG_LOGLEVEL": "8",
+}
+"""OpenCV and FFmpeg write to stderr past Python's logging; while an RTSP camera is offline
+they print a few lines on every attempt ("Connection refused", "can't be used to capture
+by name") next to the daemon's own one-line reason. They are quieted unless ``-v`` is given
+or these variables are set; both are read once, before the first capture, so here."""
+
+
+def quiet_native_logs(words: Sequence[str]) -> None:
+    """Set ``NATIVE_LOG_LEVELS`` as defaults of the environment, unless verbose."""
+    if "-v" in words or "--verbose" in words:
+        return
+    for name, value in NATIVE_LOG_LEVELS.items():
+        os.environ.setdefault(name, value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    quiet_native_logs(words)
     try:
         parser = build_parser(_chosen_command(words))
     except ModuleNotFoundError as exc:
