@@ -95,13 +95,18 @@ def _create(logger: ILogger, what: str) -> None:
 
 
 class _Native:
-    """Records TensorRT objects destroyed while no CUDA context is current on the thread."""
+    """Records TensorRT objects destroyed while no CUDA context is current on the thread,
+    in the record of the test that made them (not of whichever test runs when a stray
+    one is collected)."""
 
-    __slots__ = ()
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        made = super().__new__(cls)
+        made._record = RECORD
+        return made
 
     def __del__(self) -> None:
         if not cuda.STATE.context_stack:
-            RECORD.released_outside_context.append(type(self).__name__)
+            self._record.released_outside_context.append(type(self).__name__)
 
 
 class _Enum(enum.Enum):
