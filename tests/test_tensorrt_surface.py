@@ -43,14 +43,18 @@ def _real() -> ModuleType:
     pytest.skip(
         "the real TensorRT bindings cannot be imported here ("
         + "; ".join(errors)
-        + "): install them to compare the fake with them (see this module's docstring)"
+        + "): install them to compare the fake with them (see this module's docstring)",
+        allow_module_level=True,
     )
+
+
+REAL = _real()
 
 
 @pytest.fixture(scope="module")
 def trt() -> ModuleType:
     fake.reset(version="10.3.0")
-    return _real()
+    return REAL
 
 
 CLASSES = (
