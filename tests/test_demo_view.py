@@ -29,10 +29,14 @@ def info_logging() -> Iterator[None]:
 
 
 def test_the_live_view_keeps_log_lines_off_the_table_and_ends_with_one_table(
-    tmp_path: Path, info_logging: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    info_logging: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")  # a terminal that draws the live table
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=True, width=100)
+    console = Console(file=buffer, force_terminal=True, width=200)  # no wrapped log lines
     assert run_demo(3.0, live=True, state_dir=tmp_path, mqtt=None, console=console) == 0
     out = buffer.getvalue()
     # A record logged while the table is live ("source ended") goes through the console,
