@@ -7,6 +7,7 @@ ensure_venv dev
 ensure_mosquitto
 ensure_chromium
 ensure_postgresql
+ensure_promtool
 cd "$REPO_ROOT"
 echo "== ruff"; "$VENV/bin/ruff" check edge_app tests
 "$VENV/bin/ruff" format --check edge_app tests

@@ -4,12 +4,17 @@ the figures themselves are recorded in docs/benchmarks.md)."""
 from __future__ import annotations
 
 import json
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from edge_app.analytics.zonemap import ZoneMap
+from edge_app.core.domain import Frame
+from edge_app.tools.bench import run as bench_run
 from edge_app.tools.bench.cases import (
     baseline_components,
     baseline_shapely,
@@ -147,3 +152,72 @@ def test_the_fleet_load_is_every_device_in_seq_order() -> None:
     assert len(events) == 77 and len({e.id for e in events}) == 77
     for device in {e.device for e in events}:
         assert [e.seq for e in events if e.device == device] == list(range(1, 12))
+
+
+# --- a fresh clone: no ../shared/data --------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_clone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench_run, "DEFAULT_MODEL", tmp_path / "no-model.onnx")
+    monkeypatch.setattr(bench_run, "DEFAULT_VIDEO", tmp_path / "no-video.mp4")
+
+
+def test_bench_pipeline_runs_on_a_fresh_clone_with_its_stand_in(fresh_clone: None) -> None:
+    results = bench_run.run_bench(
+        bench_run.BenchOptions(parts=frozenset({"pipeline"}), threads=(1,), repeats=1)
+    )
+    pipeline = results["pipeline"]
+    assert pipeline["model"] == "stand-in model (not people)"
+    assert pipeline["video"] == "a clip of the synthetic shop (180 frames, 640x480)"
+    run = pipeline["1_threads"]
+    assert run["frames"] == 180 and run["efficiency"] > 0
+    assert run["segmenter_ms"] > 0 and run["replay_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    ("module", "reason"),
+    [
+        ("onnx", "let bench write its stand-in, for which the onnx package is not installed"),
+        ("onnxruntime", "onnxruntime is not installed: pip install 'edge-app[onnx]'"),
+    ],
+)
+def test_without_what_the_pipeline_needs_it_is_skipped_saying_why(
+    fresh_clone: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+    reason: str,
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    results = bench_run.run_bench(
+        bench_run.BenchOptions(parts=frozenset({"pipeline"}), threads=(1,), repeats=1)
+    )
+    assert reason in results["pipeline"]["skipped"]
+    bench_run.print_results(results)
+    assert capsys.readouterr().out.startswith("pipeline: skipped (")
+
+
+def test_the_stand_in_gives_six_person_shaped_blobs_on_any_frame(tmp_path: Path) -> None:
+    from edge_app.segmentation import create_segmenter
+    from edge_app.tools.bench.standin import PEOPLE, standin_config, write_standin_model
+
+    model = write_standin_model(tmp_path / "standin.onnx")
+    segmenter = create_segmenter(standin_config(model, 1))
+    try:
+        frames = [
+            Frame("c", i, i / 10, datetime(2026, 1, 1, tzinfo=timezone.utc), image)
+            for i, image in enumerate(
+                [
+                    np.zeros((480, 640, 3), np.uint8),
+                    np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8),
+                ]
+            )
+        ]
+        masks = segmenter.segment(frames)
+    finally:
+        segmenter.close()
+    for m in masks:
+        assert m.mask.shape == (64, 64)
+        count, _ = cv2.connectedComponents(m.mask)
+        assert count - 1 == len(PEOPLE) and int(m.mask.sum()) == 4 * 11 * len(PEOPLE)

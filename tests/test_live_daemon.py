@@ -157,8 +157,10 @@ def test_the_metrics_endpoint_serves_the_pipeline_figures(tmp_path: Path) -> Non
         'edge_app_camera_reconnects_total{camera="net"} 0.0',
         'edge_app_inference_batch_seconds_bucket{le="+Inf"}',
         "edge_app_inference_batch_seconds_count",
-        "edge_app_inference_frame_milliseconds",
+        "edge_app_inference_frame_seconds",
         "edge_app_uptime_seconds",
+        'edge_app_build_info{python="',
+        "process_start_time_seconds",
     ):
         assert name in text, name
     with pytest.raises(OSError):  # the endpoint is gone after the stop

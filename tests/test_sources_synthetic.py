@@ -6,6 +6,7 @@ import itertools
 import math
 import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ import yaml
 
 from edge_app.config import CameraConfig, SyntheticSourceConfig
 from edge_app.sources import create_source
+from edge_app.sources.file import FileSource
+from edge_app.sources.synthetic.clip import write_clip
 from edge_app.sources.synthetic.layout import STORE_LAYOUT
 from edge_app.sources.synthetic.render import draw_person, person_shape
 from edge_app.sources.synthetic.scene import PersonTruth, SyntheticSource, people_inside
@@ -92,6 +95,18 @@ def test_close_stops_frames() -> None:
     src.close()
     src.close()
     assert list(it) == []
+
+
+def test_a_clip_of_the_scene_reads_back_frame_for_frame(tmp_path: Path) -> None:
+    cfg = SyntheticSourceConfig(duration_s=1.5, fps=10.0, width=320, height=180)
+    clip = write_clip(SyntheticSource("shop", cfg), tmp_path / "clips" / "shop.avi")
+    frames = list(FileSource("shop", clip).frames())
+    assert len(frames) == 15
+    assert frames[0].image.shape == (180, 320, 3)
+    assert [round(f.t, 3) for f in frames[:3]] == [0.0, 0.1, 0.2]
+    # Motion-JPEG is lossy: the picture is close to the rendered one, not equal.
+    rendered = SyntheticSource("shop", cfg).render(5).astype(np.int16)
+    assert np.abs(frames[5].image.astype(np.int16) - rendered).mean() < 4.0
 
 
 def test_factory_builds_the_synthetic_source() -> None:

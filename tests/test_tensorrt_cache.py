@@ -167,7 +167,7 @@ def test_tensorrt_upgrade_never_loads_the_old_engine(
 ) -> None:
     cfg = _config(tmp_path)
     old, _ = _open(cfg)
-    monkeypatch.setattr(gpu.trt, "__version__", "10.7.0")
+    gpu.trt.use_version("10.7.0")
     new, built = _open(cfg)
     assert built and new != old  # another key, another slot: the old plan is not even read
     assert read_sidecar(new)["tensorrt_version"] == "10.7.0"  # type: ignore[index]
@@ -235,10 +235,10 @@ def test_engine_from_another_tensorrt_without_sidecar_is_rebuilt(
 ) -> None:
     engine = tmp_path / "trtexec.engine"
     cfg = _config(tmp_path, engine=engine)
-    monkeypatch.setattr(gpu.trt, "__version__", "8.6.2")
+    gpu.trt.use_version("8.6.2")
     _open(cfg)
     sidecar_path(engine).unlink()  # an engine made by trtexec has none
-    monkeypatch.setattr(gpu.trt, "__version__", "10.3.0")
+    gpu.trt.use_version("10.3.0")
     with caplog.at_level(logging.WARNING):
         _, built = _open(cfg)
     assert built

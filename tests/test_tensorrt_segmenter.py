@@ -162,6 +162,14 @@ def test_precision_workspace_and_profile_reach_the_builder(
     assert build["profiles"] == {"input": [[1, 3, 16, 24], [3, 3, 16, 24], [3, 3, 16, 24]]}
 
 
+def test_a_workspace_beyond_the_gpus_memory_is_capped_there(
+    gpu: FakeGpu, tmp_path: Path, model: Path
+) -> None:
+    # CitySemSegFormer's nvinfer file asks for workspace-size=1048576 (MiB): 1 TiB.
+    TensorRTSegmenter(_config(tmp_path, model, workspace_mb=1 << 20)).close()
+    assert gpu.record.builds[-1]["workspace"] == 7 * 1024**3  # the fake Orin's 7 GiB
+
+
 def test_int8_calibrates_on_store_frames_then_reuses_the_cache(
     gpu: FakeGpu, tmp_path: Path, model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

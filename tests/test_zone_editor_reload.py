@@ -12,11 +12,13 @@ import pytest
 from edge_app.zone_editor.reload import catches_sighup, notify_daemon
 
 # A stand-in daemon: the name edge_app in its command line, like the real one, and an
-# optional SIGHUP handler that reports each reload on stdout.
+# optional SIGHUP handler that reports each reload on stdout. The handler writes with
+# os.write, not print: the signal may arrive while print("ready") still holds stdout's
+# buffer, and a buffered write from the handler would then raise "reentrant call".
 CHILD = """
-import signal, sys, time  # edge_app daemon stand-in
+import os, signal, sys, time  # edge_app daemon stand-in
 if sys.argv[1] == "handler":
-    signal.signal(signal.SIGHUP, lambda s, f: print("reloaded", flush=True))
+    signal.signal(signal.SIGHUP, lambda s, f: os.write(1, b"reloaded\\n"))
 print("ready", flush=True)
 time.sleep(60)
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -39,7 +40,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "replay footage with ground truth and report count, occupancy, visit and dwell "
         "accuracy per zone",
     ),
-    "zones": ("zones", "draw and edit a camera's zones in a browser"),
+    "events": ("events", "print the newest events of a store as JSON lines"),
+    "zones": (
+        "zones",
+        "draw and edit a camera's zones in a browser, or import them from nvdsanalytics",
+    ),
     "bench": ("bench", "measure pipeline efficiency, analytics cost and memory"),
     "engine": ("engine", "build or inspect TensorRT engines (Jetson)"),
     "collect": (
@@ -90,9 +95,44 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+NO_OPENCV = (
+    "error: OpenCV (the cv2 module) cannot be imported. On a Jetson edge-app uses JetPack's "
+    "own: apt-get install python3-opencv, in a venv made with --system-site-packages "
+    "(docs/jetson.md); elsewhere: pip install opencv-python-headless"
+)
+
+
+NATIVE_LOG_LEVELS = {
+    # OpenCV's own log: errors only (its warnings repeat on every reconnect attempt).
+    "OPENCV_LOG_LEVEL": "ERROR",
+    # FFmpeg's, as OpenCV passes it on: fatal only (8 = AV_LOG_FATAL).
+    "OPENCV_FFMPEG_LOGLEVEL": "8",
+}
+"""OpenCV and FFmpeg write to stderr past Python's logging; while an RTSP camera is offline
+they print a few lines on every attempt ("Connection refused", "can't be used to capture
+by name") next to the daemon's own one-line reason. They are quieted unless ``-v`` is given
+or these variables are set; both are read once, before the first capture, so here."""
+
+
+def quiet_native_logs(words: Sequence[str]) -> None:
+    """Set ``NATIVE_LOG_LEVELS`` as defaults of the environment, unless verbose."""
+    if "-v" in words or "--verbose" in words:
+        return
+    for name, value in NATIVE_LOG_LEVELS.items():
+        os.environ.setdefault(name, value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_chosen_command(words))
+    quiet_native_logs(words)
+    try:
+        parser = build_parser(_chosen_command(words))
+    except ModuleNotFoundError as exc:
+        if exc.name != "cv2":
+            raise
+        # On a Jetson OpenCV is not a pip dependency (see pyproject.toml): say where it is.
+        print(NO_OPENCV, file=sys.stderr)
+        return EXIT_ERROR
     args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -6,13 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_app.tools.bench.run import (
-    DEFAULT_VIDEO,
-    DEFAULT_ZONES,
-    BenchOptions,
-    print_results,
-    run_bench,
-)
+from edge_app.tools.bench.run import BenchOptions, print_results, run_bench
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -22,9 +16,19 @@ def register(p: argparse.ArgumentParser) -> None:
         choices=["pipeline", "analytics", "peer", "memory", "fleet"],
         help="run only these parts (repeatable; default all but fleet)",
     )
-    p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video for the pipeline part")
-    p.add_argument("--zones", type=Path, default=DEFAULT_ZONES, help="its zone file")
-    p.add_argument("--model", type=Path, help="selfie-segmentation ONNX model (default: shared)")
+    p.add_argument(
+        "--video",
+        type=Path,
+        help="video for the pipeline part (default: TUD-Stadtmitte from ../shared/data, "
+        "else a clip of the synthetic shop)",
+    )
+    p.add_argument("--zones", type=Path, help="its zone file (needed with --video)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="MediaPipe selfie-segmentation ONNX model (default: ../shared/data's, else a "
+        "stand-in of the same cost that bench writes itself)",
+    )
     p.add_argument(
         "--threads",
         type=int,

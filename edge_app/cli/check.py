@@ -1,11 +1,17 @@
-"""``edge-app check``: validate a config (and its zone files) or zone files, and summarise."""
+"""``edge-app check``: validate a config (and its zone files) or zone files, and summarise.
+
+A ``tensorrt`` segmenter's model is resolved exactly as ``run`` resolves it (its DeepStream
+nvinfer file read and checked, the model files it names looked at), and printed setting by
+setting with where each came from; no GPU is needed for that.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from edge_app.config import load_config
+from edge_app.cli.common import resolve_segmenter_model
+from edge_app.config import AppConfig, load_config
 from edge_app.config.zones import describe_zones, load_camera_zones, load_zones
 from edge_app.core.errors import ConfigError
 
@@ -24,6 +30,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.config:
         config = load_config(args.config)
         zones = load_camera_zones(config)
+        model = _model_lines(config)
         print(f"{args.config}: OK")
         print(
             f"  device {config.device_id!r}, segmenter {config.segmenter.type!r}, "
@@ -39,8 +46,23 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"  camera {cam.id!r}: {cam.source.type} source, "
                 f"{len(zones[cam.id].zones)} zone(s) from {cam.zones}"
             )
+        for line in model:
+            print(f"  {line}")
     for path in args.zones or ():
         for line in describe_zones(load_zones(path)):
             print(line)
         print("  OK")
     return 0
+
+
+def _model_lines(config: AppConfig) -> list[str]:
+    """The tensorrt segmenter's resolved model; raises ``ConfigError`` as ``run`` would."""
+    resolved = resolve_segmenter_model(config)
+    if resolved is None:
+        return []
+    from edge_app.segmentation.tensorrt.nvinfer_resolve import describe_model
+
+    lines = ["segmenter model:"]
+    lines += [f"  {line}" for line in describe_model(resolved)]
+    lines += [f"  warning: {w}" for w in [*resolved.warnings, *resolved.notes]]
+    return lines

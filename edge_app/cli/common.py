@@ -1,17 +1,34 @@
-"""What several commands share: the segmenter options of the offline commands."""
+"""What several commands share: the segmenter options of the offline commands, and the
+model check of ``check`` and ``run``."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_app.config import (
     AppConfig,
     BackgroundSegmenterConfig,
     OnnxSegmenterConfig,
     SegmenterConfig,
+    TensorRTSegmenterConfig,
 )
 from edge_app.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edge_app.segmentation.tensorrt.nvinfer_resolve import ResolvedModel
+
+
+def resolve_segmenter_model(config: AppConfig) -> ResolvedModel | None:
+    """A tensorrt segmenter's model, resolved and checked as the daemon will (its nvinfer
+    file and the model files it names; no GPU needed). ``check`` prints it; ``run`` calls
+    it before opening anything, so both refuse the same files. Raises ``ConfigError``."""
+    if not isinstance(config.segmenter, TensorRTSegmenterConfig):
+        return None
+    from edge_app.segmentation.tensorrt.nvinfer_resolve import resolve_model
+
+    return resolve_model(config.segmenter)
 
 
 def add_segmenter_args(p: argparse.ArgumentParser) -> None:

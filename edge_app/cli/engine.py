@@ -85,7 +85,7 @@ def cmd_engine_build(args: argparse.Namespace) -> int:
     """Build the config's engine unless a matching one is cached (``--force`` rebuilds)."""
     from edge_app.segmentation.tensorrt.cuda_buffers import open_gpu
     from edge_app.segmentation.tensorrt.loader import open_engine
-    from edge_app.segmentation.tensorrt.nvinfer import apply_nvinfer
+    from edge_app.segmentation.tensorrt.nvinfer_resolve import apply_nvinfer
     from edge_app.segmentation.tensorrt.segmenter import import_tensorrt
 
     cfg = apply_nvinfer(_tensorrt_config(args.config))
@@ -108,7 +108,8 @@ def cmd_engine_build(args: argparse.Namespace) -> int:
         print(f"engine {loaded.path}: {verb}", flush=True)
         for line in loaded.bindings.describe():
             print(f"  {line}", flush=True)
-        del loaded
+        with gpu.active():  # TensorRT's objects go while the context is current
+            del loaded
     finally:
         gpu.close()
     return 0

@@ -1,6 +1,7 @@
-"""``edge-app zones edit``: draw a camera's zones on its own picture, in a browser.
+"""``edge-app zones edit``: draw a camera's zones on its own picture, in a browser;
+``edge-app zones import``: a zone file from a DeepStream nvdsanalytics config.
 
-The server listens on 127.0.0.1 only unless ``--listen`` says otherwise (with a warning),
+The editor's server listens on 127.0.0.1 only unless ``--listen`` says otherwise (with a warning),
 and every request needs the random token in the printed URL. Nothing is opened on the
 network by itself: the installer opens the URL (on the device, or on a laptop through an
 SSH tunnel, see docs/zone-editor.md).
@@ -18,6 +19,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -190,8 +192,51 @@ def cmd_zones_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zones_import(args: argparse.Namespace) -> int:
+    """Write the zone file of one nvdsanalytics stream, checked like every zone file."""
+    from edge_app.config.nvdsanalytics import zones_from_nvdsanalytics
+    from edge_app.config.zone_io import render_fresh, write_zone_file
+    from edge_app.config.zones import describe_zones, parse_zones
+
+    out: Path = args.out or Path("zones") / f"{args.camera}.yaml"
+    if out.exists() and not args.force:
+        raise ConfigError(
+            str(out), None, "already exists", "give --force to replace it (a backup is kept)"
+        )
+    imported = zones_from_nvdsanalytics(args.nvdsanalytics, args.stream, args.camera)
+    header = [
+        f"# Zones of stream {args.stream} of {args.nvdsanalytics} (DeepStream nvdsanalytics),\n",
+        "# in its config-width x config-height pixels; made by edge-app zones import.\n",
+    ]
+    text = render_fresh(imported.data, header)
+    zones = parse_zones(yaml.safe_load(text), out)  # what is written passes edge-app check
+    out.parent.mkdir(parents=True, exist_ok=True)
+    backup = write_zone_file(out, text)
+    print(f"wrote {out}" + (f" (the previous file is kept as {backup})" if backup else ""))
+    for line in describe_zones(zones):
+        print(line)
+    for note in imported.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def _register_import(actions: Any) -> None:
+    p = actions.add_parser(
+        "import",
+        help="write a zone file from a DeepStream nvdsanalytics config (one stream's ROIs)",
+    )
+    p.add_argument(
+        "--nvdsanalytics", type=Path, required=True, metavar="FILE", help="the nvdsanalytics config"
+    )
+    p.add_argument("--stream", type=int, default=0, help="its stream number (default 0)")
+    p.add_argument("--camera", required=True, help="the camera id the zone file is for")
+    p.add_argument("--out", type=Path, help="the zone file (default zones/CAMERA.yaml)")
+    p.add_argument("--force", action="store_true", help="replace an existing file (kept as .bak)")
+    p.set_defaults(func=cmd_zones_import)
+
+
 def register(zones: argparse.ArgumentParser) -> None:
-    """``zones edit``."""
+    """``zones edit`` and ``zones import``."""
     actions = zones.add_subparsers(dest="zones_command", metavar="ACTION")
 
     def usage(args: argparse.Namespace) -> int:
@@ -227,3 +272,4 @@ def register(zones: argparse.ArgumentParser) -> None:
     p.add_argument("--reload-pid", type=int, help="pid of the daemon to send SIGHUP after a save")
     p.add_argument("--no-preview", action="store_true", help="no live segmenter preview")
     p.set_defaults(func=cmd_zones_edit)
+    _register_import(actions)

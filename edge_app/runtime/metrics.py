@@ -10,22 +10,28 @@ and ``systemctl status`` show too)::
     edge_app_camera_frames_skipped_total{camera}     frames skipped by the camera's fps limit
     edge_app_camera_reconnects_total{camera}
     edge_app_inference_batch_seconds                 histogram of segmenter calls
-    edge_app_inference_frame_milliseconds            recent mean per frame
+    edge_app_inference_frame_seconds                 recent mean per frame
     edge_app_events_total{type}                      events handed to the sinks
     edge_app_outbox_backlog                          events not yet acknowledged by MQTT
     edge_app_uptime_seconds
+    edge_app_build_info{version, python}             always 1
 
-A private registry is used (no process or platform collectors), and prometheus-client is
-imported only when the endpoint is enabled, so the package works without it.
+and prometheus-client's process collector (``process_start_time_seconds`` as a Unix time,
+CPU seconds, resident memory, open files; Linux). Every figure is in base units (seconds,
+bytes) and counters end in ``_total``, as ``promtool check metrics`` asks. A private
+registry is used (no platform or GC collectors), and prometheus-client is imported only
+when the endpoint is enabled, so the package works without it.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import platform
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from edge_app import __version__
 from edge_app.core.errors import ConfigError
 from edge_app.runtime.health import HealthSnapshot
 
@@ -105,9 +111,9 @@ class SnapshotCollector:
             sum_value=hist.sum_s,
         )
         yield self._gauge(
-            "edge_app_inference_frame_milliseconds",
+            "edge_app_inference_frame_seconds",
             "Recent mean segmentation time per frame",
-            value=snap.inference_ms,
+            value=snap.inference_ms / 1000.0,
         )
         events = self._counter("edge_app_events", "Events handed to the sinks", labels=["type"])
         for event_type, n in snap.events_by_type.items():
@@ -122,6 +128,21 @@ class SnapshotCollector:
         yield self._gauge(
             "edge_app_uptime_seconds", "Seconds since the daemon started", value=snap.uptime_s
         )
+        build = self._gauge(
+            "edge_app_build_info",
+            "The running edge-app; always 1",
+            labels=["version", "python"],
+        )
+        build.add_metric([__version__, platform.python_version()], 1.0)
+        yield build
+
+
+def metrics_registry(prometheus: Any, provider: SnapshotProvider) -> Any:
+    """A private registry: the daemon's figures and the process collector."""
+    registry = prometheus.CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(provider))
+    prometheus.ProcessCollector(registry=registry)
+    return registry
 
 
 def start_metrics_server(host: str, port: int, provider: SnapshotProvider) -> Callable[[], None]:
@@ -130,8 +151,7 @@ def start_metrics_server(host: str, port: int, provider: SnapshotProvider) -> Ca
     Raises ``ConfigError`` when prometheus-client is missing or the port cannot be bound.
     """
     prometheus = _prometheus()
-    registry = prometheus.CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(provider))
+    registry = metrics_registry(prometheus, provider)
     try:
         server, thread = prometheus.start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

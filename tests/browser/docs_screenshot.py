@@ -39,6 +39,12 @@ mqtt: {{enabled: false}}
 def main(out: Path) -> None:
     video = SHARED_DATA / "tud_stadtmitte" / "tud_stadtmitte.mp4"
     model = SHARED_DATA / "selfie_segmentation" / "selfie_segmentation_landscape.onnx"
+    missing = [str(p) for p in (video, model) if not p.is_file()]
+    if missing:
+        sys.exit(
+            f"needs {' and '.join(missing)}: the public test data beside the repository "
+            "(README: Tests that need real data)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "zones").mkdir()

@@ -1,7 +1,8 @@
 """The zone editor in a real headless chromium: draw by clicks, save, read the file back.
 
-Runs the real ``edge-app zones edit`` on a frame of TUD-Stadtmitte. Screenshots of the
-page are kept in test-artifacts/ for review.
+Runs the real ``edge-app zones edit`` on a frame of a clip of the synthetic shop camera,
+written by the test itself (640x480, the size of the zone file it edits). Screenshots of
+the page are kept in test-artifacts/ for review.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from edge_app.config import SyntheticSourceConfig
 from edge_app.config.zones import load_zones, parse_zones
 from edge_app.core.errors import ConfigError
+from edge_app.sources.synthetic.clip import write_clip
+from edge_app.sources.synthetic.scene import SyntheticSource
 from tests.browser.chromium import (
     ARTIFACTS,
     click_picture,
@@ -23,7 +27,6 @@ from tests.browser.chromium import (
     launch_browser,
     zone_editor,
 )
-from tests.conftest import shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (640, 480)
@@ -35,6 +38,14 @@ BOW_TIE = [(60, 250), (200, 420), (200, 250), (60, 420)]
 def browser() -> Iterator[Any]:
     with launch_browser() as chromium:
         yield chromium
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight seconds of the synthetic shop at 640x480 (80 frames)."""
+    scene = SyntheticSourceConfig(duration_s=8.0, width=SIZE[0], height=SIZE[1])
+    clip = tmp_path_factory.mktemp("clip") / "shop.avi"
+    return write_clip(SyntheticSource("shop", scene), clip)
 
 
 @pytest.fixture
@@ -61,8 +72,9 @@ def _assert_close(points: list[list[float]], expected: list[tuple[int, int]]) ->
         assert abs(x - ex) <= 1 and abs(y - ey) <= 1, (points, expected)
 
 
-def test_draw_a_zone_by_clicks_save_it_and_see_a_bad_one_refused(page: Any, tmp_path: Path) -> None:
-    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
+def test_draw_a_zone_by_clicks_save_it_and_see_a_bad_one_refused(
+    page: Any, video: Path, tmp_path: Path
+) -> None:
     zones_file = tmp_path / "tud.yaml"
     args = ["--video", str(video), "--zones", str(zones_file), "--camera", "tud-stadtmitte"]
     with zone_editor([*args, "--frame", "60", "--no-preview"]) as url:
@@ -109,9 +121,8 @@ def test_draw_a_zone_by_clicks_save_it_and_see_a_bad_one_refused(page: Any, tmp_
 
 
 def test_drag_a_corner_of_an_existing_zone_keeps_the_files_comments(
-    page: Any, tmp_path: Path
+    page: Any, video: Path, tmp_path: Path
 ) -> None:
-    video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
     zones_file = tmp_path / "tud.yaml"
     shutil.copy(REPO / "tests" / "zones" / "tud-stadtmitte.yaml", zones_file)
     original = zones_file.read_text(encoding="utf-8")

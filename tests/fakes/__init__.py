@@ -1,9 +1,10 @@
-"""Fakes for hardware CI cannot have: ``tensorrt`` (TensorRT 10) and ``pycuda.driver``.
+"""Fakes for hardware CI cannot have: ``tensorrt`` (10.3 or 8.6) and ``pycuda.driver``.
 
 ``install_fake_gpu(monkeypatch)`` puts them in ``sys.modules`` under the real names, so the
-code under test imports them exactly as on a Jetson. ``driver=False`` simulates a machine
-without an NVIDIA driver: ``import pycuda.driver`` fails and the fake TensorRT "crashes"
-(``SimulatedCrash``) if anything constructs its runtime.
+code under test imports them exactly as on a Jetson; ``tensorrt="8.6.2"`` gives JetPack
+6.0's TensorRT instead of 6.1/6.2's 10.3. ``driver=False`` simulates a machine without an
+NVIDIA driver: ``import pycuda.driver`` fails, and TensorRT's runtime and builder log the
+reason and raise ``TypeError`` if anything constructs them, as the real bindings do.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ def install_fake_gpu(
     *,
     driver: bool = True,
     devices: list[FakeDeviceSpec] | None = None,
+    tensorrt: str = "10.3.0",
 ) -> FakeGpu:
     pycuda_driver.reset(devices if driver else [])
-    fake_tensorrt.reset(driver_present=driver)
+    fake_tensorrt.reset(driver_present=driver, version=tensorrt)
     package = types.ModuleType("pycuda")
     if driver:
         package.driver = pycuda_driver  # type: ignore[attr-defined]

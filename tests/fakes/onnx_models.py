@@ -23,11 +23,14 @@ def bright_person_model(
     input_name: str = "input",
     output_name: str = "output",
     dynamic_size: bool = False,
+    channels_last: bool = False,
+    class_type: int = TensorProto.INT64,
 ) -> Path:
     """Write the model to ``path``: input ``[N,3,H,W]`` float, output a class map
-    ``[N,1,H,W]`` int64 (1 = person) or 2-class scores ``[N,2,H,W]`` float.
-    ``batch=None`` makes the batch dimension dynamic; ``size`` is ``(H, W)``, or dynamic
-    ``H``/``W`` dimensions with ``dynamic_size``.
+    ``[N,1,H,W]`` (``class_type``, int64 by default; 1 = person) or 2-class scores
+    ``[N,2,H,W]`` float; ``channels_last`` gives the output as ``[N,H,W,C]`` (nvinfer's
+    ``segmentation-output-order=1``). ``batch=None`` makes the batch dimension dynamic;
+    ``size`` is ``(H, W)``, or dynamic ``H``/``W`` dimensions with ``dynamic_size``.
     """
     n: int | str = batch if batch is not None else "N"
     h, w = ("H", "W") if dynamic_size else size
@@ -41,15 +44,21 @@ def bright_person_model(
                 value=helper.make_tensor("zero_v", TensorProto.FLOAT, [], [0.0]),
             ),
             helper.make_node("Greater", ["mean", "zero"], ["bright"]),
-            helper.make_node("Cast", ["bright"], [output_name], to=TensorProto.INT64),
+            helper.make_node("Cast", ["bright"], ["result"], to=class_type),
         ]
-        out = helper.make_tensor_value_info(output_name, TensorProto.INT64, [n, 1, h, w])
+        elem, channels = class_type, 1
     else:
         nodes += [
             helper.make_node("Neg", ["mean"], ["background"]),
-            helper.make_node("Concat", ["background", "mean"], [output_name], axis=1),
+            helper.make_node("Concat", ["background", "mean"], ["result"], axis=1),
         ]
-        out = helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [n, 2, h, w])
+        elem, channels = TensorProto.FLOAT, 2
+    if channels_last:
+        nodes.append(helper.make_node("Transpose", ["result"], [output_name], perm=[0, 2, 3, 1]))
+        out = helper.make_tensor_value_info(output_name, elem, [n, h, w, channels])
+    else:
+        nodes.append(helper.make_node("Identity", ["result"], [output_name]))
+        out = helper.make_tensor_value_info(output_name, elem, [n, channels, h, w])
     graph = helper.make_graph(
         nodes,
         "bright_person",

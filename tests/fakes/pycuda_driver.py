@@ -2,14 +2,16 @@
 
 Device memory is a dict of ``bytearray`` keyed by fake device addresses; page-locked host
 arrays are NumPy arrays whose ``base`` is a ``PagelockedHostAllocation`` with ``free()``,
-as in pycuda. Memory functions need a current context (pycuda raises ``LogicError``
-"invalid device context" otherwise). Every copy, kernel launch and synchronisation is
-appended to ``STATE.ops`` so tests can check the order of work on a stream.
+as in pycuda. As in CUDA, each thread has its own context stack. Memory functions need a
+current context (pycuda raises ``LogicError`` "invalid device context" otherwise). Every
+copy, kernel launch and synchronisation is appended to ``STATE.ops`` so tests can check the
+order of work on a stream.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,13 +56,22 @@ class FakeDeviceSpec:
 class _State:
     devices: list[FakeDeviceSpec] = field(default_factory=list)
     initialised: bool = False
-    context_stack: list[Context] = field(default_factory=list)
+    stacks: dict[int, list[Context]] = field(default_factory=dict)
     device_memory: dict[int, bytearray] = field(default_factory=dict)
     host_allocations: list[PagelockedHostAllocation] = field(default_factory=list)
     ops: list[tuple[Any, ...]] = field(default_factory=list)
     fail_next: dict[str, Error] = field(default_factory=dict)
     addresses: Any = field(default_factory=lambda: itertools.count(0x7F00_0000_0000, 1 << 20))
     stream_handles: Any = field(default_factory=lambda: itertools.count(0x5000, 16))
+
+    @property
+    def context_stack(self) -> list[Context]:
+        """The calling thread's context stack (CUDA's are per thread)."""
+        return self.stacks.setdefault(threading.get_ident(), [])
+
+    def contexts_left_current(self) -> int:
+        """Contexts still pushed on any thread."""
+        return sum(len(stack) for stack in self.stacks.values())
 
     def live_device_bytes(self) -> int:
         return sum(len(b) for b in self.device_memory.values())

@@ -1,14 +1,23 @@
-"""A fake ``tensorrt`` (TensorRT 10 Python API): exactly the surface edge_app uses.
+"""A fake ``tensorrt``: the surface edge_app uses, as TensorRT 10.3's and 8.6's bindings have it.
 
-Names, signatures and failure modes follow TensorRT 10: failures are reported through the
-``ILogger`` and a ``None``/``False`` return, not exceptions. The "engine" is a JSON header
-plus the ONNX model; running it executes the ONNX model with ONNX Runtime on the CPU,
-reading inputs from and writing outputs to the fake pycuda device memory, so a whole
-inference round trip (copy in, execute, copy out) is real data end to end.
+Names, signatures and failure modes follow the real bindings (tests/test_tensorrt_surface.py
+holds them against the real 10.3 module where it can be imported): failures are reported
+through the ``ILogger`` and a ``None``/``False`` return, not exceptions; enums convert with
+``int()`` but do not equal ints; ``Dims`` is tuple-like (``-1`` for a dynamic axis) but not a
+tuple; ``IHostMemory`` is a buffer with ``nbytes`` and ``dtype``, not ``bytes``; the classes
+take no attributes they do not have. The "engine" is a JSON header plus the ONNX model;
+running it executes the ONNX model with ONNX Runtime on the CPU, reading inputs from and
+writing outputs to the fake pycuda device memory, so a whole inference round trip (copy in,
+execute, copy out) is real data end to end.
 
-Like the real runtime, constructing ``Builder``/``Runtime`` without a CUDA driver is fatal:
-here it raises ``SimulatedCrash`` (a ``BaseException``, like a process dying), so tests can
-prove no code path reaches TensorRT before the GPU check.
+``reset(version=...)`` picks the TensorRT version: ``8.6.2`` (JetPack 6.0) has no
+``IProgressMonitor`` and creates an implicit-batch network unless asked for explicit batch,
+which its ONNX parser then refuses, with the message that hides the cause. Like the real
+bindings, constructing ``Builder``/``Runtime`` without a usable GPU logs the reason and raises
+``TypeError: pybind11::init(): factory function returned nullptr``; ``RECORD.unusable`` gives
+that reason with a driver present (a TensorRT newer than the driver). The fake records
+TensorRT objects destroyed while no CUDA context was current on the thread
+(``RECORD.released_outside_context``).
 """
 
 from __future__ import annotations
@@ -25,10 +34,7 @@ from tests.fakes import pycuda_driver as cuda
 __version__ = "10.3.0"
 
 MAGIC = b"FAKETRT\x00"
-
-
-class SimulatedCrash(BaseException):
-    """What the real TensorRT does without a driver: the process dies."""
+NULLPTR = "pybind11::init(): factory function returned nullptr"
 
 
 @dataclass
@@ -37,26 +43,80 @@ class _Record:
 
     builds: list[dict[str, Any]] = field(default_factory=list)
     runtimes: int = 0
+    builders: int = 0
     plugins_initialised: int = 0
+    plugins_ok: bool = True
     build_failure: str | None = None
     execute_failure: str | None = None
     driver_present: bool = True
+    unusable: str | None = None
+    reject_calibration_profile: bool = False
+    released_outside_context: list[str] = field(default_factory=list)
+    build_steps: int = 3
 
 
 RECORD = _Record()
 
 
-def reset(driver_present: bool = True) -> None:
+def major() -> int:
+    return int(__version__.split(".")[0])
+
+
+def reset(driver_present: bool = True, version: str = "10.3.0") -> None:
     global RECORD
     RECORD = _Record(driver_present=driver_present)
+    use_version(version)
 
 
-def _require_driver(what: str) -> None:
+def use_version(version: str) -> None:
+    """Become TensorRT ``version`` (what a JetPack upgrade does), keeping ``RECORD``."""
+    global __version__
+    __version__ = version
+    if major() >= 10:
+        globals().update(_SINCE_10)
+    else:
+        for name in _SINCE_10:
+            globals().pop(name, None)
+
+
+def _unusable_reason() -> str | None:
+    if RECORD.unusable:
+        return RECORD.unusable
     if not RECORD.driver_present or not cuda.STATE.devices:
-        raise SimulatedCrash(f"{what} without a CUDA driver: cudaError 35, then SIGSEGV")
+        return "CUDA initialization failure with error: 35"
+    return None
 
 
-class DataType(enum.Enum):
+def _create(logger: ILogger, what: str) -> None:
+    reason = _unusable_reason()
+    if reason is not None:
+        logger.log(ILogger.Severity.ERROR, f"[{what}.cpp::{what}::43] Error Code 6: {reason}")
+        raise TypeError(NULLPTR)
+
+
+class _Native:
+    """Records TensorRT objects destroyed while no CUDA context is current on the thread,
+    in the record of the test that made them (not of whichever test runs when a stray
+    one is collected)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        made = super().__new__(cls)
+        made._record = RECORD
+        return made
+
+    def __del__(self) -> None:
+        if not cuda.STATE.context_stack:
+            self._record.released_outside_context.append(type(self).__name__)
+
+
+class _Enum(enum.Enum):
+    """Like pybind11's enums: ``int()`` works, ``== 1`` does not."""
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+
+class DataType(_Enum):
     FLOAT = 0
     HALF = 1
     INT8 = 2
@@ -105,17 +165,17 @@ def nptype(trt_type: DataType) -> type:
     return _NUMPY[trt_type]
 
 
-def volume(shape: Any) -> int:
-    return math.prod(shape)
+def volume(iterable: Any) -> int:
+    return math.prod(iterable)
 
 
-class TensorIOMode(enum.Enum):
+class TensorIOMode(_Enum):
     NONE = 0
     INPUT = 1
     OUTPUT = 2
 
 
-class MemoryPoolType(enum.Enum):
+class MemoryPoolType(_Enum):
     WORKSPACE = 0
     DLA_MANAGED_SRAM = 1
     DLA_LOCAL_DRAM = 2
@@ -124,21 +184,50 @@ class MemoryPoolType(enum.Enum):
     TACTIC_SHARED_MEMORY = 5
 
 
-class BuilderFlag(enum.Enum):
+class BuilderFlag(_Enum):
     FP16 = 0
     INT8 = 1
     DEBUG = 2
     GPU_FALLBACK = 3
     REFIT = 4
-    BF16 = 5
+    BF16 = 17
 
 
-class Dims(tuple):  # type: ignore[type-arg]
-    pass
+class NetworkDefinitionCreationFlag(_Enum):
+    EXPLICIT_BATCH = 0
+    STRONGLY_TYPED = 1
+
+
+class Dims:
+    """Tuple-like, as the bindings' ``Dims``: length, indexing (slices give tuples),
+    iteration, equality with tuples and lists; not hashable, no ``+``."""
+
+    __slots__ = ("_dims",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, shape: Any = ()) -> None:
+        self._dims = tuple(int(d) for d in shape)
+
+    def __len__(self) -> int:
+        return len(self._dims)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._dims[index]
+
+    def __iter__(self) -> Any:
+        return iter(self._dims)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (tuple, list)):
+            return self._dims == tuple(other)
+        raise TypeError("__eq__(): incompatible function arguments")
+
+    def __repr__(self) -> str:
+        return repr(self._dims)
 
 
 class ILogger:
-    class Severity(enum.Enum):
+    class Severity(_Enum):
         INTERNAL_ERROR = 0
         ERROR = 1
         WARNING = 2
@@ -171,14 +260,21 @@ def _error(logger: ILogger, msg: str) -> None:
     logger.log(ILogger.Severity.ERROR, msg)
 
 
-def init_libnvinfer_plugins(logger: ILogger, namespace: str) -> bool:
+def init_libnvinfer_plugins(logger: Any, namespace: str) -> bool:
     RECORD.plugins_initialised += 1
-    return True
+    if not RECORD.plugins_ok:
+        _error(logger, "Could not load the plugin library: libnvinfer_plugin.so.10")
+    return RECORD.plugins_ok
 
 
 class IProgressMonitor:
+    """TensorRT 10 only (not in 8.6)."""
+
     def __init__(self) -> None:
         pass
+
+
+_SINCE_10 = {"IProgressMonitor": IProgressMonitor}
 
 
 class IInt8Calibrator:
@@ -191,9 +287,40 @@ class IInt8EntropyCalibrator2(IInt8Calibrator):
 
 
 class IHostMemory(bytes):
+    """A buffer (``memoryview``, ``bytes(...)``) with ``nbytes`` and ``dtype``; not a
+    sequence and without ``bytes``' methods, as in the bindings."""
+
+    _ALLOWED = frozenset({"nbytes", "dtype", "__class__"})
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("__") or name in IHostMemory._ALLOWED:
+            return super().__getattribute__(name)
+        raise AttributeError(f"'IHostMemory' object has no attribute {name!r}")
+
     @property
     def nbytes(self) -> int:
-        return len(self)
+        return bytes.__len__(self)
+
+    @property
+    def dtype(self) -> DataType:
+        return DataType.UINT8
+
+    def __len__(self) -> int:
+        raise TypeError("object of type 'IHostMemory' has no len()")
+
+    def __getitem__(self, index: Any) -> Any:
+        raise TypeError("'IHostMemory' object is not subscriptable")
+
+    def __iter__(self) -> Any:
+        raise TypeError("'IHostMemory' object is not iterable")
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+    def __add__(self, other: Any) -> Any:
+        return NotImplemented
 
 
 # --- network and parser ------------------------------------------------------------------
@@ -207,10 +334,11 @@ class ITensor:
 
 
 class INetworkDefinition:
-    def __init__(self) -> None:
+    def __init__(self, implicit_batch: bool = False) -> None:
         self._inputs: list[ITensor] = []
         self._outputs: list[ITensor] = []
         self._onnx: bytes = b""
+        self._implicit_batch = implicit_batch
 
     @property
     def num_inputs(self) -> int:
@@ -265,6 +393,18 @@ class OnnxParser:
         import onnx
         from google.protobuf.message import DecodeError
 
+        if self._network._implicit_batch:
+            # What TensorRT 8.6's parser says to a network made with create_network(0).
+            self._errors.append(
+                ParserError(
+                    "Assertion failed: !mImporterCtx.network()->hasImplicitBatchDimension() && "
+                    '"This version of the ONNX parser only supports TensorRT '
+                    "INetworkDefinitions with an explicit batch dimension. Please ensure the "
+                    'network was created using the EXPLICIT_BATCH NetworkDefinitionCreationFlag."'
+                )
+            )
+            return False
+
         try:
             proto = onnx.load_model_from_string(model)
             proto = onnx.shape_inference.infer_shapes(proto)
@@ -301,15 +441,49 @@ class IOptimizationProfile:
     def get_shape(self, input: str) -> list[Dims]:
         return self._shapes.get(input, [])
 
+    def _valid(self) -> bool:
+        for lo, opt, hi in self._shapes.values():
+            if not (len(lo) == len(opt) == len(hi)) or any(
+                not a <= b <= c for a, b, c in zip(lo, opt, hi, strict=True)
+            ):
+                return False
+        return True
+
 
 class IBuilderConfig:
+    __slots__ = (
+        "_calibration_profile",
+        "_flags",
+        "_pools",
+        "_profiles",
+        "_progress_monitor",
+        "int8_calibrator",
+    )
+
     def __init__(self) -> None:
         self._pools: dict[MemoryPoolType, int] = {}
         self._flags: set[BuilderFlag] = set()
         self._profiles: list[IOptimizationProfile] = []
         self._calibration_profile: IOptimizationProfile | None = None
+        self._progress_monitor: Any = None
         self.int8_calibrator: IInt8Calibrator | None = None
-        self.progress_monitor: IProgressMonitor | None = None
+
+    @property
+    def progress_monitor(self) -> Any:
+        self._since_10()
+        return self._progress_monitor
+
+    @progress_monitor.setter
+    def progress_monitor(self, monitor: Any) -> None:
+        self._since_10()
+        self._progress_monitor = monitor
+
+    @staticmethod
+    def _since_10() -> None:
+        if major() < 10:
+            raise AttributeError(
+                "'tensorrt.IBuilderConfig' object has no attribute 'progress_monitor'"
+            )
 
     def set_memory_pool_limit(self, pool: MemoryPoolType, pool_size: int) -> None:
         self._pools[pool] = pool_size
@@ -327,12 +501,8 @@ class IBuilderConfig:
         return flag in self._flags
 
     def add_optimization_profile(self, profile: IOptimizationProfile) -> int:
-        for shapes in profile._shapes.values():
-            lo, opt, hi = shapes
-            if not (len(lo) == len(opt) == len(hi)) or any(
-                not a <= b <= c for a, b, c in zip(lo, opt, hi, strict=True)
-            ):
-                return -1
+        if not profile._valid():
+            return -1
         self._profiles.append(profile)
         return len(self._profiles) - 1
 
@@ -341,6 +511,8 @@ class IBuilderConfig:
         return len(self._profiles)
 
     def set_calibration_profile(self, profile: IOptimizationProfile) -> bool:
+        if RECORD.reject_calibration_profile or not profile._valid():
+            return False
         self._calibration_profile = profile
         return True
 
@@ -348,13 +520,15 @@ class IBuilderConfig:
         return self._calibration_profile
 
 
-class Builder:
+class Builder(_Native):
     def __init__(self, logger: ILogger) -> None:
-        _require_driver("trt.Builder")
+        RECORD.builders += 1
+        _create(logger, "builder")
         self._logger = logger
 
     def create_network(self, flags: int = 0) -> INetworkDefinition:
-        return INetworkDefinition()
+        explicit = flags & (1 << int(NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
+        return INetworkDefinition(implicit_batch=major() < 10 and not explicit)
 
     def create_builder_config(self) -> IBuilderConfig:
         return IBuilderConfig()
@@ -373,10 +547,10 @@ class Builder:
 # --- runtime -------------------------------------------------------------------------------
 
 
-class Runtime:
+class Runtime(_Native):
     def __init__(self, logger: ILogger) -> None:
-        _require_driver("trt.Runtime")
         RECORD.runtimes += 1
+        _create(logger, "runtime")
         self._logger = logger
 
     def deserialize_cuda_engine(self, serialized_engine: Any) -> ICudaEngine | None:

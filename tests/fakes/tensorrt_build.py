@@ -128,7 +128,8 @@ def build(logger: Any, network: Any, config: Any) -> trt.IHostMemory | None:
     if trt.RECORD.build_failure:
         trt._error(logger, trt.RECORD.build_failure)
         return None
-    if config.progress_monitor is not None and not _monitor(config.progress_monitor):
+    monitor = config._progress_monitor
+    if monitor is not None and not _monitor(monitor):
         trt._error(logger, "Build was cancelled by the progress monitor.")
         return None
     calibration_batches = None

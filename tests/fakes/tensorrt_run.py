@@ -70,7 +70,7 @@ def load_plan(logger: Any, data: bytes) -> ICudaEngine | None:
     return ICudaEngine(header, data[start + size :], data)
 
 
-class ICudaEngine:
+class ICudaEngine(trt._Native):
     def __init__(self, header: dict[str, Any], onnx: bytes, plan: bytes) -> None:
         self._inputs = {t["name"]: t for t in header["inputs"]}
         self._outputs = {t["name"]: t for t in header["outputs"]}
@@ -113,7 +113,7 @@ class ICudaEngine:
         shapes = self._profile.get(name) or [self._inputs[name]["shape"]] * 3
         return [trt.Dims(s) for s in shapes]
 
-    def create_execution_context(self) -> IExecutionContext:
+    def create_execution_context(self, strategy: Any = None) -> IExecutionContext:
         return IExecutionContext(self)
 
     def serialize(self) -> trt.IHostMemory:
@@ -130,7 +130,7 @@ class ICudaEngine:
         return dict(zip(names, self._session.run(None, feeds), strict=True))
 
 
-class IExecutionContext:
+class IExecutionContext(trt._Native):
     def __init__(self, engine: ICudaEngine) -> None:
         self.engine = engine
         self._shapes: dict[str, tuple[int, ...]] = {}

@@ -1,15 +1,25 @@
-"""Building a TensorRT engine from the ONNX model (TensorRT 10 builder API).
+"""Building a TensorRT engine from the ONNX model (TensorRT 8.6 and 10.x builder API).
 
 ``build_engine`` parses the ONNX file, adds an optimisation profile for the batch size,
 sets the precision (nvinfer's ``network-mode``: 0 FP32, 1 INT8, 2 FP16), the workspace
-limit, an INT8 calibrator reading the store's own frames when asked, and a progress monitor,
-then returns the serialized engine. Builds take 10-15 minutes on an Orin, so progress goes
-to a ``BuildProgress`` (a live display in the CLI, periodic log lines in the daemon).
+limit, an INT8 calibrator reading the store's own frames when asked, and a progress monitor
+(TensorRT 10), then returns the serialized engine. Builds take 10-15 minutes on an Orin, so
+progress goes to a ``BuildProgress`` (a live display in the CLI, periodic log lines in the
+daemon).
+
+Stopping a build: TensorRT runs it in native code with the GIL released and swallows
+exceptions raised in its callbacks, so a Ctrl-C cannot cross it. The build therefore runs
+in a worker thread while the calling thread waits in Python, where Ctrl-C (or setting
+``cancel``) arrives at once: with TensorRT 10 the progress monitor then stops the build at
+its next step and ``KeyboardInterrupt`` is raised when it has; TensorRT 8.x has no monitor,
+so the build runs to its end. A second Ctrl-C leaves at once, abandoning the build thread
+(for a command that is about to exit).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +29,11 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from edge_app.core.errors import SegmenterError
+from edge_app.segmentation.tensorrt.bindings import (
+    create_builder,
+    has_progress_monitor,
+    network_flags,
+)
 from edge_app.segmentation.tensorrt.calibration import CalibrationSource, make_calibrator
 from edge_app.segmentation.tensorrt.cuda_buffers import GpuSession
 
@@ -68,6 +83,19 @@ class LogProgress:
     def phase_finish(self, phase: str) -> None:
         with self._lock:
             self._steps.pop(phase, None)
+
+
+class _Silent:
+    """No progress display: the monitor is still there, for cancelling."""
+
+    def phase_start(self, phase: str, parent: str | None, steps: int) -> None:
+        pass
+
+    def step(self, phase: str, step: int) -> None:
+        pass
+
+    def phase_finish(self, phase: str) -> None:
+        pass
 
 
 def _monitor(trt: ModuleType, progress: BuildProgress, cancel: threading.Event) -> Any:
@@ -148,7 +176,7 @@ class BuildRequest:
 def _parse_onnx(trt: ModuleType, builder: Any, logger: Any, onnx: Path) -> Any:
     if not onnx.is_file():
         raise SegmenterError(f"ONNX model {onnx} not found (check segmenter.onnx or onnx-file)")
-    network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
+    network = builder.create_network(network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
@@ -203,7 +231,12 @@ def _profile(builder: Any, tensor: Any, request: BuildRequest) -> Any | None:
 
 
 def _setup_int8(
-    trt: ModuleType, gpu: GpuSession, config: Any, profile: Any | None, request: BuildRequest
+    trt: ModuleType,
+    gpu: GpuSession,
+    config: Any,
+    profile: Any | None,
+    request: BuildRequest,
+    logger: Any,
 ) -> Any | None:
     """Turn on INT8 with a calibrator when asked; returns the calibrator (to free after)."""
     if request.network_mode != 1:
@@ -217,33 +250,44 @@ def _setup_int8(
     config.set_flag(trt.BuilderFlag.INT8)
     calibrator = make_calibrator(trt, gpu.cuda, request.calibration, cache, request.batch_size)
     config.int8_calibrator = calibrator
-    if profile is not None:
-        # With a dynamic batch, calibration runs at the profile's opt shape (batch_size).
-        config.set_calibration_profile(profile)
+    # With a dynamic batch, calibration runs at the profile's opt shape (batch_size).
+    if profile is not None and not config.set_calibration_profile(profile):
+        calibrator.free()
+        raise SegmenterError(
+            "TensorRT rejected the calibration profile for batch "
+            f"{request.batch_size}: {logger.take_errors() or 'no reason given'}"
+        )
     return calibrator
 
 
-def build_engine(
+def _build(
     trt: ModuleType,
     gpu: GpuSession,
     request: BuildRequest,
-    progress: BuildProgress | None = None,
-    cancel: threading.Event | None = None,
+    progress: BuildProgress | None,
+    cancel: threading.Event,
 ) -> bytes:
-    """Build and serialize an engine; raises ``SegmenterError`` with TensorRT's reason.
-
-    Setting ``cancel`` (or Ctrl-C during a progress callback) stops the build.
-    """
-    cancel = cancel or threading.Event()
+    """The build itself (in the worker thread, inside the GPU's context)."""
     logger = make_logger(trt)
-    started = time.monotonic()
     with gpu.active():
-        trt.init_libnvinfer_plugins(logger, "")
-        builder = trt.Builder(logger)
+        if not trt.init_libnvinfer_plugins(logger, ""):
+            log.warning(
+                "TensorRT's plugin library could not be initialised (%s): a model that needs "
+                "its plugins will not parse",
+                logger.take_errors() or "no reason given",
+            )
+        builder = create_builder(trt, logger)
         network, _parser = _parse_onnx(trt, builder, logger, request.onnx)
         tensor = _network_input(network, request.input_name)
         config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, request.workspace_mb << 20)
+        workspace_mb = min(request.workspace_mb, gpu.info.total_memory_mb)
+        if workspace_mb < request.workspace_mb:
+            log.info(
+                "workspace of %d MiB capped at the GPU's %d MiB",
+                request.workspace_mb,
+                workspace_mb,
+            )
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
         profile = _profile(builder, tensor, request)
         if profile is not None and config.add_optimization_profile(profile) < 0:
             raise SegmenterError(
@@ -253,9 +297,15 @@ def build_engine(
         if request.network_mode in (1, 2):
             # INT8 builds keep FP16 on too, for the layers that cannot be quantised.
             config.set_flag(trt.BuilderFlag.FP16)
-        if progress is not None:
-            config.progress_monitor = _monitor(trt, progress, cancel)
-        calibrator = _setup_int8(trt, gpu, config, profile, request)
+        if has_progress_monitor(trt):
+            config.progress_monitor = _monitor(trt, progress or _Silent(), cancel)
+        else:
+            log.info(
+                "TensorRT %s reports no build progress: the build runs without progress "
+                "lines and cannot be stopped before its end",
+                trt.__version__,
+            )
+        calibrator = _setup_int8(trt, gpu, config, profile, request, logger)
         try:
             serialized = builder.build_serialized_network(network, config)
         finally:
@@ -273,5 +323,74 @@ def build_engine(
                 f"{logger.take_errors() or 'no reason given'} ({OOM_HINT})"
             )
         data = bytes(memoryview(serialized))
+        # TensorRT's objects go while the context is current.
+        del serialized, config, tensor, network, _parser, builder, profile, calibrator
+    return data
+
+
+def _run_and_wait(thread: threading.Thread, cancel: threading.Event, stoppable: bool) -> bool:
+    """Start the build thread and wait for its end; True when Ctrl-C was pressed.
+
+    In the main thread, SIGINT is taken over while the build runs: the first Ctrl-C sets
+    ``cancel`` (TensorRT 10 stops at its next step), the second raises ``KeyboardInterrupt``
+    at once. Elsewhere there is no Ctrl-C to take; ``cancel`` still works.
+    """
+    interrupted = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if interrupted.is_set():
+            log.warning("engine build abandoned")
+            raise KeyboardInterrupt
+        interrupted.set()
+        cancel.set()
+        log.warning(
+            "%s (Ctrl-C again to leave at once)",
+            "stopping the engine build at TensorRT's next step"
+            if stoppable
+            else "this TensorRT cannot stop a build: waiting for its end",
+        )
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return interrupted.is_set()
+
+
+def build_engine(
+    trt: ModuleType,
+    gpu: GpuSession,
+    request: BuildRequest,
+    progress: BuildProgress | None = None,
+    cancel: threading.Event | None = None,
+) -> bytes:
+    """Build and serialize an engine; raises ``SegmenterError`` with TensorRT's reason.
+
+    Setting ``cancel`` (or Ctrl-C in the calling thread) stops the build at TensorRT's next
+    step where TensorRT can stop it (10.x, with a progress monitor); a Ctrl-C then ends in
+    ``KeyboardInterrupt`` once the build has stopped. See the module docstring.
+    """
+    cancel = cancel or threading.Event()
+    started = time.monotonic()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["data"] = _build(trt, gpu, request, progress, cancel)
+        except BaseException as exc:  # handed to the waiting thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=work, name="engine-build", daemon=True)
+    if _run_and_wait(thread, cancel, has_progress_monitor(trt)):
+        raise KeyboardInterrupt
+    if "error" in outcome:
+        raise outcome["error"]
+    data: bytes = outcome["data"]
     log.info("engine built in %.0f s (%.1f MiB)", time.monotonic() - started, len(data) / 2**20)
     return data

@@ -312,7 +312,7 @@ class TrtRunner:
 
     def close(self) -> None:
         """Free the buffers, the stream and the context; safe to call twice."""
-        if not self._host and not self._device and self._context is None:
+        if not self._host and not self._device and self._context is None and self._engine is None:
             return
         with self._gpu.active():
             for buffer in self._host.values():

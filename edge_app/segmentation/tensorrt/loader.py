@@ -24,6 +24,7 @@ from typing import Any
 from edge_app.config import TensorRTSegmenterConfig
 from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.preprocess import input_shape
+from edge_app.segmentation.tensorrt.bindings import create_runtime
 from edge_app.segmentation.tensorrt.build import (
     BuildProgress,
     BuildRequest,
@@ -108,23 +109,29 @@ def _load(
     cfg: TensorRTSegmenterConfig,
     built: bool,
 ) -> LoadedEngine | list[str]:
-    """Deserialize ``data`` and check its tensors against ``cfg``; else the problems."""
+    """Deserialize ``data`` and check its tensors against ``cfg``; else the problems.
+
+    An engine that does not fit is released here, inside the GPU's context (TensorRT's
+    objects must go while it is current).
+    """
     logger = make_logger(trt)
     with gpu.active():
-        runtime = trt.Runtime(logger)
+        runtime = create_runtime(trt, logger)
         engine = runtime.deserialize_cuda_engine(data)
-    if engine is None:
-        reason = logger.take_errors() or "TensorRT rejected the file"
-        return [f"it cannot be deserialized ({reason})"]
-    bindings = discover_bindings(trt, engine)
-    try:
-        input_spec = bindings.pick(cfg.input_name, is_input=True)
-        output_spec = bindings.pick(cfg.output.name, is_input=False)
-    except SegmenterError as exc:
-        return [str(exc)]
-    problems = check_input(input_spec, frame_shape(cfg), cfg.batch_size)
-    if problems:
-        return problems
+        if engine is None:
+            reason = logger.take_errors() or "TensorRT rejected the file"
+            del runtime
+            return [f"it cannot be deserialized ({reason})"]
+        bindings = discover_bindings(trt, engine)
+        try:
+            input_spec = bindings.pick(cfg.input_name, is_input=True)
+            output_spec = bindings.pick(cfg.output.name, is_input=False)
+            problems = check_input(input_spec, frame_shape(cfg), cfg.batch_size)
+        except SegmenterError as exc:
+            problems = [str(exc)]
+        if problems:
+            del engine, runtime
+            return problems
     return LoadedEngine(path, engine, runtime, logger, bindings, input_spec, output_spec, built)
 
 
@@ -250,9 +257,10 @@ def describe_engine(trt: ModuleType, gpu: GpuSession, path: Path) -> list[str]:
         lines.append(f"  model sha256: {stored.get('model_sha256', '?')}")
     logger = make_logger(trt)
     with gpu.active():
-        runtime = trt.Runtime(logger)
+        runtime = create_runtime(trt, logger)
         engine = runtime.deserialize_cuda_engine(data)
         if engine is None:
+            del runtime
             raise SegmenterError(
                 f"TensorRT {trt.__version__} cannot deserialize {path}: "
                 f"{logger.take_errors() or 'rejected'} (corrupt, or built by another "

@@ -1,21 +1,20 @@
 """Reading a DeepStream ``nvinfer`` config file (and its labels file) as the model section.
 
-An ``nvinfer_config.txt`` is a GLib key file: ``[property]`` holds ``key=value`` lines,
-lists are ``;``-separated, ``#`` starts a comment. NVIDIA's own files also put comments at
-the end of value lines (``network-type=100 # Skip ...``), which are stripped here. Relative
-paths are relative to the file's folder, as in DeepStream.
-
-The keys that describe the model are read (see ``MODEL_KEYS``); DeepStream pipeline keys
-that have no meaning here are reported: at INFO when their value is neutral, as a warning
-when it would change what DeepStream does (``num-detected-classes=20`` against a 2-label
-file, ``interval=2``...). ``apply_nvinfer`` turns a ``TensorRTSegmenterConfig`` that names
-an nvinfer file into one with the model settings filled in from it.
+Both forms are read (``.txt`` key file, ``.yml`` of DeepStream >= 6.2: see
+``nvinfer_file``). The keys that describe the model are read by their *meaning* in nvinfer
+(``MODEL_KEYS``; ``segmentation-threshold`` is a cut on the top class's confidence, so
+NVIDIA's ``0.0`` is the plain argmax); relative paths are relative to the file's folder, as
+in DeepStream. Keys of the DeepStream pipeline are reported: at INFO when their value is
+neutral, as a warning when it would change what DeepStream does (``num-detected-classes=20``
+against a 2-label file, ``interval=2``...). A near miss of a model key (``onnx-file:=``) is
+refused, naming the line. ``nvinfer_resolve`` turns the result into segmenter settings and
+checks the model files it names.
 
 Example::
 
     >>> model = read_nvinfer_config(Path("configs/nvinfer_config.txt"))  # doctest: +SKIP
-    >>> model.infer_dims, model.network_mode, model.person_class  # doctest: +SKIP
-    ((3, 512, 512), 2, 1)
+    >>> model.updates["preprocess.infer_dims"], model.updates["network_mode"]  # doctest: +SKIP
+    ((3, 512, 512), 2)
 """
 
 from __future__ import annotations
@@ -25,85 +24,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from edge_app.config import TensorRTSegmenterConfig, validation_to_config_error
 from edge_app.core.errors import ConfigError
+from edge_app.segmentation.tensorrt.nvinfer_file import (
+    YAML_SUFFIXES,
+    parse_nvinfer_file,
+    read_labels,
+)
+
+__all__ = ["KeyNote", "NvinferModel", "read_labels", "read_nvinfer_config"]
+from edge_app.segmentation.tensorrt.nvinfer_keys import (
+    DETECTOR_KEYS,
+    IGNORED_KEYS,
+    MODEL_KEYS,
+    PATH_KEYS,
+    is_neutral,
+    meant_model_key,
+)
 
 log = logging.getLogger(__name__)
 
-MODEL_KEYS = {
-    "onnx-file": "onnx",
-    "model-engine-file": "engine",
-    "net-scale-factor": "preprocess.net_scale_factor",
-    "offsets": "preprocess.offsets",
-    "model-color-format": "preprocess.model_color_format",
-    "infer-dims": "preprocess.infer_dims",
-    "maintain-aspect-ratio": "preprocess.maintain_aspect_ratio",
-    "symmetric-padding": "preprocess.symmetric_padding",
-    "network-input-order": "preprocess.tensor_layout",
-    "batch-size": "batch_size",
-    "network-mode": "network_mode",
-    "workspace-size": "workspace_mb",
-    "int8-calib-file": "calibration_cache",
-    "output-blob-names": "output.name",
-    "segmentation-threshold": "output.threshold",
-    "gpu-id": "device_id",
-    "labelfile-path": "output.person_class",
-}
-"""nvinfer keys read here -> the segmenter setting each one gives."""
-
-# DeepStream keys with no meaning in this daemon: key -> (neutral values, why ignored).
-# A neutral value does what this daemon does anyway, so it is reported at INFO only.
-IGNORED_KEYS: dict[str, tuple[frozenset[str], str]] = {
-    "interval": (frozenset({"0"}), "the processing rate is set per camera (cameras[].fps)"),
-    "gie-unique-id": (frozenset(), "there is one model, no GIE ids"),
-    "process-mode": (frozenset({"1"}), "the model always runs on full frames"),
-    "network-type": (
-        frozenset({"2", "100"}),
-        "the output is always decoded as a person segmentation (segmenter.output)",
-    ),
-    "cluster-mode": (frozenset(), "detector clustering does not apply to segmentation"),
-    "output-tensor-meta": (frozenset(), "outputs are always decoded here"),
-    "segmentation-output-order": (
-        frozenset(),
-        "the output layout is detected from its shape (set segmenter.output.form to force it)",
-    ),
-    "num-detected-classes": (frozenset(), "the person class comes from the labels file"),
-    "tlt-model-key": (frozenset(), "encrypted .etlt models are not supported; use the ONNX"),
-    "tlt-encoded-model": (frozenset(), "encrypted .etlt models are not supported; use the ONNX"),
-    "uff-input-blob-name": (frozenset(), "UFF models are not supported; use the ONNX"),
-    "custom-lib-path": (frozenset(), "custom parsers do not apply"),
-    "parse-bbox-func-name": (frozenset(), "detector parsers do not apply"),
-    "scaling-filter": (frozenset({"0", "1"}), "frames are resized bilinearly"),
-    "scaling-compute-hw": (frozenset(), "the VIC scaling is set by the source (decode: jetson)"),
-    "enable-dla": (frozenset({"0"}), "DLA is not used; the model runs on the GPU"),
-    "use-dla-core": (frozenset(), "DLA is not used; the model runs on the GPU"),
-}
-# Detector per-class keys (also valid in [property]): never meaningful for segmentation.
-DETECTOR_KEYS = frozenset(
-    {
-        "roi-top-offset",
-        "roi-bottom-offset",
-        "detected-min-w",
-        "detected-min-h",
-        "detected-max-w",
-        "detected-max-h",
-        "pre-cluster-threshold",
-        "post-cluster-threshold",
-        "nms-iou-threshold",
-        "topk",
-        "eps",
-        "group-threshold",
-        "minBoxes",
-    }
-)
 NETWORK_MODES = {"0": 0, "1": 1, "2": 2}
+MAX_WORKSPACE_MB = 65536
+"""More TensorRT workspace than any Jetson has memory (nvinfer's unit is MiB)."""
+PERSON_LABELS = ("person", "people", "persons")
 
 
 @dataclass(frozen=True)
 class KeyNote:
-    """A key that was not applied: where, its value, why, and whether it deserves a warning."""
+    """A key that was not applied as given: where, its value, why, and whether it deserves
+    a warning."""
 
     key: str
     value: str
@@ -113,76 +62,35 @@ class KeyNote:
 
     def text(self, path: Path) -> str:
         where = f"{path}:{self.line}" if self.line else str(path)
-        return f"{where}: {self.key}={self.value} is ignored: {self.reason}"
+        return f"{where}: {self.key}={self.value}: {self.reason}"
 
 
 @dataclass(frozen=True)
 class NvinferModel:
-    """The model section read from an nvinfer config: ``updates`` in segmenter-config form.
+    """The model section read from an nvinfer config.
 
     ``updates`` maps dotted segmenter settings (``preprocess.infer_dims``) to values; only
-    keys present in the file appear. ``labels`` is the labels file's content, if named.
+    keys present in the file appear. ``keys`` maps each setting back to the nvinfer key that
+    gave it. ``labels`` is the labels file's content, if named; ``etlt`` the encrypted
+    model of ``tlt-encoded-model``; ``output_order`` nvinfer's ``segmentation-output-order``
+    (``CHW``/``HWC``), if given.
     """
 
     path: Path
     updates: dict[str, Any]
+    keys: dict[str, str] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
-    notes: tuple[KeyNote, ...] = field(default=())
+    notes: tuple[KeyNote, ...] = ()
+    etlt: Path | None = None
+    output_order: str | None = None
 
     def log_notes(self) -> None:
         for note in self.notes:
             (log.warning if note.warn else log.info)("%s", note.text(self.path))
 
-
-def _strip_comment(value: str) -> str:
-    # GLib has no end-of-line comments, but NVIDIA's sample files use "value # comment".
-    for marker in (" #", "\t#"):
-        if marker in value:
-            value = value.split(marker, 1)[0]
-    return value.strip()
-
-
-def parse_key_file(path: Path) -> dict[str, dict[str, tuple[str, int]]]:
-    """``{group: {key: (value, line)}}`` of a GLib key file; ``ConfigError`` on bad syntax."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            str(path), None, "nvinfer config not found", "check segmenter.nvinfer_config"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            str(path),
-            None,
-            f"cannot read the nvinfer config: {exc}",
-            "check the file and its permissions",
-        ) from exc
-    groups: dict[str, dict[str, tuple[str, int]]] = {}
-    current: dict[str, tuple[str, int]] | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            current = groups.setdefault(line[1:-1].strip(), {})
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                str(path),
-                f"line {number}",
-                f"expected key=value, got {raw!r}",
-                "fix or comment out the line",
-            )
-        if current is None:
-            raise ConfigError(
-                str(path),
-                f"line {number}",
-                "key outside any [group]",
-                "put the model keys under [property]",
-            )
-        current[key.strip()] = (_strip_comment(value), number)
-    return groups
+    @property
+    def warnings(self) -> list[str]:
+        return [n.text(self.path) for n in self.notes if n.warn]
 
 
 def _number(path: Path, key: str, value: str, kind: type[int] | type[float]) -> Any:
@@ -201,26 +109,9 @@ def _list(path: Path, key: str, value: str, kind: type[int] | type[float]) -> tu
     return tuple(_number(path, key, v.strip(), kind) for v in value.split(";") if v.strip())
 
 
-def read_labels(path: Path) -> tuple[str, ...]:
-    """Labels one per line, or ``;``-separated on one line (both occur in DeepStream)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            str(path),
-            None,
-            f"cannot read the labels file: {exc}",
-            "fix labelfile-path in the nvinfer config",
-        ) from exc
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    if len(lines) == 1 and ";" in lines[0]:
-        lines = [part.strip() for part in lines[0].split(";") if part.strip()]
-    return tuple(lines)
-
-
 def _model_value(path: Path, key: str, value: str) -> Any:
-    """The segmenter-config value of one model key (paths resolved by the caller)."""
-    if key in ("net-scale-factor", "segmentation-threshold"):
+    """The segmenter-config value of one model key (paths and labels by the caller)."""
+    if key == "net-scale-factor":
         return _number(path, key, value, float)
     if key == "offsets":
         return _list(path, key, value, float)
@@ -257,32 +148,130 @@ def _model_value(path: Path, key: str, value: str) -> Any:
     return value
 
 
+def _threshold(path: Path, value: str, line: int) -> tuple[dict[str, Any], KeyNote]:
+    """nvinfer's ``segmentation-threshold``, by its meaning.
+
+    nvinfer gives a pixel its top class when that class's output is at least the
+    threshold (else no class). With two classes the top class's probability is always
+    >= 0.5, so any threshold up to 0.5 is the plain argmax; above it a pixel is person
+    when the person output reaches it (compared as nvinfer does: the model's own values).
+    """
+    key = "segmentation-threshold"
+    t = _number(path, key, value, float)
+    if not 0.0 <= t < 1.0:
+        raise ConfigError(
+            str(path),
+            key,
+            f"{value} leaves no pixel a class (nvinfer cuts at the top class's confidence, "
+            "which is 0..1)",
+            "use 0.0 for the plain argmax, or a confidence below 1",
+        )
+    if t <= 0.5:
+        note = KeyNote(
+            key,
+            value,
+            line,
+            "a cut on the top class's confidence: up to 0.5 it is the plain argmax",
+            warn=False,
+        )
+        return {"output.threshold": 0.5}, note
+    note = KeyNote(
+        key, value, line, f"person where the person output is at least {t:g}", warn=False
+    )
+    return {"output.threshold": t, "output.score_type": "probabilities"}, note
+
+
+def _person_class(path: Path, labels_path: Path, labels: tuple[str, ...]) -> int:
+    for index, label in enumerate(labels):
+        if label.lower() in PERSON_LABELS:
+            return index
+    raise ConfigError(
+        str(path),
+        "labelfile-path",
+        f"no 'person' label among {list(labels)} in {labels_path}",
+        "this daemon needs a model with a person class",
+    )
+
+
+def _unknown_key(path: Path, key: str, value: str, line: int) -> KeyNote:
+    meant = meant_model_key(key)
+    if meant is not None:
+        separator = ": " if path.suffix.lower() in YAML_SUFFIXES else "="
+        raise ConfigError(
+            str(path),
+            key,
+            f"line {line}: {key!r} is not an nvinfer key, so nvinfer ignores it and the "
+            f"{meant} it was meant to give is never set",
+            f"write {meant}{separator}{value}",
+        )
+    return KeyNote(key, value, line, "not a key this reader knows; ignored", warn=True)
+
+
+def _group_note(group: str, entries: dict[str, tuple[str, int]]) -> KeyNote:
+    if group.startswith("class-attrs-"):
+        active = {k: v for k, (v, _) in entries.items() if v not in ("", "0", "0.0")}
+        return KeyNote(
+            f"[{group}]",
+            ", ".join(f"{k}={v}" for k, v in active.items()) or "0",
+            min((line for _, line in entries.values()), default=0),
+            "per-class detector settings do not apply to segmentation",
+            warn=bool(active),
+        )
+    return KeyNote(f"[{group}]", "...", 0, "not part of nvinfer's model settings", warn=False)
+
+
 def read_nvinfer_config(path: Path) -> NvinferModel:
     """Read the model section of an nvinfer config; ``ConfigError`` names file, key and fix."""
-    groups = parse_key_file(path)
+    groups = parse_nvinfer_file(path)
     if "property" not in groups:
         raise ConfigError(
-            str(path), None, "has no [property] group", "is this a DeepStream nvinfer config file?"
+            str(path),
+            None,
+            "has no [property] group (property: in YAML)",
+            "is this a DeepStream nvinfer config file?",
         )
     base = path.parent
     updates: dict[str, Any] = {}
+    keys: dict[str, str] = {}
     notes: list[KeyNote] = []
     labels: tuple[str, ...] = ()
+    etlt: Path | None = None
     props = groups["property"]
     for key, (value, line) in props.items():
-        if key in MODEL_KEYS:
-            if key in ("onnx-file", "model-engine-file", "int8-calib-file", "labelfile-path"):
-                resolved = (base / Path(value).expanduser()).resolve()
-                if key == "labelfile-path":
-                    labels = read_labels(resolved)
-                    updates[MODEL_KEYS[key]] = _person_class(path, resolved, labels)
-                else:
-                    updates[MODEL_KEYS[key]] = resolved
+        if key == "segmentation-threshold":
+            values, note = _threshold(path, value, line)
+            updates.update(values)
+            keys.update(dict.fromkeys(values, key))
+            notes.append(note)
+        elif key == "labelfile-path":
+            resolved = (base / Path(value).expanduser()).resolve()
+            labels = read_labels(resolved)
+            updates[MODEL_KEYS[key]] = _person_class(path, resolved, labels)
+            keys[MODEL_KEYS[key]] = key
+        elif key in MODEL_KEYS:
+            target = MODEL_KEYS[key]
+            if key in PATH_KEYS:
+                updates[target] = (base / Path(value).expanduser()).resolve()
             else:
-                updates[MODEL_KEYS[key]] = _model_value(path, key, value)
+                updates[target] = _model_value(path, key, value)
+            keys[target] = key
+            if key == "workspace-size" and updates[target] > MAX_WORKSPACE_MB:
+                notes.append(
+                    KeyNote(
+                        key,
+                        value,
+                        line,
+                        f"{updates[target] / 1024:g} GiB is more than this device can have "
+                        "(nvinfer's unit is MiB): the build caps it at the GPU's memory",
+                        warn=True,
+                    )
+                )
         elif key in IGNORED_KEYS:
-            neutral, reason = IGNORED_KEYS[key]
-            notes.append(KeyNote(key, value, line, reason, warn=value not in neutral))
+            if key == "tlt-encoded-model":
+                etlt = (base / Path(value).expanduser()).resolve()
+            notes.append(
+                KeyNote(key, value, line, IGNORED_KEYS[key][1], warn=not is_neutral(key, value))
+            )
         elif key in DETECTOR_KEYS:
             notes.append(
                 KeyNote(
@@ -294,77 +283,28 @@ def read_nvinfer_config(path: Path) -> NvinferModel:
                 )
             )
         else:
-            notes.append(KeyNote(key, value, line, "not a key this reader knows", warn=True))
+            notes.append(_unknown_key(path, key, value, line))
     if "num-detected-classes" in props:
         # Meaningless here either way; only a count that contradicts the labels file (the
         # model card's own 20 against its 2 labels) is worth a warning.
         value, line = props["num-detected-classes"]
         mismatch = bool(labels) and value != str(len(labels))
         reason = (
-            f"it does not match the {len(labels)} labels of the labels file, which give "
-            "the person class"
+            f"does not match the {len(labels)} labels of the labels file, which give the "
+            "person class"
             if mismatch
             else IGNORED_KEYS["num-detected-classes"][1]
         )
         notes = [n for n in notes if n.key != "num-detected-classes"]
         notes.append(KeyNote("num-detected-classes", value, line, reason, warn=mismatch))
-    for group in groups:
-        if group != "property":
-            notes.append(
-                KeyNote(
-                    f"[{group}]",
-                    "...",
-                    0,
-                    "per-class detector settings do not apply to segmentation",
-                    warn=True,
-                )
-            )
-    return NvinferModel(path, updates, labels, tuple(notes))
-
-
-def _person_class(path: Path, labels_path: Path, labels: tuple[str, ...]) -> int:
-    for index, label in enumerate(labels):
-        if label.lower() in ("person", "people", "persons"):
-            return index
-    raise ConfigError(
-        str(labels_path),
-        None,
-        f"no 'person' label among {list(labels)} (named by {path})",
-        "this daemon needs a model with a person class",
+    notes.extend(_group_note(g, entries) for g, entries in groups.items() if g != "property")
+    order = props.get("segmentation-output-order", ("", 0))[0]
+    return NvinferModel(
+        path,
+        updates,
+        keys,
+        labels,
+        tuple(notes),
+        etlt=etlt,
+        output_order={"0": "CHW", "1": "HWC"}.get(order),
     )
-
-
-def apply_nvinfer(config: TensorRTSegmenterConfig) -> TensorRTSegmenterConfig:
-    """``config`` with its model settings taken from its ``nvinfer_config`` (if any).
-
-    Keys present in the nvinfer file win over the YAML; the rest keep their YAML values.
-    Warnings for keys that do not apply are logged. Raises ``ConfigError`` naming the file.
-    """
-    if config.nvinfer_config is None:
-        return config
-    model = read_nvinfer_config(config.nvinfer_config)
-    model.log_notes()
-    data = config.model_dump()
-    data["nvinfer_config"] = None
-    for dotted, value in model.updates.items():
-        target = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            target = target[part]
-        target[leaf] = value
-    if data["onnx"] is None and data["engine"] is None:
-        raise ConfigError(
-            str(config.nvinfer_config),
-            "onnx-file",
-            "names neither onnx-file nor model-engine-file",
-            "add onnx-file=path/to/model.onnx",
-        )
-    try:
-        resolved = TensorRTSegmenterConfig.model_validate(data)
-    except ValidationError as exc:
-        error = validation_to_config_error(config.nvinfer_config, exc)
-        # Name the nvinfer key the user wrote, not the setting it became.
-        key = next((k for k, v in MODEL_KEYS.items() if v == error.field), error.field)
-        raise ConfigError(error.file, key, error.problem, error.fix) from exc
-    log.info("model settings from %s: %s", config.nvinfer_config, ", ".join(sorted(model.updates)))
-    return resolved

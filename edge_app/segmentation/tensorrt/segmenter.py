@@ -9,8 +9,10 @@ Two runners sit behind it, chosen by ``segmenter.runtime``:
 
 Either way the frames go through the same ``prepare_batch`` and the output through the same
 ``decode_masks`` as the ONNX backend: one code path for pre- and post-processing.
-``tensorrt`` and ``pycuda`` are imported only once the GPU check has passed, because
-TensorRT's runtime crashes the process when created without a driver.
+``tensorrt`` and ``pycuda`` are imported only once the GPU check has passed: without a usable
+GPU TensorRT's runtime fails (the bindings raise ``TypeError``, turned into a clear error;
+some builds crash the process instead). Its version is checked on import (8.6 or 10.x, see
+``bindings``).
 
 Example::
 
@@ -36,11 +38,12 @@ from edge_app.core.domain import Frame, PersonMask
 from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.decode import decode_masks, to_person_masks
 from edge_app.segmentation.preprocess import prepare_batch
+from edge_app.segmentation.tensorrt.bindings import check_tensorrt
 from edge_app.segmentation.tensorrt.build import BuildProgress, LogProgress
 from edge_app.segmentation.tensorrt.cuda_buffers import GpuSession, open_gpu
 from edge_app.segmentation.tensorrt.engine import TrtRunner
-from edge_app.segmentation.tensorrt.loader import frame_shape, open_engine
-from edge_app.segmentation.tensorrt.nvinfer import apply_nvinfer
+from edge_app.segmentation.tensorrt.loader import LoadedEngine, frame_shape, open_engine
+from edge_app.segmentation.tensorrt.nvinfer_resolve import apply_nvinfer
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +60,18 @@ class Runner(Protocol):
 
 
 def import_tensorrt() -> ModuleType:
-    """The ``tensorrt`` module (JetPack's python3-libnvinfer), or a clear error."""
+    """The ``tensorrt`` module (JetPack's python3-libnvinfer) of a supported version (8.6 or
+    10.x), or a clear error."""
     try:
-        return importlib.import_module("tensorrt")
+        trt = importlib.import_module("tensorrt")
     except ImportError as exc:
         raise SegmenterError(
             f"the tensorrt segmenter needs TensorRT's Python package, which cannot be imported "
             f"({exc}): on a Jetson install python3-libnvinfer and make the venv with "
             "--system-site-packages (docs/jetson.md), or use segmenter.runtime: onnxruntime"
         ) from exc
+    check_tensorrt(trt)
+    return trt
 
 
 class _NativeRunner:
@@ -79,6 +85,7 @@ class _NativeRunner:
     ) -> None:
         self._gpu: GpuSession = open_gpu(cfg.device_id)  # the GPU check, before TensorRT
         self._runner: TrtRunner | None = None
+        loaded: LoadedEngine | None = None
         try:
             trt = import_tensorrt()
             loaded = open_engine(
@@ -95,11 +102,14 @@ class _NativeRunner:
             )
             self._keep: Any = loaded  # runtime and logger must outlive the engine
         except BaseException:
+            if loaded is not None:
+                with self._gpu.active():  # the engine goes while the context is current
+                    loaded = None
             self.close()
             raise
         self.input_buffer = self._runner.input_buffer
         self.batch_size = self._runner.batch_size
-        log.info("TensorRT engine %s: %s", loaded.path, "; ".join(loaded.bindings.describe()))
+        log.info("TensorRT engine %s: %s", self._keep.path, "; ".join(loaded.bindings.describe()))
 
     def infer(self, count: int) -> np.ndarray:
         if self._runner is None:
@@ -111,8 +121,12 @@ class _NativeRunner:
         try:
             if runner is not None:
                 runner.close()
+            keep, self._keep = getattr(self, "_keep", None), None
+            if keep is not None:
+                # The engine, runtime and logger go while the context is current.
+                with self._gpu.active():
+                    del keep
         finally:
-            self._keep = None
             self._gpu.close()
 
 

@@ -2,7 +2,10 @@
 
 1. ``pipeline``: end-to-end replay throughput / segmenter-only throughput, same model,
    same frames (ONNX backend; decode, analytics and the replay's writers must overlap with
-   or vanish beside inference);
+   or vanish beside inference). On MediaPipe's selfie model and TUD-Stadtmitte from
+   ../shared/data when they are there; on a fresh clone on a stand-in model of the same
+   cost (``standin``, needs ``onnx``: ``pip install 'edge-app[bench]'``) and a clip of the
+   synthetic shop, so the figure is comparable; skipped, saying why, without onnxruntime;
 2. ``analytics``: the cost per frame of the analytics (blobs, people per blob, tracker,
    16 zones, events) at the default analysis resolution and on a full 512x512 mask, next
    to two baselines at equal resolution (connected components + point-in-polygon tests;
@@ -19,9 +22,11 @@ Absolute times are printed for reference; they depend on the machine and its loa
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,8 +167,8 @@ class BenchOptions:
     """What ``run_bench`` measures, and on what (``edge-app bench``'s options)."""
 
     parts: frozenset[str]
-    video: Path = DEFAULT_VIDEO
-    zones: Path = DEFAULT_ZONES
+    video: Path | None = None
+    zones: Path | None = None
     model: Path | None = None
     threads: tuple[int, ...] = (0, 1)
     frames: int = 300
@@ -174,21 +179,73 @@ class BenchOptions:
     fleet_events: int = 20
 
 
+def _pipeline_inputs(args: BenchOptions, tmp: Path) -> tuple[Path, Path, str]:
+    """The video, its zone file and their description: the options', else TUD-Stadtmitte
+    from ../shared/data, else a clip of the synthetic shop written here."""
+    if args.video is not None:
+        if args.zones is None:
+            raise ConfigError("(command line)", "--zones", "--video needs its zone file", None)
+        return args.video, args.zones, str(args.video)
+    if DEFAULT_VIDEO.is_file():
+        return DEFAULT_VIDEO, args.zones or DEFAULT_ZONES, "TUD-Stadtmitte"
+    from edge_app.config.zones import load_zones
+    from edge_app.sources.synthetic.clip import write_clip
+    from edge_app.sources.synthetic.scene import SyntheticSource
+    from edge_app.tools.demo import demo_zones_path
+
+    zones = demo_zones_path()
+    # TUD-Stadtmitte's length and size, so the figures compare.
+    scene = SyntheticSourceConfig(duration_s=18.0, fps=10.0, width=640, height=480)
+    clip = write_clip(SyntheticSource(load_zones(zones).camera, scene), tmp / "shop.avi")
+    return clip, zones, "a clip of the synthetic shop (180 frames, 640x480)"
+
+
+def _pipeline_model(args: BenchOptions, tmp: Path) -> tuple[Callable[[int], Any], str] | str:
+    """The segmenter settings per thread count and the model's description, or why the
+    pipeline part cannot run."""
+    try:
+        importlib.import_module("onnxruntime")
+    except ImportError:
+        return "onnxruntime is not installed: pip install 'edge-app[onnx]'"
+    if args.model is not None or DEFAULT_MODEL.is_file():
+        model = args.model or DEFAULT_MODEL
+        if not model.is_file():
+            raise ConfigError(str(model), None, "model not found", "give --model FILE.onnx")
+        return (lambda threads: selfie_config(model, threads)), f"selfie model {model.name}"
+    from edge_app.tools.bench.standin import onnx_missing, standin_config, write_standin_model
+
+    missing = onnx_missing()
+    if missing is not None:
+        return (
+            f"no model: give --model (MediaPipe's selfie segmentation ONNX), or let bench "
+            f"write its stand-in, for which {missing}"
+        )
+    standin = write_standin_model(tmp / "standin.onnx")
+    return (lambda threads: standin_config(standin, threads)), "stand-in model (not people)"
+
+
+def _pipeline(args: BenchOptions, tmp: Path) -> dict[str, Any]:
+    chosen = _pipeline_model(args, tmp)
+    if isinstance(chosen, str):
+        return {"skipped": chosen}
+    make_config, model = chosen
+    video, zones, source = _pipeline_inputs(args, tmp)
+    runs: dict[str, Any] = {"model": model, "video": source}
+    for threads in args.threads:
+        runs[f"{threads or 'auto'}_threads"] = pipeline_efficiency(
+            video, zones, make_config(threads), args.repeats
+        )
+    return runs
+
+
 def run_bench(args: BenchOptions) -> dict[str, Any]:
     from edge_app.tools.bench.cases import scene_masks
 
     results: dict[str, Any] = {}
     parts = args.parts
     if "pipeline" in parts:
-        model = args.model or DEFAULT_MODEL
-        if not model.is_file():
-            raise ConfigError(str(model), None, "model not found", "give --model FILE.onnx")
-        results["pipeline"] = {
-            f"{threads or 'auto'}_threads": pipeline_efficiency(
-                args.video, args.zones, selfie_config(model, threads), args.repeats
-            )
-            for threads in args.threads
-        }
+        with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+            results["pipeline"] = _pipeline(args, Path(tmp))
     if parts & {"analytics", "peer"}:
         with pinned_to_one_core() as cpu:
             masks, times = scene_masks(args.frames)
@@ -236,7 +293,14 @@ def print_results(results: dict[str, Any]) -> None:
         from edge_app.tools.bench.fleet import print_fleet
 
         print_fleet(results["fleet"])
-    for name, p in results.get("pipeline", {}).items():
+    pipeline = dict(results.get("pipeline", {}))
+    if "skipped" in pipeline:
+        print(f"pipeline: skipped ({pipeline['skipped']})")
+    elif pipeline:
+        print(f"pipeline on {pipeline.pop('video')}, {pipeline.pop('model')}:")
+    for name, p in pipeline.items():
+        if not isinstance(p, dict):
+            continue
         print(
             f"pipeline ({name}): efficiency {p['efficiency']:.3f} (median of pairs, range "
             f"{p['efficiency_min']:.3f}-{p['efficiency_max']:.3f}); best: replay "
