@@ -244,6 +244,18 @@ def test_person_size_splits_blobs_into_feet_from_their_outline(
     assert {p.blob for p in found} == {0}
 
 
+def test_a_blob_narrower_than_the_people_it_holds_still_gets_a_foot_each() -> None:
+    # A 3-column sliver with the area of seven near people (a real mask can be this odd):
+    # every person gets a foot inside the blob's columns, none is lost.
+    ps = trained()
+    mask = mask_of((40, 0, 43, 150), size=(200, 200))
+    (blob,) = find_blobs(mask, min_area_px=10)
+    (sliver,) = blobs_of([(blob.x, blob.y, blob.w, blob.h, 7 * 1200.0)])
+    people = ps.split([sliver._replace(outline=blob.outline)])
+    assert len(people) == 7
+    assert all(40.0 <= p.foot[0] <= 43.0 and p.foot[1] == 150.0 for p in people)
+
+
 def test_person_size_analyse_learns_joins_and_splits() -> None:
     ps = trained()
     # Torso and legs of one near person (joined), and two far people side by side.

@@ -374,8 +374,9 @@ def _feet_from_outline(points: Outline, x0: int, width: int, n: int) -> list[Poi
         if lo < hi:
             w = sum(height[lo:hi])
             m = sum([height[c] * c for c in range(lo, hi)])
-        else:  # an empty run (narrower than n columns) takes its first column's
-            w, m = height[lo], height[lo] * lo
+        else:  # an empty run (a blob narrower than n columns) takes its nearest column's
+            c = min(lo, width - 1)
+            w, m = height[c], height[c] * c
         centre = m / w if w else 0.5 * (lo + hi - 1)
         reach = sorted([v for v in bottom[lo:hi] if v >= 0])
         foot = _quantile(reach, FOOT_QUANTILE) + 1.0 if reach else max(bottom) + 1.0
