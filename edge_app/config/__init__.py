@@ -24,10 +24,13 @@ from edge_app.config.base import (
     StrictModel,
 )
 from edge_app.config.loading import (
+    check_config_file,
     format_loc,
     load_config,
     parse_config,
     read_yaml,
+    read_yaml_checked,
+    validation_problems,
     validation_to_config_error,
 )
 from edge_app.config.segmenter import (
@@ -77,9 +80,12 @@ __all__ = [
     "TensorRTSegmenterConfig",
     "TlsConfig",
     "UsbSourceConfig",
+    "check_config_file",
     "format_loc",
     "load_config",
     "parse_config",
     "read_yaml",
+    "read_yaml_checked",
+    "validation_problems",
     "validation_to_config_error",
 ]
