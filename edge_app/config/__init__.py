@@ -17,6 +17,7 @@ from edge_app.config.app import (
     TlsConfig,
 )
 from edge_app.config.base import (
+    LONGEST_S,
     SLUG_HELP,
     SLUG_PATTERN,
     SLUG_RE,
@@ -53,6 +54,7 @@ from edge_app.config.sources import (
 )
 
 __all__ = [
+    "LONGEST_S",
     "SLUG_HELP",
     "SLUG_PATTERN",
     "SLUG_RE",

@@ -29,6 +29,7 @@ from shapely.geometry import LinearRing, Polygon
 from shapely.validation import explain_validity
 
 from edge_app.config import (
+    LONGEST_S,
     SLUG_HELP,
     SLUG_PATTERN,
     AppConfig,
@@ -45,9 +46,9 @@ class _ZoneModel(StrictModel):
     name: str | None = None
     polygon: list[tuple[float, float]]
     capacity: int | None = Field(None, ge=1)
-    dwell_alert_s: float | None = Field(None, gt=0)
-    enter_after_s: float | None = Field(None, ge=0)
-    exit_after_s: float | None = Field(None, ge=0)
+    dwell_alert_s: float | None = Field(None, gt=0, le=LONGEST_S)
+    enter_after_s: float | None = Field(None, ge=0, le=LONGEST_S)
+    exit_after_s: float | None = Field(None, ge=0, le=LONGEST_S)
 
     @field_validator("polygon")
     @classmethod
