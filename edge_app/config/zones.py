@@ -342,3 +342,49 @@ def load_camera_zones(config: AppConfig) -> dict[str, ZoneSet]:
     if problems:
         raise config_error(problems)
     return result
+
+
+ASPECT_TOLERANCE = 0.01
+"""How far (relative) a camera's frame aspect ratio may be from the one its zones were
+drawn on: 1 % lets 1920x1088 (a stream padded to whole 16-pixel blocks) pass for 1920x1080,
+while 4:3 against 16:9 (33 %) is an error."""
+
+
+def frame_size_problem(
+    zones: ZoneSet, frame_size: tuple[int, int], camera: str | None = None
+) -> ConfigError | None:
+    """Why ``zones`` do not fit frames of ``frame_size`` (width, height), or ``None``.
+
+    Zones drawn in pixels of a picture with another aspect ratio would be stretched onto
+    the camera's frames and mark other places than the ones drawn. Another resolution of
+    the same view (1920x1080 zones on 960x540 frames) is fine and scaled. Normalised
+    zones (no ``frame_size``) fit any frame.
+
+    >>> zones = ZoneSet("door", (960, 540), (), Path("door.yaml"))
+    >>> frame_size_problem(zones, (1920, 1080)) is None
+    True
+    >>> print(frame_size_problem(zones, (640, 480), "door"))  # doctest: +NORMALIZE_WHITESPACE
+    door.yaml: frame_size: the zones were drawn on a 960x540 picture (aspect 1.778), but
+    camera 'door' delivers 640x480 frames (aspect 1.333); stretched onto them they would mark
+    other places (redraw the zones on this camera's picture with edge-app zones edit, or point
+    the camera at the zone file drawn for it)
+    """
+    if zones.frame_size is None:
+        return None
+    drawn_w, drawn_h = zones.frame_size
+    width, height = frame_size
+    if width <= 0 or height <= 0:
+        return None
+    drawn, actual = drawn_w / drawn_h, width / height
+    if abs(actual / drawn - 1.0) <= ASPECT_TOLERANCE:
+        return None
+    who = f"camera {camera!r}" if camera else "the camera"
+    return ConfigError(
+        str(zones.path),
+        "frame_size",
+        f"the zones were drawn on a {drawn_w}x{drawn_h} picture (aspect {drawn:.3f}), but "
+        f"{who} delivers {width}x{height} frames (aspect {actual:.3f}); stretched onto them "
+        "they would mark other places",
+        "redraw the zones on this camera's picture with edge-app zones edit, or point the "
+        "camera at the zone file drawn for it",
+    )
