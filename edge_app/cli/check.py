@@ -1,13 +1,18 @@
-"""``edge-app check``: validate a config (and its zone files) or zone files, and summarise."""
+"""``edge-app check``: validate a config (and everything it names) or zone files, and
+summarise them.
+
+A config is checked by ``edge_app.preflight``, exactly as ``edge-app run`` checks it
+before it opens anything; every problem is reported, one ``error:`` line each.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from edge_app.config import load_config
 from edge_app.config.zones import describe_zones, load_camera_zones, load_zones
-from edge_app.core.errors import ConfigError
+from edge_app.core.errors import ConfigError, config_error
+from edge_app.preflight import load_checked_config
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -16,31 +21,46 @@ def register(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_check)
 
 
+def _check_config(path: Path) -> None:
+    config = load_checked_config(path)
+    zones = load_camera_zones(config)
+    print(f"{path}: OK")
+    print(
+        f"  device {config.device_id!r}, segmenter {config.segmenter.type!r}, "
+        f"store {config.store.path}"
+    )
+    mqtt = config.mqtt
+    base = mqtt.base_topic.replace("{device_id}", config.device_id)
+    print(
+        f"  mqtt: {'off' if not mqtt.enabled else f'{mqtt.host}:{mqtt.port}'} base topic {base!r}"
+    )
+    for cam in config.cameras:
+        print(
+            f"  camera {cam.id!r}: {cam.source.type} source, "
+            f"{len(zones[cam.id].zones)} zone(s) from {cam.zones}"
+        )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     if not args.config and not args.zones:
         raise ConfigError(
             "(command line)", None, "nothing to check", "give --config FILE and/or --zones FILE"
         )
+    problems: list[ConfigError] = []
     if args.config:
-        config = load_config(args.config)
-        zones = load_camera_zones(config)
-        print(f"{args.config}: OK")
-        print(
-            f"  device {config.device_id!r}, segmenter {config.segmenter.type!r}, "
-            f"store {config.store.path}"
-        )
-        mqtt = config.mqtt
-        print(
-            f"  mqtt: {'off' if not mqtt.enabled else f'{mqtt.host}:{mqtt.port}'} "
-            f"base topic {mqtt.base_topic.format(device_id=config.device_id)!r}"
-        )
-        for cam in config.cameras:
-            print(
-                f"  camera {cam.id!r}: {cam.source.type} source, "
-                f"{len(zones[cam.id].zones)} zone(s) from {cam.zones}"
-            )
+        try:
+            _check_config(args.config)
+        except ConfigError as exc:
+            problems += exc.problems
     for path in args.zones or ():
-        for line in describe_zones(load_zones(path)):
+        try:
+            zones = load_zones(path)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        for line in describe_zones(zones):
             print(line)
         print("  OK")
+    if problems:
+        raise config_error(problems)
     return 0
