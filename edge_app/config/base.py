@@ -66,10 +66,12 @@ def check_topic_prefix(value: str, *, template: bool = False) -> str:
     expanded = value
     if template:
         expanded = value.replace("{device_id}", "d" * 63)
-        if "{" in expanded or "}" in expanded:
-            names = re.findall(r"\{[^{}]*\}", expanded) or ["{ or }"]
+        rest = value.replace("{device_id}", "")
+        if "{" in rest or "}" in rest:
+            names = re.findall(r"\{[^{}]*\}", rest)
+            what = f"{', '.join(names)} is not a placeholder" if names else "has a lone { or }"
             raise ValueError(
-                f"{', '.join(names)} is not a placeholder: only {{device_id}} is filled in "
+                f"{what}: only {{device_id}} is filled in "
                 "(write the text as it should appear, without braces)"
             )
     if "+" in value or "#" in value:
