@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from edge_app.cli import main
-from edge_app.config import AnalyticsConfig, SecretRef, format_loc, load_config
+from edge_app.config import AnalyticsConfig, SecretRef, format_loc, load_config, read_yaml
 from edge_app.config.zones import load_zones
 from edge_app.core.errors import ConfigError
 from edge_app.core.tuning import AnalyzerParams
@@ -329,3 +329,29 @@ def test_analytics_config_defaults_are_the_analytics_own() -> None:
     assert analyzer_params(AnalyticsConfig()) == AnalyzerParams()
     tuned = analyzer_params(AnalyticsConfig(analysis_max_side=320, track_max_merge_s=0.0))
     assert (tuned.analysis_max_side, tuned.track_max_merge_s) == (320, 0.0)
+
+
+def test_every_problem_of_a_zone_file_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "camera: entrance\nframe_size: [1920, 1080]\nzones:\n"
+        "  - {id: a, polygon: [[0, 0], [100, 100], [100, 0], [0, 100]]}\n"
+        "  - {id: a, polygon: [[0, 0], [3000, 0], [0, 100]]}\n"
+        "  - {id: c, polygon: [[0, 0], [10, 0], [0, 10]], capacity: 0}\n"
+    )
+    path = write_yaml(tmp_path / "zones.yaml", text)
+    result = run_cli(capsys, "check", "--zones", str(path))
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and all(line.startswith(f"error: {path}: ") for line in lines)
+    assert [line.split(": ")[2] for line in lines] == [
+        "zones[2].capacity", "zones[0].polygon", "zones[1].id", "zones[1].polygon[1]",
+    ]  # fmt: skip
+
+
+def test_yaml_anchors_and_merge_keys_are_not_keys_given_twice(tmp_path: Path) -> None:
+    text = "base: &base {x: 1, y: 2}\nother:\n  <<: *base\n  x: 3\nalias: *base\n"
+    data = read_yaml(write_yaml(tmp_path / "a.yaml", text))
+    assert data["other"] == {"x": 3, "y": 2} and data["alias"] == {"x": 1, "y": 2}
+    with pytest.raises(ConfigError, match=r"other\.x: is given twice \(lines 4 and 5\)"):
+        read_yaml(write_yaml(tmp_path / "b.yaml", text.replace("alias: *base\n", "  x: 4\n")))

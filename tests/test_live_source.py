@@ -72,7 +72,12 @@ def test_a_refused_rtsp_camera_fails_without_leaking_its_password(
 def test_a_missing_secret_is_a_config_error_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOOR_PASSWORD", raising=False)
     cam = camera(
-        {"type": "rtsp", "url": "rtsp://127.0.0.1/s", "password": {"env": "DOOR_PASSWORD"}}
+        {
+            "type": "rtsp",
+            "url": "rtsp://127.0.0.1/s",
+            "username": "viewer",
+            "password": {"env": "DOOR_PASSWORD"},
+        }
     )
     with pytest.raises(ConfigError, match="DOOR_PASSWORD"):
         create_source(cam)

@@ -70,9 +70,11 @@ def test_a_read_only_store_path_is_a_clear_error_and_a_non_zero_exit(
     )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+    # Refused by the checks ``run`` shares with ``check``, before the store is opened.
     assert (
-        f"error: cannot open the event store {db}: Read-only file system "
-        "(make it writable by the service user, or set store.path to a writable place)"
+        f"error: {tmp_path / 'edge-app.yaml'}: store.path: the folder {db.parent} is on a "
+        "read-only filesystem (set store.path to a writable place, or make the folder "
+        "writable by the service user)"
     ) in result.stderr
 
 

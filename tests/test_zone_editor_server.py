@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -20,6 +20,7 @@ import yaml
 from edge_app.cli.zones import _is_loopback, resolve_target
 from edge_app.core.errors import ConfigError
 from edge_app.zone_editor.frames import encode_jpeg
+from edge_app.zone_editor.guard import host_allowed
 from edge_app.zone_editor.reload import ReloadResult
 from edge_app.zone_editor.server import EditorApp, EditorServer
 from edge_app.zone_editor.session import EditorSession
@@ -139,17 +140,148 @@ def test_malformed_requests_are_400(editor: EditorServer, raw: bytes, problem: s
     assert status == 400 and problem in json.loads(body)["message"]
 
 
-def test_oversized_body_is_refused_before_it_is_read(editor: EditorServer) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", editor.port, timeout=10)
-    try:
-        connection.putrequest("POST", "/api/check")
-        connection.putheader("X-Token", TOKEN)
-        connection.putheader("Content-Length", "2000000")
-        connection.endheaders()
-        response = connection.getresponse()
-        assert response.status == 400 and "over" in json.loads(response.read())["message"]
-    finally:
-        connection.close()
+def raw_request(server: EditorServer, head: str, body: bytes = b"", close: bool = False) -> bytes:
+    """Send ``head`` (request line and headers, ``{port}`` and ``{token}`` filled in) and
+    ``body`` over a plain socket; the answer. The socket stays open for writing unless
+    ``close``, so a server that read to the end of the stream would never answer (the
+    socket's timeout then fails the test)."""
+    text = head.format(port=server.port, token=TOKEN).replace("\n", "\r\n") + "\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(text.encode("latin-1") + body)
+        if close:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not _complete(answer):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return True
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+POST = "POST /api/check HTTP/1.1\nHost: 127.0.0.1:{port}\nX-Token: {token}\n"
+DRAFT = json.dumps({"zones": [{"id": "mat", "polygon": SQUARE}]}).encode()
+DEEP: object = [0]
+for _ in range(32):
+    DEEP = [DEEP]
+NESTED = json.dumps({"zones": [{"id": "mat", "polygon": DEEP}]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "status", "says"),
+    [
+        (POST + "Content-Length: -1\n", b"{}", 400, "is not a number of bytes"),
+        (POST + "Content-Length: many\n", b"{}", 400, "is not a number of bytes"),
+        (POST + "Content-Length: 1e3\n", b"{}", 400, "is not a number of bytes"),
+        (POST + "Content-Length: \u00b2\n", b"{}", 400, "is not a number of bytes"),
+        (POST + "Content-Length: 2000000\n", b"{}", 413, "over 1000000 bytes"),
+        (POST + "Content-Length: 99999999999999999999999\n", b"{}", 413, "over"),
+        (POST + "Content-Length: 2\nContent-Length: 3\n", b"{}", 400, "given twice"),
+        (POST + "Transfer-Encoding: chunked\n", b"2\r\n{}\r\n0\r\n\r\n", 411, "Content-Length"),
+        (POST + "Content-Length: 400000\n", b"[" * 400_000, 400, "nests deeper than 32"),
+        (POST + f"Content-Length: {len(NESTED)}\n", NESTED, 400, "nests deeper than 32"),
+        (POST.replace("127.0.0.1:{port}", "evil.example:{port}") + "Content-Length: 2\n", b"{}",
+         421, "misdirected"),
+        (POST.replace("127.0.0.1:{port}", "127.0.0.1:1") + "Content-Length: 2\n", b"{}", 421,
+         "misdirected"),
+        (POST.replace("Host: 127.0.0.1:{port}\n", "") + "Content-Length: 2\n", b"{}", 421,
+         "misdirected"),
+        (POST + "Origin: http://evil.example\nContent-Length: 2\n", b"{}", 403, "another site"),
+        (POST + "Origin: null\nContent-Length: 2\n", b"{}", 403, "another site"),
+        (POST + "Origin: http://127.0.0.1:1\nContent-Length: 2\n", b"{}", 403, "another site"),
+        (POST + "Origin: https://127.0.0.1:{port}\nContent-Length: 2\n", b"{}", 403,
+         "another site"),
+    ],
+    ids=[
+        "length -1", "length not a number", "length 1e3", "length in superscript",
+        "length over the limit", "length huge", "two lengths", "chunked", "nested arrays",
+        "nested within a draft", "rebound host name", "another port", "no host",
+        "another site", "null origin", "another port's origin", "https origin",
+    ],
+)  # fmt: skip
+def test_bad_requests_are_answered_4xx_without_reading_on(
+    editor: EditorServer,
+    capsys: pytest.CaptureFixture[str],
+    head: str,
+    body: bytes,
+    status: int,
+    says: str,
+) -> None:
+    answer = raw_request(editor, head, body)
+    assert status_of(answer) == status, answer[:300]
+    assert says.encode() in answer
+    assert TOKEN.encode() not in answer
+    # The editor still answers, and no handler raised (socketserver prints those).
+    assert call(editor, "/api/check", {"zones": []})[0] == 200
+    assert "Traceback" not in capsys.readouterr().err
+    assert not editor.app.session.path.exists()
+
+
+def test_a_body_shorter_than_announced_is_400(editor: EditorServer) -> None:
+    answer = raw_request(editor, POST + "Content-Length: 100\n", b'{"zones": []}', close=True)
+    assert status_of(answer) == 400 and b"shorter than announced" in answer
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [
+        ("127.0.0.1:{port}", None),
+        ("localhost:{port}", None),
+        ("[::1]:{port}", None),
+        ("LOCALHOST:{port}", "http://localhost:{port}"),
+        ("127.0.0.1:{port}", "http://127.0.0.1:{port}"),
+    ],
+)
+def test_its_own_host_and_origin_are_served(
+    editor: EditorServer, host: str, origin: str | None
+) -> None:
+    head = POST.replace("127.0.0.1:{port}", host) + f"Content-Length: {len(DRAFT)}\n"
+    if origin is not None:
+        head += f"Origin: {origin}\n"
+    answer = raw_request(editor, head, DRAFT)
+    assert status_of(answer) == 200 and b'"ok": true' in answer
+
+
+@pytest.mark.parametrize(
+    ("host", "listen", "allowed"),
+    [
+        ("127.0.0.1:8000", "127.0.0.1", True),
+        ("localhost:8000", "127.0.0.1", True),
+        ("[::1]:8000", "127.0.0.1", True),
+        ("[::1]:8000", "::1", True),
+        ("127.0.0.1:8001", "127.0.0.1", False),
+        ("127.0.0.1", "127.0.0.1", False),  # port 80 is not the one served
+        ("127.0.0.1", "127.0.0.1:80", False),
+        ("evil.example:8000", "127.0.0.1", False),
+        ("localhost.evil.example:8000", "127.0.0.1", False),
+        ("192.0.2.7:8000", "192.0.2.7", True),
+        ("127.0.0.1:8000", "192.0.2.7", False),  # not listening on loopback
+        ("box.local:8000", "box.local", True),
+        ("other.local:8000", "box.local", False),
+        ("192.0.2.7:8000", "0.0.0.0", True),
+        ("[2001:db8::1]:8000", "::", True),
+        ("localhost:8000", "0.0.0.0", True),
+        ("box.local:8000", "0.0.0.0", False),  # a name may have been rebound
+        ("", "127.0.0.1", False),
+        ("127.0.0.1:8000/x", "127.0.0.1", False),
+        ("user@127.0.0.1:8000", "127.0.0.1", False),
+        ("127.0.0.1:port", "127.0.0.1", False),
+    ],
+)
+def test_which_host_headers_name_the_editor(host: str, listen: str, allowed: bool) -> None:
+    assert host_allowed(host, listen, 8000) is allowed
 
 
 def test_preview_is_refused_when_there_is_none(editor: EditorServer) -> None:

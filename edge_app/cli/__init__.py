@@ -2,7 +2,8 @@
 
 One module per command, imported only when that command runs, so ``edge-app --help``
 answers at once. Every expected failure (bad config, missing file, unreachable camera...)
-ends with one ``error:`` line on stderr and a non-zero exit, never a traceback.
+ends with ``error:`` lines on stderr (one per problem: a config with three bad values
+gets three) and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
@@ -143,10 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handler: Handler = args.func
-    from edge_app.core.errors import EdgeAppError
+    from edge_app.core.errors import ConfigError, EdgeAppError
 
     try:
         return handler(args)
+    except ConfigError as exc:
+        for problem in exc.problems:  # every bad value, one line each
+            print(f"error: {problem}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
     except EdgeAppError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_ERROR

@@ -12,23 +12,11 @@ from edge_app.config import (
     BackgroundSegmenterConfig,
     OnnxSegmenterConfig,
     SegmenterConfig,
-    TensorRTSegmenterConfig,
 )
 from edge_app.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from edge_app.segmentation.tensorrt.nvinfer_resolve import ResolvedModel
-
-
-def resolve_segmenter_model(config: AppConfig) -> ResolvedModel | None:
-    """A tensorrt segmenter's model, resolved and checked as the daemon will (its nvinfer
-    file and the model files it names; no GPU needed). ``check`` prints it; ``run`` calls
-    it before opening anything, so both refuse the same files. Raises ``ConfigError``."""
-    if not isinstance(config.segmenter, TensorRTSegmenterConfig):
-        return None
-    from edge_app.segmentation.tensorrt.nvinfer_resolve import resolve_model
-
-    return resolve_model(config.segmenter)
+    pass
 
 
 def add_segmenter_args(p: argparse.ArgumentParser) -> None:

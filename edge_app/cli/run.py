@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge_app.cli.common import resolve_segmenter_model
-from edge_app.config import load_config
+from edge_app.preflight import load_checked_config
 from edge_app.runtime.daemon import run_app
 from edge_app.runtime.logs import configure_daemon_logging
 
@@ -31,8 +30,8 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    resolve_segmenter_model(config)  # refuses what `edge-app check` refuses, before anything opens
+    # Exactly what ``edge-app check`` validates, before anything is opened.
+    config = load_checked_config(args.config)
     configure_daemon_logging("DEBUG" if args.verbose else config.log_level)
     app = run_app(
         config, drain_timeout_s=args.drain_timeout, pid_file=args.pid_file, stop_guard=True

@@ -17,6 +17,7 @@ from edge_app.config.app import (
     TlsConfig,
 )
 from edge_app.config.base import (
+    LONGEST_S,
     SLUG_HELP,
     SLUG_PATTERN,
     SLUG_RE,
@@ -24,10 +25,13 @@ from edge_app.config.base import (
     StrictModel,
 )
 from edge_app.config.loading import (
+    check_config_file,
     format_loc,
     load_config,
     parse_config,
     read_yaml,
+    read_yaml_checked,
+    validation_problems,
     validation_to_config_error,
 )
 from edge_app.config.segmenter import (
@@ -50,6 +54,7 @@ from edge_app.config.sources import (
 )
 
 __all__ = [
+    "LONGEST_S",
     "SLUG_HELP",
     "SLUG_PATTERN",
     "SLUG_RE",
@@ -77,9 +82,12 @@ __all__ = [
     "TensorRTSegmenterConfig",
     "TlsConfig",
     "UsbSourceConfig",
+    "check_config_file",
     "format_loc",
     "load_config",
     "parse_config",
     "read_yaml",
+    "read_yaml_checked",
+    "validation_problems",
     "validation_to_config_error",
 ]

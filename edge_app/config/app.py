@@ -7,15 +7,20 @@ from typing import Literal
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from edge_app.config.base import (
+    LONGEST_S,
     SLUG_HELP,
     SLUG_PATTERN,
     SecretRef,
     StrictModel,
+    check_client_id,
+    check_host,
+    check_topic_prefix,
 )
 from edge_app.config.segmenter import (
     BackgroundSegmenterConfig,
@@ -45,16 +50,20 @@ class AnalyticsConfig(StrictModel):
         lt=0.5,
         description="smallest person blob, as a fraction of the frame",
     )
-    enter_after_s: float = Field(1.0, ge=0, description="default debounce before occupied")
-    exit_after_s: float = Field(2.0, ge=0, description="default debounce before free")
+    enter_after_s: float = Field(
+        1.0, ge=0, le=LONGEST_S, description="default debounce before occupied"
+    )
+    exit_after_s: float = Field(2.0, ge=0, le=LONGEST_S, description="default debounce before free")
     track_max_gap_s: float = Field(
         _TUNING.track_max_gap_s,
         ge=0,
+        le=LONGEST_S,
         description="how long a track survives unseen (occlusions, merges)",
     )
     track_max_speed: float = Field(
         _TUNING.track_max_speed,
         gt=0,
+        le=1000,
         description="fastest plausible movement, in frame heights per second",
     )
     person_size_learning: bool = Field(
@@ -64,12 +73,14 @@ class AnalyticsConfig(StrictModel):
     track_max_merge_s: float = Field(
         _TUNING.track_max_merge_s,
         ge=0,
+        le=LONGEST_S,
         description="keep counting a tracked person merged into (or hidden behind) a "
         "neighbour's blob this long; 0 turns it off",
     )
     occupancy_event_interval_s: float = Field(
         _TUNING.occupancy_event_interval_s,
         ge=0,
+        le=LONGEST_S,
         description="at most one zone.occupancy event per zone this often, "
         "except when the occupied state flips (always at once)",
     )
@@ -80,10 +91,15 @@ class AnalyticsConfig(StrictModel):
 
 class StoreConfig(StrictModel):
     path: Path = Path("var/edge-app.db")
-    sample_interval_s: float = Field(60.0, gt=0, description="occupancy history resolution")
-    retention_days: float = Field(30.0, gt=0)
+    sample_interval_s: float = Field(
+        60.0, gt=0, le=LONGEST_S, description="occupancy history resolution"
+    )
+    retention_days: float = Field(30.0, gt=0, le=36_500, description="at most 100 years")
     max_size_mb: float = Field(
-        512.0, gt=0, description="data kept under this many MB (1 MB = 1,000,000 bytes)"
+        512.0,
+        gt=0,
+        le=1_000_000_000,
+        description="data kept under this many MB (1 MB = 1,000,000 bytes; at most 1 PB)",
     )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL: commits survive a power cut; NORMAL: only a crash"
@@ -91,7 +107,9 @@ class StoreConfig(StrictModel):
     queue_max_frames: int = Field(
         4096, ge=16, le=1_000_000, description="frames waiting for the writer before drops"
     )
-    retention_check_s: float = Field(600.0, gt=0, description="how often retention runs")
+    retention_check_s: float = Field(
+        600.0, gt=0, le=LONGEST_S, description="how often retention runs"
+    )
 
 
 class TlsConfig(StrictModel):
@@ -118,21 +136,48 @@ class MqttConfig(StrictModel):
     tls: TlsConfig | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     inflight_max: int = Field(100, ge=1, le=65535)
-    stats_interval_s: float = Field(30.0, gt=0)
+    stats_interval_s: float = Field(30.0, gt=0, le=LONGEST_S)
     ha_discovery: bool = False
     ha_discovery_prefix: str = "homeassistant"
     connect_timeout_s: float = Field(5.0, gt=0, le=120)
-    reconnect_min_s: float = Field(0.5, gt=0, description="first retry delay (then doubled)")
-    reconnect_max_s: float = Field(30.0, gt=0, description="longest retry delay")
-    state_min_interval_s: float = Field(
-        1.0, ge=0, description="coverage-only state changes are published at most this often"
+    reconnect_min_s: float = Field(
+        0.5, gt=0, le=LONGEST_S, description="first retry delay (then doubled)"
     )
+    reconnect_max_s: float = Field(30.0, gt=0, le=LONGEST_S, description="longest retry delay")
+    state_min_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=LONGEST_S,
+        description="coverage-only state changes are published at most this often",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
 
     @field_validator("base_topic")
     @classmethod
-    def _no_wildcards(cls, value: str) -> str:
-        if any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
-            raise ValueError("must not contain + or # nor start or end with /")
+    def _base_topic(cls, value: str) -> str:
+        return check_topic_prefix(value, template=True)
+
+    @field_validator("ha_discovery_prefix")
+    @classmethod
+    def _discovery_prefix(cls, value: str) -> str:
+        return check_topic_prefix(value)
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str | None) -> str | None:
+        return check_client_id(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password_needs_username(
+        cls, value: SecretRef | None, info: ValidationInfo
+    ) -> SecretRef | None:
+        if value is not None and "username" in info.data and info.data["username"] is None:
+            raise ValueError("is set without mqtt.username; add the username")
         return value
 
     @model_validator(mode="after")
@@ -156,15 +201,36 @@ class BridgeConfig(StrictModel):
         None, description="default edge-app-bridge-{device_id}; unique per store broker"
     )
     keepalive_s: int = Field(60, ge=5, le=3600)
-    restart_min_s: int = Field(1, ge=1, description="first reconnect delay of the bridge")
-    restart_max_s: int = Field(30, ge=1, description="longest reconnect delay of the bridge")
+    restart_min_s: int = Field(
+        1, ge=1, le=LONGEST_S, description="first reconnect delay of the bridge"
+    )
+    restart_max_s: int = Field(
+        30, ge=1, le=LONGEST_S, description="longest reconnect delay of the bridge"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str | None) -> str | None:
+        return check_client_id(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password_needs_username(
+        cls, value: SecretRef | None, info: ValidationInfo
+    ) -> SecretRef | None:
+        if value is not None and "username" in info.data and info.data["username"] is None:
+            raise ValueError("is set without bridge.username; add the username")
+        return value
 
     @model_validator(mode="after")
     def _checks(self) -> BridgeConfig:
         if self.restart_min_s > self.restart_max_s:
             raise ValueError("restart_min_s must not exceed restart_max_s")
-        if self.password is not None and self.username is None:
-            raise ValueError("password is set without username")
         return self
 
 
@@ -178,6 +244,11 @@ class MetricsConfig(StrictModel):
     host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 for every one")
     port: int = Field(9464, ge=1, le=65535)
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
+
 
 class DaemonConfig(StrictModel):
     """How ``edge-app run`` keeps live cameras and the pipeline healthy (see docs/operations.md)."""
@@ -185,11 +256,14 @@ class DaemonConfig(StrictModel):
     stall_timeout_s: float = Field(
         10.0, gt=0, le=600, description="a live camera silent this long is offline and reopened"
     )
-    reconnect_min_s: float = Field(1.0, gt=0, description="first reconnect delay (then doubled)")
-    reconnect_max_s: float = Field(60.0, gt=0, description="longest reconnect delay")
+    reconnect_min_s: float = Field(
+        1.0, gt=0, le=LONGEST_S, description="first reconnect delay (then doubled)"
+    )
+    reconnect_max_s: float = Field(60.0, gt=0, le=LONGEST_S, description="longest reconnect delay")
     hang_timeout_s: float = Field(
         60.0,
         gt=0,
+        le=LONGEST_S,
         description="an inference batch running longer than this stops the systemd watchdog "
         "pings, so systemd restarts the daemon",
     )
@@ -197,7 +271,7 @@ class DaemonConfig(StrictModel):
         5.0, gt=0, le=300, description="how often health figures are refreshed and reported"
     )
     log_stats_interval_s: float = Field(
-        300.0, ge=0, description="one health line in the log this often (0: never)"
+        300.0, ge=0, le=LONGEST_S, description="one health line in the log this often (0: never)"
     )
     metrics: MetricsConfig = MetricsConfig()
 

@@ -21,8 +21,115 @@ SLUG_RE = re.compile(SLUG_PATTERN)
 SLUG_HELP = "use lowercase letters, digits, '-' and '_' (it becomes part of MQTT topics)"
 
 
+LONGEST_S = 86_400.0
+"""The longest duration any setting in seconds takes (a day): a longer wait is a typo, and
+a huge one overflows the timers that use it."""
+
+MAX_TOPIC_PREFIX_BYTES = 1024
+"""Longest ``mqtt.base_topic`` or ``ha_discovery_prefix`` (UTF-8 bytes, with a 63-character
+device id filled in): far below MQTT's 65,535-byte topics, and above any real prefix."""
+
+MQTT_STRING_BYTES = 65_535
+"""MQTT's limit for any string it carries (client id, user name, password)."""
+
+
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors; numbers must be finite (``.inf`` and ``.nan`` are refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _control_character(value: str) -> str | None:
+    for char in value:
+        if ord(char) < 32 or 127 <= ord(char) < 160:
+            return repr(char)
+    return None
+
+
+def check_topic_prefix(value: str, *, template: bool = False) -> str:
+    """``value`` if it is a legal prefix of MQTT topics to publish on, else ``ValueError``.
+
+    A prefix has no wildcards (``+``, ``#``), no empty level (``a//b``, a leading or
+    trailing ``/``), does not start with ``$`` (reserved for the broker), has no control
+    characters and is at most ``MAX_TOPIC_PREFIX_BYTES``. With ``template``, ``{device_id}``
+    is the only placeholder (filled in with the device id).
+
+    >>> check_topic_prefix("shop/{device_id}", template=True)
+    'shop/{device_id}'
+    >>> check_topic_prefix("shop//edge")
+    Traceback (most recent call last):
+    ...
+    ValueError: has an empty topic level ('shop//edge'); remove the extra '/'
+    """
+    if not value.strip():
+        raise ValueError("is empty; give a topic such as edge-app/{device_id}")
+    expanded = value
+    if template:
+        expanded = value.replace("{device_id}", "d" * 63)
+        rest = value.replace("{device_id}", "")
+        if "{" in rest or "}" in rest:
+            names = re.findall(r"\{[^{}]*\}", rest)
+            what = f"{', '.join(names)} is not a placeholder" if names else "has a lone { or }"
+            raise ValueError(
+                f"{what}: only {{device_id}} is filled in "
+                "(write the text as it should appear, without braces)"
+            )
+    if "+" in value or "#" in value:
+        raise ValueError("must not contain the MQTT wildcards + or #")
+    if value.startswith("/") or value.endswith("/") or "//" in value:
+        raise ValueError(f"has an empty topic level ({value!r}); remove the extra '/'")
+    if value.startswith("$"):
+        raise ValueError("must not start with $ (such topics are the broker's own, e.g. $SYS)")
+    bad = _control_character(value)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad}")
+    if len(expanded.encode("utf-8")) > MAX_TOPIC_PREFIX_BYTES:
+        raise ValueError(f"is longer than {MAX_TOPIC_PREFIX_BYTES} bytes")
+    return value
+
+
+def check_client_id(value: str | None) -> str | None:
+    """``value`` if it is a usable MQTT client id (or ``None``), else ``ValueError``."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError("is empty; leave it out to use the default")
+    if "+" in value or "#" in value:
+        raise ValueError(
+            "must not contain + or # (brokers' ACL patterns, %c, would read them as wildcards)"
+        )
+    bad = _control_character(value)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad}")
+    if len(value.encode("utf-8")) > MQTT_STRING_BYTES:
+        raise ValueError(f"is longer than MQTT's {MQTT_STRING_BYTES} bytes")
+    return value
+
+
+def check_host(value: str) -> str:
+    """``value`` if it looks like a host name or an IP address, else ``ValueError``.
+
+    >>> check_host("broker.local"), check_host("::1")
+    ('broker.local', '::1')
+    >>> check_host("mqtt://broker")
+    Traceback (most recent call last):
+    ...
+    ValueError: give the host name or address only, without mqtt:// (TLS is set in tls:)
+    """
+    if not value.strip():
+        raise ValueError("is empty; give a host name or an IP address")
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        raise ValueError(
+            f"give the host name or address only, without {scheme}:// (TLS is set in tls:)"
+        )
+    if any(c.isspace() for c in value) or _control_character(value) is not None:
+        raise ValueError(f"{value!r} contains spaces or control characters")
+    if "/" in value:
+        raise ValueError(f"{value!r} is not a host name (a host has no '/')")
+    if re.fullmatch(r"[^:]+:\d+", value):
+        raise ValueError(f"{value!r} includes a port; give the port in port: instead")
+    return value
 
 
 class SecretRef(StrictModel):

@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from edge_app.config.base import (
+    LONGEST_S,
     StrictModel,
 )
 
@@ -26,7 +27,7 @@ class PreprocessConfig(StrictModel):
     """
 
     infer_dims: tuple[int, int, int] = Field((3, 512, 512), description="C;H;W")
-    net_scale_factor: float = Field(0.007843, gt=0)
+    net_scale_factor: float = Field(0.007843, gt=0, le=1e6)
     offsets: tuple[float, ...] = (127.5, 127.5, 127.5)
     model_color_format: Literal[0, 1, 2] = 0
     maintain_aspect_ratio: bool = Field(False, description="letterbox instead of stretching")
@@ -42,8 +43,8 @@ class PreprocessConfig(StrictModel):
             raise ValueError("model_color_format 2 (GRAY) goes with 1 channel, 0/1 with 3")
         if len(self.offsets) not in (1, c):
             raise ValueError(f"offsets needs 1 or {c} values, got {len(self.offsets)}")
-        if min(self.infer_dims[1:]) < 8:
-            raise ValueError(f"infer_dims H and W must be >= 8, got {self.infer_dims[1:]}")
+        if min(self.infer_dims[1:]) < 8 or max(self.infer_dims[1:]) > 8192:
+            raise ValueError(f"infer_dims H and W must be 8..8192, got {self.infer_dims[1:]}")
         return self
 
 
@@ -67,8 +68,10 @@ class BackgroundSegmenterConfig(StrictModel):
 
     type: Literal["background"] = "background"
     mask_max_side: int = Field(320, ge=64, le=1920, description="mask resolution (long side)")
-    history_s: float = Field(30.0, gt=0, description="how fast the background model adapts")
-    var_threshold: float = Field(16.0, gt=0)
+    history_s: float = Field(
+        30.0, gt=0, le=LONGEST_S, description="how fast the background model adapts"
+    )
+    var_threshold: float = Field(16.0, gt=0, le=1e6)
     detect_shadows: bool = True
     shadow_threshold: float = Field(
         0.6,
@@ -80,7 +83,10 @@ class BackgroundSegmenterConfig(StrictModel):
         ),
     )
     still_person_hold_s: float = Field(
-        600.0, ge=0, description="keep a person who stands still in the mask this long"
+        600.0,
+        ge=0,
+        le=LONGEST_S,
+        description="keep a person who stands still in the mask this long",
     )
 
 
@@ -127,7 +133,7 @@ class TensorRTSegmenterConfig(StrictModel):
     preprocess: PreprocessConfig = PreprocessConfig()
     batch_size: int = Field(1, ge=1, le=64)
     network_mode: Literal[0, 1, 2] = Field(2, description="0 FP32, 1 INT8, 2 FP16 (as nvinfer)")
-    workspace_mb: int = Field(2048, ge=64)
+    workspace_mb: int = Field(2048, ge=64, le=1_048_576)
     calibration_dir: Path | None = Field(None, description="store frames for INT8 calibration")
     calibration_cache: Path | None = Field(
         None, description="INT8 calibration cache (read when present, written after calibrating)"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
+    ValidationInfo,
+    field_validator,
 )
 
 from edge_app.config.base import (
@@ -15,6 +18,9 @@ from edge_app.config.base import (
     SecretRef,
     StrictModel,
 )
+
+MAX_SIDE = 16_384
+"""Largest frame width or height a camera may be asked for (pixels)."""
 
 # --- sources -------------------------------------------------------------------------
 
@@ -57,15 +63,40 @@ class RtspSourceConfig(StrictModel):
     )
     latency_ms: int = Field(200, ge=0, le=10_000, description="RTSP jitter buffer")
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises ValueError for a port that is no port
+        except ValueError as exc:
+            raise ValueError(
+                f"is not a valid URL ({exc}); e.g. rtsp://192.0.2.10:554/stream1"
+            ) from exc
+        if not parts.hostname:
+            raise ValueError("names no host; e.g. rtsp://192.0.2.10:554/stream1")
+        if any(c.isspace() for c in value):
+            raise ValueError("contains spaces; encode them as %20")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _password_needs_username(
+        cls, value: SecretRef | None, info: ValidationInfo
+    ) -> SecretRef | None:
+        if value is not None and "username" in info.data and info.data["username"] is None:
+            raise ValueError("is set without username; add the username")
+        return value
+
 
 class UsbSourceConfig(StrictModel):
     """A USB/V4L2 camera by index or device path."""
 
     type: Literal["usb"] = "usb"
     device: int | str = 0
-    width: int | None = Field(None, ge=1)
-    height: int | None = Field(None, ge=1)
-    fps: float | None = Field(None, gt=0)
+    width: int | None = Field(None, ge=1, le=MAX_SIDE)
+    height: int | None = Field(None, ge=1, le=MAX_SIDE)
+    fps: float | None = Field(None, gt=0, le=240)
 
 
 class CsiSourceConfig(StrictModel):
@@ -73,8 +104,8 @@ class CsiSourceConfig(StrictModel):
 
     type: Literal["csi"] = "csi"
     sensor_id: int = Field(0, ge=0, le=7)
-    width: int = Field(1920, ge=1)
-    height: int = Field(1080, ge=1)
+    width: int = Field(1920, ge=1, le=MAX_SIDE)
+    height: int = Field(1080, ge=1, le=MAX_SIDE)
     fps: int = Field(30, ge=1, le=240)
     flip_method: int = Field(0, ge=0, le=7, description="nvvidconv flip-method (0 = none)")
 

@@ -29,15 +29,16 @@ from shapely.geometry import LinearRing, Polygon
 from shapely.validation import explain_validity
 
 from edge_app.config import (
+    LONGEST_S,
     SLUG_HELP,
     SLUG_PATTERN,
     AppConfig,
     StrictModel,
-    read_yaml,
-    validation_to_config_error,
+    read_yaml_checked,
+    validation_problems,
 )
 from edge_app.core.domain import Points
-from edge_app.core.errors import ConfigError
+from edge_app.core.errors import ConfigError, config_error
 
 
 class _ZoneModel(StrictModel):
@@ -45,9 +46,9 @@ class _ZoneModel(StrictModel):
     name: str | None = None
     polygon: list[tuple[float, float]]
     capacity: int | None = Field(None, ge=1)
-    dwell_alert_s: float | None = Field(None, gt=0)
-    enter_after_s: float | None = Field(None, ge=0)
-    exit_after_s: float | None = Field(None, ge=0)
+    dwell_alert_s: float | None = Field(None, gt=0, le=LONGEST_S)
+    enter_after_s: float | None = Field(None, ge=0, le=LONGEST_S)
+    exit_after_s: float | None = Field(None, ge=0, le=LONGEST_S)
 
     @field_validator("polygon")
     @classmethod
@@ -60,7 +61,7 @@ class _ZoneModel(StrictModel):
 class _ZoneFileModel(StrictModel):
     camera: str = Field(pattern=SLUG_PATTERN)
     frame_size: tuple[int, int] | None = None
-    zones: list[_ZoneModel]
+    zones: list[Any]  # each one a _ZoneModel, validated on its own: every zone's problems
 
     @field_validator("frame_size")
     @classmethod
@@ -182,41 +183,78 @@ def _check_geometry(path: Path, index: int, zone: _ZoneModel, bounds: tuple[floa
             )
 
 
-def parse_zones(data: Any, path: Path) -> ZoneSet:
-    """Validate already-loaded zone-file data; ``path`` names the file in messages."""
+def _zone_file_problems(
+    path: Path, exc: ValidationError, within: tuple[int | str, ...] = ()
+) -> list[ConfigError]:
+    return [
+        ConfigError(str(path), problem.field, "is not a valid id", SLUG_HELP)
+        if problem.field and problem.field.endswith(".id") and "pattern" in problem.problem
+        else problem
+        for problem in validation_problems(path, exc, within)
+    ]
+
+
+def _zone_models(
+    path: Path, data: dict[str, Any]
+) -> tuple[list[tuple[int, _ZoneModel]], list[ConfigError]]:
+    """The zones of a file that are valid on their own (with their index), and the
+    problems of the others."""
+    raw = data.get("zones")
+    if not isinstance(raw, list):
+        return [], []  # the file's own validation says so
+    models, problems = [], []
+    for index, item in enumerate(raw):
+        try:
+            models.append((index, _ZoneModel.model_validate(item)))
+        except ValidationError as exc:
+            problems += _zone_file_problems(path, exc, ("zones", index))
+    return models, problems
+
+
+def check_zone_data(data: Any, path: Path) -> tuple[ZoneSet | None, list[ConfigError]]:
+    """Validate already-loaded zone-file data: the zones (``None`` when invalid) and every
+    problem found; ``path`` names the file in the messages."""
     if data is None:
-        raise ConfigError(str(path), None, "file is empty", "see zones/ for an example")
+        return None, [ConfigError(str(path), None, "file is empty", "see zones/ for an example")]
     if not isinstance(data, dict):
-        raise ConfigError(
-            str(path),
-            None,
-            "top level must be a mapping with camera and zones",
-            "see zones/ for an example",
-        )
+        return None, [
+            ConfigError(
+                str(path),
+                None,
+                "top level must be a mapping with camera and zones",
+                "see zones/ for an example",
+            )
+        ]
+    zone_models, problems = _zone_models(path, data)
     try:
         model = _ZoneFileModel.model_validate(data)
     except ValidationError as exc:
-        err = validation_to_config_error(path, exc)
-        if err.field and err.field.endswith(".id") and "pattern" in exc.errors()[0]["type"]:
-            err = ConfigError(str(path), err.field, "is not a valid id", SLUG_HELP)
-        raise err from exc
+        # Geometry needs the frame size: each zone's own problems are all there is to say.
+        return None, [*_zone_file_problems(path, exc), *problems]
     if not model.zones:
-        raise ConfigError(str(path), "zones", "the zone list is empty", "add at least one zone")
+        return None, [
+            ConfigError(str(path), "zones", "the zone list is empty", "add at least one zone")
+        ]
     bounds: tuple[float, float] = (
         (float(model.frame_size[0]), float(model.frame_size[1])) if model.frame_size else (1.0, 1.0)
     )
     seen: dict[str, int] = {}
     zones = []
-    for i, z in enumerate(model.zones):
+    for i, z in zone_models:
         if z.id in seen:
-            raise ConfigError(
-                str(path),
-                _zone_field(i, "id"),
-                f"zone id {z.id!r} is already used by zones[{seen[z.id]}]",
-                "give every zone its own id",
+            problems.append(
+                ConfigError(
+                    str(path),
+                    _zone_field(i, "id"),
+                    f"zone id {z.id!r} is already used by zones[{seen[z.id]}]",
+                    "give every zone its own id",
+                )
             )
-        seen[z.id] = i
-        _check_geometry(path, i, z, bounds)
+        seen.setdefault(z.id, i)
+        try:
+            _check_geometry(path, i, z, bounds)
+        except ConfigError as exc:
+            problems.append(exc)
         zones.append(
             Zone(
                 id=z.id,
@@ -228,12 +266,28 @@ def parse_zones(data: Any, path: Path) -> ZoneSet:
                 exit_after_s=z.exit_after_s,
             )
         )
-    return ZoneSet(model.camera, model.frame_size, tuple(zones), path)
+    if problems:
+        return None, problems
+    return ZoneSet(model.camera, model.frame_size, tuple(zones), path), []
+
+
+def parse_zones(data: Any, path: Path) -> ZoneSet:
+    """Validate already-loaded zone-file data; ``path`` names the file in messages.
+
+    Raises ``ConfigError`` with every problem found (``ConfigErrors`` when several)."""
+    zones, problems = check_zone_data(data, path)
+    if zones is None or problems:
+        raise config_error(problems)
+    return zones
 
 
 def load_zones(path: Path) -> ZoneSet:
-    """Load and check a zone file; raises ``ConfigError`` on any problem."""
-    return parse_zones(read_yaml(path), path)
+    """Load and check a zone file; raises ``ConfigError`` with every problem of the file."""
+    data, duplicates = read_yaml_checked(path)
+    zones, problems = check_zone_data(data, path)
+    if zones is None or duplicates or problems:
+        raise config_error([*duplicates, *problems])
+    return zones
 
 
 def describe_zones(zones: ZoneSet) -> list[str]:
@@ -261,17 +315,76 @@ def describe_zones(zones: ZoneSet) -> list[str]:
     return lines
 
 
+def camera_zones(config: AppConfig, index: int) -> ZoneSet:
+    """The zones of ``config.cameras[index]``, checked to belong to that camera."""
+    cam = config.cameras[index]
+    zones = load_zones(cam.zones)
+    if zones.camera != cam.id:
+        raise ConfigError(
+            str(cam.zones),
+            "camera",
+            f"says {zones.camera!r} but cameras[{index}] is {cam.id!r}",
+            "point the camera at its own zone file or fix the id",
+        )
+    return zones
+
+
 def load_camera_zones(config: AppConfig) -> dict[str, ZoneSet]:
-    """Each camera's zones, checked to belong to that camera."""
+    """Each camera's zones, checked to belong to that camera; ``ConfigError`` with the
+    problems of every zone file."""
     result = {}
+    problems: list[ConfigError] = []
     for i, cam in enumerate(config.cameras):
-        zones = load_zones(cam.zones)
-        if zones.camera != cam.id:
-            raise ConfigError(
-                str(cam.zones),
-                "camera",
-                f"says {zones.camera!r} but cameras[{i}] is {cam.id!r}",
-                "point the camera at its own zone file or fix the id",
-            )
-        result[cam.id] = zones
+        try:
+            result[cam.id] = camera_zones(config, i)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise config_error(problems)
     return result
+
+
+ASPECT_TOLERANCE = 0.01
+"""How far (relative) a camera's frame aspect ratio may be from the one its zones were
+drawn on: 1 % lets 1920x1088 (a stream padded to whole 16-pixel blocks) pass for 1920x1080,
+while 4:3 against 16:9 (33 %) is an error."""
+
+
+def frame_size_problem(
+    zones: ZoneSet, frame_size: tuple[int, int], camera: str | None = None
+) -> ConfigError | None:
+    """Why ``zones`` do not fit frames of ``frame_size`` (width, height), or ``None``.
+
+    Zones drawn in pixels of a picture with another aspect ratio would be stretched onto
+    the camera's frames and mark other places than the ones drawn. Another resolution of
+    the same view (1920x1080 zones on 960x540 frames) is fine and scaled. Normalised
+    zones (no ``frame_size``) fit any frame.
+
+    >>> zones = ZoneSet("door", (960, 540), (), Path("door.yaml"))
+    >>> frame_size_problem(zones, (1920, 1080)) is None
+    True
+    >>> print(frame_size_problem(zones, (640, 480), "door"))  # doctest: +NORMALIZE_WHITESPACE
+    door.yaml: frame_size: the zones were drawn on a 960x540 picture (aspect 1.778), but
+    camera 'door' delivers 640x480 frames (aspect 1.333); stretched onto them they would mark
+    other places (redraw the zones on this camera's picture with edge-app zones edit, or point
+    the camera at the zone file drawn for it)
+    """
+    if zones.frame_size is None:
+        return None
+    drawn_w, drawn_h = zones.frame_size
+    width, height = frame_size
+    if width <= 0 or height <= 0:
+        return None
+    drawn, actual = drawn_w / drawn_h, width / height
+    if abs(actual / drawn - 1.0) <= ASPECT_TOLERANCE:
+        return None
+    who = f"camera {camera!r}" if camera else "the camera"
+    return ConfigError(
+        str(zones.path),
+        "frame_size",
+        f"the zones were drawn on a {drawn_w}x{drawn_h} picture (aspect {drawn:.3f}), but "
+        f"{who} delivers {width}x{height} frames (aspect {actual:.3f}); stretched onto them "
+        "they would mark other places",
+        "redraw the zones on this camera's picture with edge-app zones edit, or point the "
+        "camera at the zone file drawn for it",
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class EdgeAppError(Exception):
     """Base of every error the user should see as a message, never as a traceback."""
@@ -23,6 +25,47 @@ class ConfigError(EdgeAppError):
         if fix:
             text += f" ({fix})"
         super().__init__(text)
+
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        """Each problem on its own (one here; several in ``ConfigErrors``)."""
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Several problems found together, so that a user fixes them all in one go.
+
+    It reads as its problems, one per line; ``file``, ``field``, ``problem`` and ``fix``
+    are those of the first, so code that looks at one problem still finds one.
+    """
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        flat = tuple(p for problem in problems for p in problem.problems)
+        if not flat:
+            raise ValueError("ConfigErrors needs at least one problem")
+        first = flat[0]
+        super().__init__(first.file, first.field, first.problem, first.fix)
+        self.args = ("\n".join(str(p) for p in flat),)
+        self._problems = flat
+
+    @property
+    def problems(self) -> tuple[ConfigError, ...]:
+        return self._problems
+
+
+def config_error(problems: Sequence[ConfigError]) -> ConfigError:
+    """One error for ``problems``: the problem itself when there is one, else all of them.
+
+    >>> error = config_error([ConfigError("a.yaml", "x", "bad"), ConfigError("a.yaml", "y", "bad")])
+    >>> print(error)
+    a.yaml: x: bad
+    a.yaml: y: bad
+    >>> len(error.problems), config_error(error.problems[:1]) is error.problems[0]
+    (2, True)
+    """
+    if len(problems) == 1:
+        return problems[0]
+    return ConfigErrors(problems)
 
 
 class SourceError(EdgeAppError):

@@ -13,8 +13,9 @@ import numpy as np
 
 from edge_app.analytics import AnalyzerParams, FrameAnalysis, ZoneAnalyzer, ZoneRule
 from edge_app.config import AnalyticsConfig
-from edge_app.config.zones import ZoneSet
+from edge_app.config.zones import ZoneSet, frame_size_problem
 from edge_app.core.domain import Frame, PersonMask
+from edge_app.core.errors import ConfigError
 from edge_app.core.events import Event, EventStamper, ZoneEvent
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,13 @@ class CameraAnalytics:
     (see ``edge_app.runtime.perspective_store``); it is restored into the new analyzer.
     Without zones (``None``: the zone editor before the first zone is drawn) frames pass
     through with an empty analysis.
+
+    Zones drawn in pixels of a picture with another aspect ratio than the camera's frames
+    are refused: ``process`` raises ``ConfigError`` (naming the zone file and both sizes) at
+    the first such frame, instead of stretching them onto other places. ``stretched_to`` is
+    the size of frames the camera itself stretched to the model's input (hardware scaling
+    on a Jetson): those keep the picture's content in place, so zones are scaled onto them
+    whatever their aspect ratio.
     """
 
     def __init__(
@@ -77,11 +85,13 @@ class CameraAnalytics:
         cfg: AnalyticsConfig,
         stamper: EventStamper,
         size_state: dict[str, Any] | None = None,
+        stretched_to: tuple[int, int] | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.zones = zones
         self.cfg = cfg
         self.stamper = stamper
+        self.stretched_to = stretched_to
         self._size_state = size_state
         self.analyzer: ZoneAnalyzer | None = None
         self._frame_size: tuple[int, int] | None = None
@@ -94,6 +104,7 @@ class CameraAnalytics:
             return CameraResult(frame, mask, NO_ANALYSIS, ())
         ended: list[ZoneEvent] = []
         if self.analyzer is None or frame.size != self._frame_size:
+            self._check_fits(self.zones, frame.size)
             self._frame_size = frame.size
             rules = zone_rules(self.zones, frame.size, self.cfg)
             if self.analyzer is None:
@@ -105,6 +116,14 @@ class CameraAnalytics:
         self._last = frame
         events = self._stamp((*ended, *analysis.events), frame)
         return CameraResult(frame, mask, analysis, events)
+
+    def _check_fits(self, zones: ZoneSet, frame_size: tuple[int, int]) -> None:
+        """``ConfigError`` when ``zones`` were drawn for another aspect ratio."""
+        if frame_size == self.stretched_to:
+            return
+        problem = frame_size_problem(zones, frame_size, self.camera_id)
+        if problem is not None:
+            raise problem
 
     def _restore_size(self, analyzer: ZoneAnalyzer) -> None:
         if self._size_state is None:
@@ -121,11 +140,22 @@ class CameraAnalytics:
         return self.analyzer.size_model.state()
 
     def reload(self, zones: ZoneSet | None) -> tuple[Event, ...]:
-        """Use new zones from now on; visits open in the old zones end."""
+        """Use new zones from now on; visits open in the old zones end.
+
+        New zones drawn for another aspect ratio than the frames seen are refused: the
+        current zones stay, and the error is logged."""
         if zones is None:
             ended = self.finish()
             self.zones, self.analyzer = None, None
             return ended
+        if self._frame_size is not None:
+            try:
+                self._check_fits(zones, self._frame_size)
+            except ConfigError as exc:
+                log.error(
+                    "camera %s: zone reload refused, current zones kept: %s", self.camera_id, exc
+                )
+                return ()
         self.zones = zones
         if self.analyzer is None or self._last is None or self._frame_size is None:
             return ()

@@ -201,6 +201,9 @@ class App:
                 self.config.analytics,
                 self._stamper_of_sinks(),
                 sizes.get(cam.id),
+                stretched_to=None
+                if self.segmenter is None
+                else stretched_input_size(self.segmenter),
             )
             self.cameras[cam.id] = CameraParts(cam, capture, analytics, now)
 

@@ -5,6 +5,15 @@ printed URL, images, scripts) or the ``X-Token`` header (the page's API calls); 
 else gets 403. The token is never logged. Pages and answers are marked not to be cached,
 and the Content-Security-Policy lets the page load nothing from anywhere else.
 
+Before the token is even looked at, the ``Host`` header must name the address and port the
+editor serves (a loopback name when it listens on loopback: ``127.0.0.1``, ``localhost``,
+``[::1]``; the ``--listen`` address otherwise; any IP address when it listens on all of
+them), else 421: a page of another site whose name was pointed at this machine (DNS
+rebinding) is refused. An ``Origin`` header, when sent, must be the editor's own, else 403.
+A request body must have a valid ``Content-Length`` of at most ``MAX_BODY_BYTES`` (400,
+411 or 413, answered without reading the body) and be a JSON object nested at most
+``MAX_JSON_DEPTH`` deep (400); nothing a client sends makes a handler raise.
+
 API (JSON unless said otherwise):
 
 - ``GET /api/state``: camera, zone file, units, the zones as loaded and how they check.
@@ -29,6 +38,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from edge_app.core.errors import ConfigError
+from edge_app.zone_editor.guard import (
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    Refused,
+    body_length,
+    host_allowed,
+    json_depth,
+    origin_allowed,
+)
 from edge_app.zone_editor.preview import LivePreview
 from edge_app.zone_editor.session import (
     CheckResult,
@@ -40,8 +58,7 @@ from edge_app.zone_editor.session import (
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1_000_000
-"""Largest request body accepted; a draft of many zones is a few kilobytes."""
+__all__ = ["MAX_BODY_BYTES", "EditorApp", "EditorServer"]
 
 _STATIC = {
     "editor.js": "text/javascript; charset=utf-8",
@@ -77,6 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: EditorServer
     server_version = "edge-app-zone-editor"
     sys_version = ""
+    timeout = 30.0  # a client that stops sending mid-request does not hold its thread
 
     def log_message(self, format: str, *args: Any) -> None:
         # The default logs the request line, and with it the token: log the path only.
@@ -104,19 +122,47 @@ class _Handler(BaseHTTPRequestHandler):
         return hmac.compare_digest(given.encode(), app.token.encode())
 
     def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise DraftError(f"request body over {MAX_BODY_BYTES} bytes")
+        length = body_length(self.headers)
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
+            raw = self.rfile.read(length)
+        except TimeoutError as exc:
+            raise Refused(HTTPStatus.REQUEST_TIMEOUT, "the request body did not arrive") from exc
+        if len(raw) < length:
+            raise Refused(HTTPStatus.BAD_REQUEST, "the request body is shorter than announced")
+        try:
+            body = json.loads(raw or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DraftError(f"request body is not JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise DraftError(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from exc
         if not isinstance(body, dict):
             raise DraftError("request body must be a JSON object")
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise DraftError(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
         return body
 
+    def _misdirected(self) -> tuple[HTTPStatus, bytes] | None:
+        """Why a request is not for this editor (Host, Origin), or ``None``."""
+        host = self.headers.get("Host", "").strip()
+        listen = str(self.server.server_address[0])
+        if not host_allowed(host, listen, self.server.port):
+            return (
+                HTTPStatus.MISDIRECTED_REQUEST,
+                b"misdirected: open the URL edge-app printed (by its address)\n",
+            )
+        origin = self.headers.get("Origin")
+        if origin is not None and not origin_allowed(origin.strip(), host):
+            return HTTPStatus.FORBIDDEN, b"forbidden: a request from another site\n"
+        return None
+
     def _route(self, routes: dict[str, Any]) -> None:
+        misdirected = self._misdirected()
+        if misdirected is not None:
+            self.close_connection = True  # a body, if any, stays unread
+            self._send(*misdirected, "text/plain; charset=utf-8")
+            return
         if not self._authorised():
+            self.close_connection = True  # a body, if any, stays unread
             self._send(
                 HTTPStatus.FORBIDDEN,
                 b"forbidden: open the URL edge-app printed\n",
@@ -133,6 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             handler()
+        except Refused as exc:
+            self.close_connection = True  # the body may be unread: no next request on it
+            self._json(exc.status, {"ok": False, "message": str(exc)})
         except DraftError as exc:
             self._json(HTTPStatus.BAD_REQUEST, {"ok": False, "message": str(exc)})
         except ConflictError as exc:
