@@ -169,7 +169,7 @@ def test_bench_pipeline_runs_on_a_fresh_clone_with_its_stand_in(fresh_clone: Non
     )
     pipeline = results["pipeline"]
     assert pipeline["model"] == "stand-in model (not people)"
-    assert pipeline["video"] == "a clip of the synthetic shop (180 frames, 640x480)"
+    assert pipeline["video"] == "a clip of the synthetic shop (180 frames, 640x360)"
     run = pipeline["1_threads"]
     assert run["frames"] == 180 and run["efficiency"] > 0
     assert run["segmenter_ms"] > 0 and run["replay_ms"] > 0

@@ -194,10 +194,11 @@ def _pipeline_inputs(args: BenchOptions, tmp: Path) -> tuple[Path, Path, str]:
     from edge_app.tools.demo import demo_zones_path
 
     zones = demo_zones_path()
-    # TUD-Stadtmitte's length and size, so the figures compare.
-    scene = SyntheticSourceConfig(duration_s=18.0, fps=10.0, width=640, height=480)
+    # TUD-Stadtmitte's length and width, so the figures compare; the shop's zones are drawn
+    # on a 16:9 picture, so the clip is 16:9 too.
+    scene = SyntheticSourceConfig(duration_s=18.0, fps=10.0, width=640, height=360)
     clip = write_clip(SyntheticSource(load_zones(zones).camera, scene), tmp / "shop.avi")
-    return clip, zones, "a clip of the synthetic shop (180 frames, 640x480)"
+    return clip, zones, "a clip of the synthetic shop (180 frames, 640x360)"
 
 
 def _pipeline_model(args: BenchOptions, tmp: Path) -> tuple[Callable[[int], Any], str] | str:
