@@ -8,11 +8,22 @@
    to two baselines at equal resolution (connected components + point-in-polygon tests;
    contours intersected with shapely);
 3. ``peer``: the same zone counts from roboflow ``supervision`` (``PolygonZone`` over the
-   same blobs), which must agree, and the time ratio (needs ``pip install 'edge-app[bench]'``);
+   same blobs), which must agree, and the time ratios: of the zone lookup alone, of the
+   whole counting job from the same masks, and of all of our analytics against that job
+   (needs ``pip install 'edge-app[bench]'``);
 4. ``memory``: resident memory after a long replay of the synthetic camera minus after its
    first minute;
-5. ``fleet``: central ingest of a simulated fleet by 1 and 2 collectors, against a plain
+5. ``cameras``: 1, 2, 4, 8 looping file cameras through the daemon with the ``background``
+   segmenter, each count in its own process: total throughput against one camera's, cores
+   busy, memory per added camera (``tools/bench/cameras.py``);
+6. ``replay``: decode-only time / replay time of a long clip (``tools/bench/throughput.py``);
+7. ``models``: a model backend on N cameras through the runner against the bare model at
+   the same batch (``tools/bench/throughput.py``);
+8. ``fleet``: central ingest of a simulated fleet by 1 and 2 collectors, against a plain
    psycopg COPY of the same rows (``tools/bench/fleet.py``; not in the default set).
+
+Without the default video (a fresh clone) the video parts use a rendered clip of the
+synthetic shop; without the default model the model parts are skipped, saying so.
 
 Absolute times are printed for reference; they depend on the machine and its load.
 """
@@ -49,6 +60,8 @@ SHARED = REPO.parent / "shared" / "data"
 DEFAULT_VIDEO = SHARED / "tud_stadtmitte" / "tud_stadtmitte.mp4"
 DEFAULT_MODEL = SHARED / "selfie_segmentation" / "selfie_segmentation.onnx"
 DEFAULT_ZONES = REPO / "tests" / "zones" / "tud-stadtmitte.yaml"
+DEFAULT_PARTS = ("pipeline", "analytics", "peer", "memory", "cameras", "replay", "models")
+"""What ``edge-app bench`` runs without ``--only`` (everything but ``fleet``)."""
 
 
 def selfie_config(model: Path, threads: int) -> OnnxSegmenterConfig:
@@ -172,6 +185,10 @@ class BenchOptions:
     fps: float = 10.0
     fleet_devices: int = 1000
     fleet_events: int = 20
+    camera_counts: tuple[int, ...] = (1, 2, 4, 8)
+    window_s: float = 6.0
+    replay_passes: int = 20
+    model_cameras: tuple[int, ...] = (1, 4)
 
 
 def run_bench(args: BenchOptions) -> dict[str, Any]:
@@ -179,16 +196,20 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     parts = args.parts
-    if "pipeline" in parts:
-        model = args.model or DEFAULT_MODEL
-        if not model.is_file():
-            raise ConfigError(str(model), None, "model not found", "give --model FILE.onnx")
-        results["pipeline"] = {
-            f"{threads or 'auto'}_threads": pipeline_efficiency(
-                args.video, args.zones, selfie_config(model, threads), args.repeats
-            )
-            for threads in args.threads
-        }
+    model = _model(args.model) if parts & {"pipeline", "models"} else None
+    if "pipeline" in parts and model is None:
+        results["pipeline"] = {"skipped": _no_model()}
+    elif "pipeline" in parts and model is not None:
+        from edge_app.tools.bench.cameras import bench_clip
+
+        with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+            video, zones, _ = bench_clip(args.video, args.zones, Path(tmp))
+            results["pipeline"] = {
+                f"{threads or 'auto'}_threads": pipeline_efficiency(
+                    video, zones, selfie_config(model, threads), args.repeats
+                )
+                for threads in args.threads
+            }
     if parts & {"analytics", "peer"}:
         with pinned_to_one_core() as cpu:
             masks, times = scene_masks(args.frames)
@@ -202,23 +223,69 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
                     "skipped": "supervision is not installed: pip install 'edge-app[bench]'"
                 }
             elif "peer" in parts:
-                peer = peer_supervision(masks, AnalyticsConfig().analysis_max_side, args.repeats)
+                side = AnalyticsConfig().analysis_max_side
+                peer = peer_supervision(masks, times, side, args.repeats)
                 results["peer"] = {
                     "zone_frames": peer.zone_frames,
                     "equal_zone_frames": peer.equal_zone_frames,
                     "ours_ms": peer.ours_ms,
                     "supervision_ms": peer.peer_ms,
                     "speedup": peer.speedup,
+                    "counting_equal_zone_frames": peer.counting_equal_zone_frames,
+                    "ours_counting_ms": peer.ours_counting_ms,
+                    "supervision_counting_ms": peer.peer_counting_ms,
+                    "counting_speedup": peer.counting_speedup,
+                    "ours_analytics_ms": peer.analytics_ms,
+                    "analytics_speedup": peer.analytics_speedup,
                 }
     if "memory" in parts:
         from edge_app.config import BackgroundSegmenterConfig
 
         results["memory"] = memory_growth(args.minutes, args.fps, BackgroundSegmenterConfig())
+    if "cameras" in parts:
+        from edge_app.tools.bench.cameras import camera_scaling
+
+        results["cameras"] = camera_scaling(
+            args.video, args.zones, args.camera_counts, args.repeats, window_s=args.window_s
+        )
+    if "replay" in parts:
+        from edge_app.tools.bench.throughput import replay_ratio
+
+        results["replay"] = replay_ratio(args.video, args.zones, args.replay_passes, args.repeats)
+    if "models" in parts and model is None:
+        results["models"] = {"skipped": _no_model()}
+    elif "models" in parts and model is not None:
+        from edge_app.tools.bench.throughput import model_scaling
+
+        configs = {
+            f"{threads or 'auto'}_threads": selfie_config(model, threads)
+            for threads in args.threads
+        }
+        results["models"] = model_scaling(
+            configs, args.video, args.zones, args.model_cameras, args.repeats
+        )
     if "fleet" in parts:
         from edge_app.tools.bench.fleet import fleet_ingest
 
         results["fleet"] = fleet_ingest(args.fleet_devices, args.fleet_events)
     return results
+
+
+def _no_model() -> str:
+    return (
+        f"no model at {DEFAULT_MODEL}: give --model with the selfie-segmentation ONNX model "
+        "(../shared/data/selfie_segmentation)"
+    )
+
+
+def _model(given: Path | None) -> Path | None:
+    """The model of the model parts: ``given`` (which must exist), else the default one
+    when it is there (a fresh clone has none: those parts are skipped)."""
+    if given is not None:
+        if not given.is_file():
+            raise ConfigError(str(given), None, "model not found", "give --model FILE.onnx")
+        return given
+    return DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None
 
 
 def _cost(c: AnalyticsCost) -> dict[str, float]:
@@ -236,7 +303,12 @@ def print_results(results: dict[str, Any]) -> None:
         from edge_app.tools.bench.fleet import print_fleet
 
         print_fleet(results["fleet"])
-    for name, p in results.get("pipeline", {}).items():
+    pipeline = results.get("pipeline", {})
+    if "skipped" in pipeline:
+        print(f"pipeline: skipped ({pipeline['skipped']})")
+    for name, p in pipeline.items():
+        if not isinstance(p, dict):
+            continue
         print(
             f"pipeline ({name}): efficiency {p['efficiency']:.3f} (median of pairs, range "
             f"{p['efficiency_min']:.3f}-{p['efficiency_max']:.3f}); best: replay "
@@ -256,8 +328,28 @@ def print_results(results: dict[str, Any]) -> None:
         print(
             f"peer (supervision PolygonZone): equal counts {p['equal_zone_frames']}/"
             f"{p['zone_frames']} zone-frames; ours {p['ours_ms']:.3f} ms, supervision "
-            f"{p['supervision_ms']:.3f} ms per frame; supervision/ours {p['speedup']:.1f}x"
+            f"{p['supervision_ms']:.3f} ms per frame; supervision/ours {p['speedup']:.1f}x "
+            "(the zone lookup alone, on the same anchor pixels)"
         )
+        print(
+            f"peer, the whole counting job from the same masks: equal counts "
+            f"{p['counting_equal_zone_frames']}/{p['zone_frames']} zone-frames; ours "
+            f"{p['ours_counting_ms']:.3f} ms, supervision {p['supervision_counting_ms']:.3f} ms "
+            f"per frame; supervision/ours {p['counting_speedup']:.1f}x; all of our analytics "
+            f"{p['ours_analytics_ms']:.3f} ms ({p['analytics_speedup']:.1f}x, and it does more)"
+        )
+    if "cameras" in results:
+        from edge_app.tools.bench.cameras import print_camera_scaling
+
+        print_camera_scaling(results["cameras"])
+    if "replay" in results:
+        from edge_app.tools.bench.throughput import print_replay_ratio
+
+        print_replay_ratio(results["replay"])
+    if "models" in results:
+        from edge_app.tools.bench.throughput import print_model_scaling
+
+        print_model_scaling(results["models"])
     if "memory" in results:
         m = results["memory"]
         print(
