@@ -4,8 +4,9 @@ Each camera count runs in a fresh process (``python -m edge_app.tools.bench.came
 so its memory is its own: the daemon (``runtime.app.App``) with N file cameras that all
 loop the same video, the ``background`` segmenter, the analytics and the SQLite sinks
 (MQTT off). After a warm-up, the frames analysed in a fixed window give the throughput,
-the process's CPU time over the same window how many cores were busy, and its peak
-resident memory (``VmHWM``) the memory. ``camera_scaling`` runs the counts in turn,
+the process's CPU time over the same window how many cores were busy (and so the frames per
+CPU-second, which the machine's other work does not change), and its peak resident memory
+(``VmHWM``) the memory. ``camera_scaling`` runs the counts in turn,
 ``repeats`` times, so every count sees the same load on the machine; the ratio of each
 count's throughput to one camera's is taken within each round.
 
@@ -186,6 +187,12 @@ def camera_scaling(
     for n in counts:
         runs = [r[n] for r in rounds]
         ratios = sorted(run["fps"] / base["fps"] for run, base in zip(runs, one, strict=True))
+        # Frames per CPU-second against one camera's: what the added threads cost, whatever
+        # share of the cores the machine's other work leaves.
+        per_core = [
+            (run["fps"] / run["cores_busy"]) / (base["fps"] / base["cores_busy"])
+            for run, base in zip(runs, one, strict=True)
+        ]
         per_camera_mb = (
             [
                 (run["peak_rss_mb"] - base["peak_rss_mb"]) / (n - 1)
@@ -201,6 +208,7 @@ def camera_scaling(
             "ratio_max": ratios[-1],
             "target": 0.8 * min(n, out["cpu_count"]),
             "cores_busy": statistics.median(run["cores_busy"] for run in runs),
+            "per_core": statistics.median(per_core),
             "peak_rss_mb": statistics.median(run["peak_rss_mb"] for run in runs),
             "mb_per_added_camera": statistics.median(per_camera_mb) if per_camera_mb else None,
             "dropped": max(run["dropped"] for run in runs),
@@ -220,7 +228,8 @@ def print_camera_scaling(result: dict[str, Any]) -> None:
         line = (
             f"  {key} camera(s): {r['fps']:.0f} frames/s, {r['ratio']:.2f}x one camera "
             f"(range {r['ratio_min']:.2f}-{r['ratio_max']:.2f}; target >= {r['target']:.1f}x), "
-            f"{r['cores_busy']:.2f} cores busy, peak RSS {r['peak_rss_mb']:.0f} MB"
+            f"{r['cores_busy']:.2f} cores busy, frames per CPU-second {r['per_core']:.2f}x one "
+            f"camera's, peak RSS {r['peak_rss_mb']:.0f} MB"
         )
         if r["mb_per_added_camera"] is not None:
             beyond = r["mb_per_added_camera"] - buffers
