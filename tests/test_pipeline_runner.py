@@ -437,6 +437,39 @@ def test_a_drain_analyses_every_waiting_frame_of_every_camera_and_closes_their_s
     assert runner.finished.is_set() and runner.error is None
 
 
+def test_a_clean_stop_mid_visit_loses_no_event() -> None:
+    # Streams that have not ended, stopped while people are inside and frames are still in
+    # flight: every frame taken is analysed, and closing the cameras' analytics afterwards
+    # (as the daemon does) ends the open visits; the same events as frame by frame.
+    arrivals = {"a": 5, "b": 9}
+    frames = {cam: [visitor_frame(cam, i, at) for i in range(30)] for cam, at in arrivals.items()}
+    feeds = {cam: FrameFeed(False, 8) for cam in arrivals}
+    cams = {cam: analytics(cam) for cam in arrivals}
+    events: dict[str, list[tuple[str, float]]] = {cam: [] for cam in arrivals}
+    runner = StreamRunner(
+        BrightPerCamera(),
+        {cam: RunnerCamera(feeds[cam], cams[cam]) for cam in arrivals},
+        lambda r: events[r.frame.camera_id].extend((e.type, e.t) for e in r.events),
+    )
+    runner.start()
+    stop = threading.Event()
+    for i in range(30):
+        for cam in arrivals:
+            assert feeds[cam].put(frames[cam][i], stop)
+    runner.stop(drain=True)
+    assert runner.join(30) and runner.error is None
+    for cam in arrivals:
+        events[cam].extend((e.type, e.t) for e in cams[cam].finish())
+        expected = analytics(cam)
+        one_by_one = [
+            (e.type, e.t)
+            for f in frames[cam]
+            for e in expected.process(f, *BrightPerCamera().segment([f])).events
+        ] + [(e.type, e.t) for e in expected.finish()]
+        assert events[cam] == one_by_one
+        assert [kind for kind, _ in events[cam]].count("zone.exit") == 1  # closed at the stop
+
+
 def test_a_hung_segmenter_call_shows_in_busy_for_and_a_stop_abandons_the_frames_behind_it() -> None:
     now = [100.0]
     gate = threading.Event()
