@@ -14,6 +14,7 @@ import pytest
 
 from edge_app.analytics.zonemap import ZoneMap
 from edge_app.core.domain import Frame
+from edge_app.tools.bench import inputs as bench_inputs
 from edge_app.tools.bench import run as bench_run
 from edge_app.tools.bench.cases import (
     baseline_components,
@@ -24,6 +25,14 @@ from edge_app.tools.bench.cases import (
 from tests.cli_support import run_cli
 from tests.conftest import shared_data
 from tests.eval_scenes import make_scene
+
+# --- a fresh clone: no ../shared/data --------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_clone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(bench_inputs, "DEFAULT_MODEL", tmp_path / "no-model.onnx")
+    monkeypatch.setattr(bench_inputs, "DEFAULT_VIDEO", tmp_path / "no-video.mp4")
 
 
 def test_bench_analytics_and_peer_print_their_fields(
@@ -50,6 +59,11 @@ def test_bench_analytics_and_peer_print_their_fields(
     assert "shapely/ours" in result.stdout
     assert "peer" in result.stdout
     data = json.loads(out.read_text())
+    if "skipped" not in data["peer"]:
+        # The whole counting job and all of the analytics are timed next to the lookup.
+        assert "the whole counting job from the same masks" in result.stdout
+        for key in ("supervision_counting_ms", "ours_counting_ms", "ours_analytics_ms"):
+            assert data["peer"][key] > 0
     assert [c["side"] for c in data["analytics"]] == [160, 512]
     for c in data["analytics"]:
         assert c["ours_ms"] > 0 and c["shapely_ms"] > 0 and c["components_ms"] > 0
@@ -119,8 +133,87 @@ def test_bench_rejects_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFix
 def test_bench_help_names_every_part(capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli(capsys, "bench", "--help")
     assert result.returncode == 0
-    for part in ("analytics", "peer", "pipeline", "memory"):
+    for part in ("analytics", "peer", "pipeline", "memory", "cameras", "replay", "models"):
         assert part in result.stdout
+
+
+def test_bench_cameras_runs_the_daemon_per_camera_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene = make_scene(tmp_path / "scene")
+    out = tmp_path / "bench.json"
+    result = run_cli(
+        capsys, "bench", "--only", "cameras", "--video", str(scene.video), "--zones",
+        str(scene.zones), "--cameras", "2", "--window", "1", "--repeats", "1",
+        "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cameras = json.loads(out.read_text())["cameras"]
+    assert cameras["video"] == "tiny.avi"
+    for count in ("1", "2"):  # one camera always runs: it is what the others compare with
+        assert cameras[count]["fps"] > 0 and cameras[count]["cores_busy"] > 0
+        assert cameras[count]["dropped"] == 0  # file cameras wait, they never drop
+    assert cameras["1"]["ratio"] == 1.0 and cameras["1"]["mb_per_added_camera"] is None
+    assert cameras["2"]["target"] == pytest.approx(0.8 * min(2, cameras["cpu_count"]))
+    assert isinstance(cameras["2"]["mb_per_added_camera"], float)
+    assert "2 camera(s):" in result.stdout and "per added camera" in result.stdout
+
+
+def test_bench_replay_compares_decoding_alone_with_the_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene = make_scene(tmp_path / "scene")
+    out = tmp_path / "bench.json"
+    result = run_cli(
+        capsys, "bench", "--only", "replay", "--video", str(scene.video), "--zones",
+        str(scene.zones), "--passes", "2", "--repeats", "1", "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    replay = json.loads(out.read_text())["replay"]
+    assert replay["frames"] == 80  # two plays of the 40-frame video
+    assert replay["decoder"] in ("ffmpeg -f null", "OpenCV decode alone (no ffmpeg found)")
+    assert replay["ratio"] > 0 and replay["decode_ms"] > 0 and replay["replay_ms"] > 0
+    assert "decode-only / replay" in result.stdout
+
+
+def test_bench_replay_on_a_fresh_clone_uses_a_synthetic_clip(
+    fresh_clone: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_cli(capsys, "bench", "--only", "replay", "--passes", "1", "--repeats", "1")
+    assert result.returncode == 0, result.stderr
+    assert "a clip of the synthetic shop" in result.stdout and "180 frames" in result.stdout
+
+
+def test_bench_models_compares_the_runner_with_the_bare_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = shared_data("selfie_segmentation", "selfie_segmentation.onnx")
+    scene = make_scene(tmp_path / "scene")
+    out = tmp_path / "bench.json"
+    result = run_cli(
+        capsys, "bench", "--only", "models", "--video", str(scene.video), "--zones",
+        str(scene.zones), "--model", str(model), "--model-cameras", "2", "--threads", "1",
+        "--repeats", "1", "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    models = json.loads(out.read_text())["models"]
+    row = models["1_threads, 2 camera(s)"]
+    assert row["batch"] == 2 and row["bare_fps"] > 0 and row["runner_fps"] > 0
+    assert "runner / bare model" in result.stdout
+
+
+def test_bench_models_runs_on_a_fresh_clone_with_the_stand_in(
+    fresh_clone: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    result = run_cli(
+        capsys, "bench", "--only", "models", "--model-cameras", "2", "--threads", "1",
+        "--repeats", "1", "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    models = json.loads(out.read_text())["models"]
+    assert models["model"] == "stand-in model (not people)"
+    assert models["1_threads, 2 camera(s)"]["runner_fps"] > 0
 
 
 def test_bench_fleet_runs_a_small_fleet_through_real_collectors(
@@ -152,15 +245,6 @@ def test_the_fleet_load_is_every_device_in_seq_order() -> None:
     assert len(events) == 77 and len({e.id for e in events}) == 77
     for device in {e.device for e in events}:
         assert [e.seq for e in events if e.device == device] == list(range(1, 12))
-
-
-# --- a fresh clone: no ../shared/data --------------------------------------------------------
-
-
-@pytest.fixture
-def fresh_clone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(bench_run, "DEFAULT_MODEL", tmp_path / "no-model.onnx")
-    monkeypatch.setattr(bench_run, "DEFAULT_VIDEO", tmp_path / "no-video.mp4")
 
 
 def test_bench_pipeline_runs_on_a_fresh_clone_with_its_stand_in(fresh_clone: None) -> None:

@@ -1,5 +1,6 @@
 """The stream runner: the latest-frame policy of live feeds, batching across cameras,
-analysis in each camera's order, calls on the analysis thread, errors and stops."""
+per-camera segmenting threads, analysis in each camera's order, drop accounting, no event
+lost, calls on the analysis thread, the watchdog's view, errors and clean stops."""
 
 from __future__ import annotations
 
@@ -13,17 +14,13 @@ import pytest
 
 from edge_app.config import AnalyticsConfig, OnnxSegmenterConfig, PreprocessConfig
 from edge_app.config.zones import parse_zones
-from edge_app.core.domain import Frame, PersonMask
+from edge_app.core.domain import Frame, MaskMapping, PersonMask
 from edge_app.core.errors import SourceError
 from edge_app.core.events import EventStamper
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
-from edge_app.pipeline.feed import FrameFeed
-from edge_app.pipeline.runner import (
-    RunnerCamera,
-    StreamRunner,
-    collect_batch,
-    run_source,
-)
+from edge_app.pipeline.feed import FrameFeed, collect_batch
+from edge_app.pipeline.runner import RunnerCamera, StreamRunner, run_source
+from edge_app.segmentation import PerCameraSegmenter
 from edge_app.segmentation.onnx import OnnxSegmenter
 from tests.daemon_support import wait_until
 from tests.fakes.onnx_models import bright_person_model
@@ -302,3 +299,242 @@ def test_a_decoding_error_ends_the_run_after_the_frames_before_it(
         )
     assert handled == [0, 1]
     assert source.closed
+
+
+# --- per-camera segmenting threads -----------------------------------------------------
+
+
+class BrightPerCamera:
+    """A ``PerCameraSegmenter``: bright pixels are a person. Each instance made by
+    ``for_camera`` records the frames it saw and the thread it saw them on; ``gate``
+    (when given) holds every call until it is set, and ``entered`` is set when one waits."""
+
+    name = "bright"
+    batch_size = 4
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.gate = gate
+        self.entered = threading.Event()
+        self.made: dict[str, BrightPerCamera] = {}
+        self.seen: list[tuple[str, int, str]] = []
+        self.closed = False
+
+    def for_camera(self, camera_id: str) -> BrightPerCamera:
+        own = BrightPerCamera(self.gate)
+        own.entered = self.entered
+        self.made[camera_id] = own
+        return own
+
+    def segment(self, frames: Sequence[Frame]) -> list[PersonMask]:
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait()
+        masks = []
+        for f in frames:
+            self.seen.append((f.camera_id, f.index, threading.current_thread().name))
+            mask = (f.image[:, :, 0] > 127).astype(np.uint8)
+            masks.append(PersonMask(mask, MaskMapping.stretch(f.size, f.size)))
+        return masks
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def visitor_frame(camera: str, index: int, arrives: int) -> Frame:
+    """Someone in the middle of the picture for frames ``arrives`` .. ``arrives + 34``."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    if arrives <= index < arrives + 35:
+        image[10:40, 28:38] = 255
+    return Frame(camera, index, index * 0.1, WALL, image)
+
+
+def test_the_fake_is_a_per_camera_segmenter() -> None:
+    assert isinstance(BrightPerCamera(), PerCameraSegmenter)
+
+
+def test_each_camera_gets_its_own_segmenter_thread_and_every_event_in_its_order() -> None:
+    # Visitors come and go at different frames per camera: each camera's events (enter,
+    # occupancy, exit) must be exactly those of its own frames analysed one by one.
+    arrivals = {"a": 5, "b": 12, "c": 20}
+    frames = {cam: [visitor_frame(cam, i, at) for i in range(80)] for cam, at in arrivals.items()}
+    feeds = {cam: FrameFeed(False, 8) for cam in arrivals}
+    cameras = {cam: RunnerCamera(feeds[cam], analytics(cam)) for cam in arrivals}
+    results: list[CameraResult] = []
+    segmenter = BrightPerCamera()
+    runner = StreamRunner(segmenter, cameras, results.append)
+    runner.start()
+    stop = threading.Event()
+    for i in range(80):  # the cameras' frames arrive interleaved, as from three decoders
+        for cam in arrivals:
+            assert feeds[cam].put(frames[cam][i], stop)
+    for feed in feeds.values():
+        feed.end()
+    assert runner.join(30)
+    runner.raise_error()
+    assert runner.frames == 240 and runner.alive
+
+    assert set(segmenter.made) == set(arrivals) and not segmenter.seen
+    for cam, own in segmenter.made.items():
+        assert [(c, i) for c, i, _ in own.seen] == [(cam, i) for i in range(80)]
+        assert {thread for _, _, thread in own.seen} == {f"segment-{cam}"}
+        assert own.closed
+    for cam in arrivals:
+        mine = [r for r in results if r.frame.camera_id == cam]
+        assert [r.frame.index for r in mine] == list(range(80))
+        expected = analytics(cam)
+        one_by_one = [
+            e
+            for f in frames[cam]
+            for e in expected.process(f, *BrightPerCamera().segment([f])).events
+        ]
+        got = [e for r in mine for e in r.events]
+        assert [(e.type, e.camera, e.t) for e in got] == [
+            (e.type, e.camera, e.t) for e in one_by_one
+        ]
+        assert {"zone.enter", "zone.exit"} <= {e.type for e in got}
+
+
+def test_a_live_camera_behind_a_busy_segmenter_drops_and_counts_the_frames_between() -> None:
+    gate = threading.Event()
+    segmenter = BrightPerCamera(gate)
+    feed = FrameFeed(live=True, depth=1)
+    handled: list[int] = []
+    runner = StreamRunner(
+        segmenter,
+        {"cam": RunnerCamera(feed, analytics("cam"))},
+        lambda r: handled.append(r.frame.index),
+    )
+    runner.start()
+    stop = threading.Event()
+    feed.put(frame("cam", 0, 255), stop)
+    assert segmenter.entered.wait(5)  # frame 0 is being segmented
+    for i in range(1, 10):
+        feed.put(frame("cam", i, 255), stop)  # the slot keeps only the newest
+    gate.set()
+    runner.stop(drain=True)
+    assert runner.join(10)
+    runner.raise_error()
+    assert handled == [0, 9]
+    assert feed.dropped == 8
+    assert len(handled) + feed.dropped == 10  # every frame analysed or counted
+
+
+def test_a_drain_analyses_every_waiting_frame_of_every_camera_and_closes_their_segmenters() -> None:
+    segmenter = BrightPerCamera()
+    cameras = {
+        cam: RunnerCamera(filled_feed(cam, 6, 255, ended=False), analytics(cam))
+        for cam in ("a", "b", "c")
+    }
+    handled: list[tuple[str, int]] = []
+    runner = StreamRunner(
+        segmenter, cameras, lambda r: handled.append((r.frame.camera_id, r.frame.index))
+    )
+    runner.stop(drain=True)  # live streams that have not ended: the waiting frames still go
+    run_to_end(runner)
+    for cam in cameras:
+        assert [i for c, i in handled if c == cam] == list(range(6))
+        assert segmenter.made[cam].closed
+    assert runner.finished.is_set() and runner.error is None
+
+
+def test_a_clean_stop_mid_visit_loses_no_event() -> None:
+    # Streams that have not ended, stopped while people are inside and frames are still in
+    # flight: every frame taken is analysed, and closing the cameras' analytics afterwards
+    # (as the daemon does) ends the open visits; the same events as frame by frame.
+    arrivals = {"a": 5, "b": 9}
+    frames = {cam: [visitor_frame(cam, i, at) for i in range(30)] for cam, at in arrivals.items()}
+    feeds = {cam: FrameFeed(False, 8) for cam in arrivals}
+    cams = {cam: analytics(cam) for cam in arrivals}
+    events: dict[str, list[tuple[str, float]]] = {cam: [] for cam in arrivals}
+    runner = StreamRunner(
+        BrightPerCamera(),
+        {cam: RunnerCamera(feeds[cam], cams[cam]) for cam in arrivals},
+        lambda r: events[r.frame.camera_id].extend((e.type, e.t) for e in r.events),
+    )
+    runner.start()
+    stop = threading.Event()
+    for i in range(30):
+        for cam in arrivals:
+            assert feeds[cam].put(frames[cam][i], stop)
+    runner.stop(drain=True)
+    assert runner.join(30) and runner.error is None
+    for cam in arrivals:
+        events[cam].extend((e.type, e.t) for e in cams[cam].finish())
+        expected = analytics(cam)
+        one_by_one = [
+            (e.type, e.t)
+            for f in frames[cam]
+            for e in expected.process(f, *BrightPerCamera().segment([f])).events
+        ] + [(e.type, e.t) for e in expected.finish()]
+        assert events[cam] == one_by_one
+        assert [kind for kind, _ in events[cam]].count("zone.exit") == 1  # closed at the stop
+
+
+def test_a_hung_segmenter_call_shows_in_busy_for_and_a_stop_abandons_the_frames_behind_it() -> None:
+    now = [100.0]
+    gate = threading.Event()
+    segmenter = BrightPerCamera(gate)
+    feed = filled_feed("cam", 4, 255, ended=False)
+    handled: list[int] = []
+    runner = StreamRunner(
+        segmenter,
+        {"cam": RunnerCamera(feed, analytics("cam"))},
+        lambda r: handled.append(r.frame.index),
+        clock=lambda: now[0],
+    )
+    runner.start()
+    assert segmenter.entered.wait(5)
+    assert runner.busy_for(130.0) == pytest.approx(30.0)  # what the watchdog sees
+    assert runner.alive
+    runner.stop(drain=False)
+    assert not runner.join(0.2)  # still inside the segmenter's call
+    gate.set()
+    assert runner.join(10)
+    assert handled == []  # the stop came first: nothing more is handed on
+    assert len(feed) == 3 and segmenter.made["cam"].closed
+    assert runner.busy_for(130.0) == 0.0
+
+
+def test_a_camera_whose_file_ended_is_not_a_dead_stage() -> None:
+    segmenter = BrightPerCamera()
+    short = filled_feed("short", 2, 255)  # ends after two frames
+    live = FrameFeed(True, 1)  # still streaming, nothing yet
+    handled: list[str] = []
+    runner = StreamRunner(
+        segmenter,
+        {
+            "short": RunnerCamera(short, analytics("short")),
+            "live": RunnerCamera(live, analytics("live")),
+        },
+        lambda r: handled.append(f"{r.frame.camera_id}{r.frame.index}"),
+    )
+    runner.start()
+    assert wait_until(lambda: handled == ["short0", "short1"], 10)
+    assert wait_until(lambda: "segment-short" not in {t.name for t in threading.enumerate()}, 10)
+    assert runner.alive  # the watchdog keeps pinging
+    live.put(frame("live", 0, 255), threading.Event())
+    assert wait_until(lambda: "live0" in handled, 10)
+    runner.stop(drain=True)
+    assert runner.join(10) and runner.error is None
+
+
+def test_a_failed_camera_ends_the_run_after_the_frames_taken_before_it() -> None:
+    segmenter = BrightPerCamera()
+    broken = filled_feed("broken", 2, 255, ended=False)
+    broken.end(SourceError("broken.mp4: corrupt packet"))
+    other = FrameFeed(True, 1)  # would stream forever
+    handled: list[str] = []
+    runner = StreamRunner(
+        segmenter,
+        {
+            "broken": RunnerCamera(broken, analytics("broken")),
+            "other": RunnerCamera(other, analytics("other")),
+        },
+        lambda r: handled.append(f"{r.frame.camera_id}{r.frame.index}"),
+    )
+    runner.start()
+    assert runner.join(10)
+    assert handled == ["broken0", "broken1"]
+    with pytest.raises(SourceError, match="corrupt packet"):
+        runner.raise_error()
+    assert all(own.closed for own in segmenter.made.values())

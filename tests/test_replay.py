@@ -81,7 +81,7 @@ def test_two_stage_replay_writes_what_the_one_stage_replay_writes(
     from edge_app.config import AnalyticsConfig
     from edge_app.config.zones import load_zones
     from edge_app.segmentation import TwoStageSegmenter, create_segmenter
-    from edge_app.tools.bench.run import selfie_config
+    from edge_app.tools.bench.inputs import selfie_config
     from edge_app.tools.replay import run_replay
 
     video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
@@ -132,7 +132,7 @@ def test_replay_keeps_preparation_with_inference_when_the_model_takes_every_core
     from edge_app.config.zones import load_zones
     from edge_app.segmentation import create_segmenter
     from edge_app.sources.file import FileSource
-    from edge_app.tools.bench.run import selfie_config
+    from edge_app.tools.bench.inputs import selfie_config
     from edge_app.tools.replay import replay_source
 
     zones = load_zones(ZONES)

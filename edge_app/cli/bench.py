@@ -6,23 +6,37 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_app.tools.bench.run import BenchOptions, print_results, run_bench
+from edge_app.tools.bench.run import DEFAULT_PARTS, BenchOptions, print_results, run_bench
 
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         action="append",
-        choices=["pipeline", "analytics", "peer", "memory", "fleet"],
+        choices=[*DEFAULT_PARTS, "fleet"],
         help="run only these parts (repeatable; default all but fleet)",
     )
     p.add_argument(
         "--video",
         type=Path,
-        help="video for the pipeline part (default: TUD-Stadtmitte from ../shared/data, "
+        help="video of the video parts (default: TUD-Stadtmitte from ../shared/data, "
         "else a clip of the synthetic shop)",
     )
     p.add_argument("--zones", type=Path, help="its zone file (needed with --video)")
+    p.add_argument(
+        "--cameras",
+        type=int,
+        action="append",
+        help="camera counts for the cameras part (repeatable; default 1 2 4 8)",
+    )
+    p.add_argument("--window", type=float, default=6.0, help="seconds timed per camera count")
+    p.add_argument("--passes", type=int, default=20, help="plays of the video for replay")
+    p.add_argument(
+        "--model-cameras",
+        type=int,
+        action="append",
+        help="camera counts (= batch) for the models part (repeatable; default 1 4)",
+    )
     p.add_argument(
         "--model",
         type=Path,
@@ -48,7 +62,7 @@ def register(p: argparse.ArgumentParser) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     results = run_bench(
         BenchOptions(
-            parts=frozenset(args.only or ("pipeline", "analytics", "peer", "memory")),
+            parts=frozenset(args.only or DEFAULT_PARTS),
             video=args.video,
             zones=args.zones,
             model=args.model,
@@ -59,6 +73,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             fps=args.fps,
             fleet_devices=args.fleet_devices,
             fleet_events=args.fleet_events,
+            camera_counts=tuple(args.cameras or (1, 2, 4, 8)),
+            window_s=args.window,
+            replay_passes=args.passes,
+            model_cameras=tuple(args.model_cameras or (1, 4)),
         )
     )
     print_results(results)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 
 from edge_app.core.domain import Frame
 from edge_app.sources.base import Source
@@ -111,6 +112,31 @@ class FrameFeed:
     def __len__(self) -> int:
         with self._cond:
             return len(self._frames)
+
+
+def collect_batch(
+    feeds: Sequence[tuple[str, FrameFeed]], batch_size: int, start: int = 0
+) -> list[tuple[str, Frame]]:
+    """Up to ``batch_size`` frames, round-robin over ``feeds`` from index ``start``.
+
+    Each pass takes at most one frame per camera (its oldest), so a camera with a backlog
+    cannot fill a batch while another waits.
+    """
+    batch: list[tuple[str, Frame]] = []
+    n = len(feeds)
+    progress = True
+    while len(batch) < batch_size and progress:
+        progress = False
+        for k in range(n):
+            camera_id, feed = feeds[(start + k) % n]
+            frame = feed.take()
+            if frame is None:
+                continue
+            batch.append((camera_id, frame))
+            progress = True
+            if len(batch) >= batch_size:
+                break
+    return batch
 
 
 class SourceReader:

@@ -7,19 +7,30 @@ own threads, with bounded hand-overs between them:
 - **decode**: each camera's frames arrive in its ``FrameFeed``, filled by a
   ``SourceReader`` (files, the synthetic camera, the editor's camera) or by the daemon's
   capture thread (``runtime.capture``, which also reconnects live cameras);
-- **prepare** (only for a ``TwoStageSegmenter`` whose model leaves a core free): batches
-  are taken round-robin across cameras and turned into model input while the model runs
-  on the previous batch;
-- **infer**: the segmenter on each batch (up to its ``batch_size`` frames, across
-  cameras), one person mask per frame;
-- **analyse**: each camera's ``CameraAnalytics`` on its frames in order, then
-  ``on_result`` (the daemon's sinks, replay's files, a preview's picture).
+- **segment**, one of two shapes, chosen by the segmenter:
 
-Live feeds drop their oldest frame (counted) when a stage falls behind; file feeds wait.
-Events are never dropped: the analysis is the last stage, and what it emits goes to
-``on_result`` on the same thread. Work that must run where the analytics live (a zone
-reload, closing an offline camera's visits) is queued with ``call``. The first exception
-of any stage stops the runner; it is in ``error`` and ``finished`` is set.
+  - a model (``onnxruntime``, ``tensorrt``): one **infer** stage takes batches
+    round-robin across cameras (up to the segmenter's ``batch_size``), and for a
+    ``TwoStageSegmenter`` whose model leaves a core free a **prepare** stage turns the
+    next batch into model input while the model runs on this one;
+  - a ``PerCameraSegmenter`` (``background``: a state per camera, no gain from batches,
+    OpenCV work that releases the GIL): one **segment** thread per camera with the
+    camera's own instance (``for_camera``), so N cameras use up to N cores;
+
+- **analyse**: each camera's ``CameraAnalytics`` on its frames in order, then
+  ``on_result`` (the daemon's sinks, replay's files, a preview's picture). One thread for
+  every camera: the analytics are plain Python (they hold the GIL), a small share of a
+  frame's cost, and ``on_result`` and ``call`` keep one thread to run on.
+
+Frames are dropped only where they enter, and counted there: a live camera's feed keeps
+its newest frame when the stages fall behind (``FrameFeed.dropped``); a file's feed waits.
+Past the feed every hand-over is bounded and waits for room, so a frame that was taken is
+analysed and events are never dropped: the analysis is the last stage, and what it emits
+goes to ``on_result`` on the same thread. Each camera's frames reach the analysis in their
+order (one producer per camera, or batches in feed order). Work that must run where the
+analytics live (a zone reload, closing an offline camera's visits) is queued with
+``call``. The first exception of any stage stops the runner; it is in ``error`` and
+``finished`` is set.
 
 Example::
 
@@ -31,11 +42,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -45,8 +57,8 @@ import numpy as np
 
 from edge_app.core.domain import Frame, PersonMask
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
-from edge_app.pipeline.feed import FrameFeed, SourceReader
-from edge_app.segmentation import Segmenter, TwoStageSegmenter
+from edge_app.pipeline.feed import FrameFeed, SourceReader, collect_batch
+from edge_app.segmentation import PerCameraSegmenter, Segmenter, TwoStageSegmenter
 from edge_app.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -54,7 +66,8 @@ log = logging.getLogger(__name__)
 ResultHandler = Callable[[CameraResult], None]
 """Called with every analysed frame, on the analysis thread, in each camera's frame order."""
 BatchObserver = Callable[[int, float], None]
-"""``(frames, seconds)``: one segmenter call of ``frames`` frames took ``seconds``."""
+"""``(frames, seconds)``: one segmenter call of ``frames`` frames took ``seconds`` (called on
+the segmenting thread: with a ``PerCameraSegmenter``, from several threads at once)."""
 
 IDLE_WAIT_S = 0.25
 """Longest sleep of a stage between checks of its stop request."""
@@ -82,31 +95,6 @@ def warm_up(segmenter: Segmenter) -> float:
     return time.perf_counter() - start
 
 
-def collect_batch(
-    feeds: Sequence[tuple[str, FrameFeed]], batch_size: int, start: int = 0
-) -> list[tuple[str, Frame]]:
-    """Up to ``batch_size`` frames, round-robin over ``feeds`` from index ``start``.
-
-    Each pass takes at most one frame per camera (its oldest), so a camera with a backlog
-    cannot fill a batch while another waits.
-    """
-    batch: list[tuple[str, Frame]] = []
-    n = len(feeds)
-    progress = True
-    while len(batch) < batch_size and progress:
-        progress = False
-        for k in range(n):
-            camera_id, feed = feeds[(start + k) % n]
-            frame = feed.take()
-            if frame is None:
-                continue
-            batch.append((camera_id, frame))
-            progress = True
-            if len(batch) >= batch_size:
-                break
-    return batch
-
-
 class _End:
     """Put after the last item of a hand-over."""
 
@@ -123,34 +111,28 @@ class _Stage:
         self._lock = threading.Lock()
         self._busy_since: float | None = None
 
-    def busy(self) -> _Busy:
-        return _Busy(self)
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        with self._lock:
+            self._busy_since = self._clock()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy_since = None
 
     def busy_for(self, now: float) -> float:
         with self._lock:
             return 0.0 if self._busy_since is None else max(0.0, now - self._busy_since)
-
-    def _set(self, since: float | None) -> None:
-        with self._lock:
-            self._busy_since = since
-
-
-class _Busy:
-    def __init__(self, stage: _Stage) -> None:
-        self._stage = stage
-
-    def __enter__(self) -> None:
-        self._stage._set(self._stage._clock())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stage._set(None)
 
 
 class StreamRunner:
     """Runs the segmenter and each camera's analytics on the frames of every feed.
 
     ``segmenter`` is used by the runner's threads only while it runs; it is not closed
-    here (its owner closes it after ``join``). ``on_batch`` observes each segmenter call.
+    here (its owner closes it after ``join``). For a ``PerCameraSegmenter`` the runner
+    makes each camera's own instance in that camera's thread and closes it there.
+    ``on_batch`` observes each segmenter call.
     """
 
     def __init__(
@@ -167,40 +149,61 @@ class StreamRunner:
         self.cameras = dict(cameras)
         self.on_result = on_result
         self.on_batch = on_batch
-        # One event for every feed: a put to any of them wakes the stage collecting batches.
+        self.per_camera = isinstance(segmenter, PerCameraSegmenter)
+        # A put to a feed wakes the stage that takes from it: one event for every feed of
+        # the batching stage, one per camera for per-camera stages.
         self.wakeup = threading.Event()
         for cam in self.cameras.values():
-            cam.feed.wakeup = self.wakeup
+            cam.feed.wakeup = threading.Event() if self.per_camera else self.wakeup
         self.error: BaseException | None = None
         self.finished = threading.Event()  # every stage has ended, for whatever reason
         self.batches = 0
         self.frames = 0
+        self._counts_lock = threading.Lock()
         self._feeds = [(cid, cam.feed) for cid, cam in self.cameras.items()]
         self._start = 0
         self._clock = clock
         self._stop = threading.Event()  # abandon everything now
         self._drain = threading.Event()  # finish the frames already waiting, take no more
+        self._halt = threading.Event()  # a source failed: take no more, finish what was taken
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        # Masks waiting for analysis: a few batches, so inference runs ahead of analysis.
-        self._masks: queue.Queue[Any] = queue.Queue(maxsize=2 * self.batch_size + 2)
-        self._infer = _Stage("infer", clock)
-        self._analyse = _Stage("analyse", clock)
-        stages: list[tuple[str, Callable[[], None]]]
-        if isinstance(segmenter, TwoStageSegmenter) and segmenter.prepare_apart:
+        producers: list[tuple[_Stage, Callable[[], None]]] = []  # hand masks to the analysis
+        helpers: list[tuple[_Stage, Callable[[], None]]] = []
+        if isinstance(segmenter, PerCameraSegmenter):
+            for cid, cam in self.cameras.items():
+                stage = _Stage(f"segment-{cid}", clock)
+                run = partial(self._run_camera, segmenter, cid, cam.feed, stage)
+                producers.append((stage, run))
+            depth = 2 * len(self.cameras)
+        elif isinstance(segmenter, TwoStageSegmenter) and segmenter.prepare_apart:
             # The next batch is prepared while the model runs on this one.
             prepared: queue.Queue[Any] = queue.Queue(maxsize=2)
-            stages = [
-                ("prepare", partial(self._run_prepare, segmenter, prepared)),
-                ("inference", partial(self._run_infer_prepared, segmenter, prepared)),
-            ]
+            infer = _Stage("inference", clock)
+            helpers.append(
+                (_Stage("prepare", clock), partial(self._run_prepare, segmenter, prepared))
+            )
+            producers.append((infer, partial(self._run_infer_prepared, segmenter, prepared, infer)))
+            depth = 2 * self.batch_size
         else:
-            stages = [("inference", self._run_infer)]
-        stages.append(("analysis", self._run_analyse))
+            infer = _Stage("inference", clock)
+            producers.append((infer, partial(self._run_infer, infer)))
+            depth = 2 * self.batch_size
+        # Masks waiting for analysis: a few per producer, so segmentation runs ahead of it.
+        self._masks: queue.Queue[Any] = queue.Queue(maxsize=depth + 2)
+        self._producers = len(producers)
+        self._analyse = _Stage("analysis", clock)
+        # The watchdog looks at the segmenter and analysis calls (a prepare stage waits for
+        # the model's).
+        self._watched = [stage for stage, _ in producers] + [self._analyse]
+        stages = [*helpers, *producers, (self._analyse, self._run_analyse)]
         self._running = len(stages)
         self._running_lock = threading.Lock()
+        self._ended: set[str] = set()  # stages that returned (their cameras ended, or a stop)
         self._threads = [
-            threading.Thread(target=self._guard, args=(fn,), name=name, daemon=True)
-            for name, fn in stages
+            threading.Thread(
+                target=self._guard, args=(stage.name, fn), name=stage.name, daemon=True
+            )
+            for stage, fn in stages
         ]
 
     # --- control -----------------------------------------------------------------------
@@ -219,7 +222,7 @@ class StreamRunner:
         """End the runner: after the frames already waiting in the feeds (``drain``), or at
         once, leaving them."""
         (self._drain if drain else self._stop).set()
-        self.wakeup.set()
+        self._wake_all()
 
     def join(self, timeout_s: float | None = None) -> bool:
         """Wait for every stage; False when one is still busy (a hung segmenter)."""
@@ -234,12 +237,15 @@ class StreamRunner:
 
     def busy_for(self, now: float) -> float:
         """Seconds the longest running segmenter or analysis call has run (0 when idle)."""
-        return max(self._infer.busy_for(now), self._analyse.busy_for(now))
+        return max(stage.busy_for(now) for stage in self._watched)
 
     @property
     def alive(self) -> bool:
-        """Every stage is running (a dead stage while the others wait is a failure)."""
-        return all(thread.is_alive() for thread in self._threads)
+        """No stage has died: each is running, or has ended with its cameras (a dead stage
+        while the others wait is a failure)."""
+        with self._running_lock:
+            ended = set(self._ended)
+        return all(thread.is_alive() or thread.name in ended for thread in self._threads)
 
     def raise_error(self) -> None:
         """Re-raise the exception that stopped a stage, if any."""
@@ -248,16 +254,20 @@ class StreamRunner:
 
     # --- the stages --------------------------------------------------------------------
 
-    def _guard(self, run: Callable[[], None]) -> None:
+    def _guard(self, name: str, run: Callable[[], None]) -> None:
+        ended = False
         try:
             run()
+            ended = True
         except BaseException as exc:  # handed to the owner (daemon supervisor, replay...)
-            log.exception("%s stage failed", threading.current_thread().name)
+            log.exception("%s stage failed", name)
             self._fail(exc)
             self._stop.set()
-            self.wakeup.set()
+            self._wake_all()
         finally:
             with self._running_lock:
+                if ended:
+                    self._ended.add(name)
                 self._running -= 1
                 if self._running == 0:
                     self.finished.set()
@@ -267,9 +277,20 @@ class StreamRunner:
             if self.error is None:
                 self.error = exc
 
+    def _wake_all(self) -> None:
+        self.wakeup.set()
+        for _, feed in self._feeds:
+            feed.wakeup.set()
+
+    def _source_failed(self, error: BaseException) -> None:
+        """A source that failed ends the run once the frames taken before it are analysed."""
+        self._fail(error)
+        self._halt.set()
+        self._wake_all()
+
     def _batches(self) -> Iterator[list[tuple[str, Frame]]]:
         """Batches from the feeds until every feed has ended or a stop."""
-        while not self._stop.is_set():
+        while not (self._stop.is_set() or self._halt.is_set()):
             self.wakeup.clear()  # before collecting: a put after this wakes us again
             batch = collect_batch(self._feeds, self.batch_size, self._start)
             if batch:
@@ -278,12 +299,26 @@ class StreamRunner:
                 continue
             failed = next((feed.error for _, feed in self._feeds if feed.error), None)
             if failed is not None:
-                # A source that failed ends the run once the frames before it are analysed.
-                self._fail(failed)
+                self._source_failed(failed)
                 return
             if self._drain.is_set() or all(feed.drained for _, feed in self._feeds):
                 return
             self.wakeup.wait(IDLE_WAIT_S)
+
+    def _frames(self, feed: FrameFeed) -> Iterator[Frame]:
+        """One camera's frames, in order, until its feed has ended or a stop."""
+        while not (self._stop.is_set() or self._halt.is_set()):
+            feed.wakeup.clear()  # before taking: a put after this wakes us again
+            frame = feed.take()
+            if frame is not None:
+                yield frame
+                continue
+            if feed.error is not None:
+                self._source_failed(feed.error)
+                return
+            if self._drain.is_set() or feed.drained:
+                return
+            feed.wakeup.wait(IDLE_WAIT_S)
 
     def _hand_over(self, into: queue.Queue[Any], item: Any) -> bool:
         """Put ``item`` when there is room; False when the runner stops meanwhile."""
@@ -306,6 +341,19 @@ class StreamRunner:
                     on_idle()
         return _END
 
+    def _run_camera(
+        self, segmenter: PerCameraSegmenter, camera_id: str, feed: FrameFeed, stage: _Stage
+    ) -> None:
+        own = segmenter.for_camera(camera_id)
+        try:
+            for frame in self._frames(feed):
+                batch = [(camera_id, frame)]
+                if not self._infer_batch(batch, partial(own.segment, [frame]), stage):
+                    return
+        finally:
+            own.close()
+            self._hand_over(self._masks, _END)
+
     def _run_prepare(self, segmenter: TwoStageSegmenter, into: queue.Queue[Any]) -> None:
         try:
             for batch in self._batches():
@@ -315,29 +363,31 @@ class StreamRunner:
         finally:
             self._hand_over(into, _END)
 
-    def _run_infer(self) -> None:
+    def _run_infer(self, stage: _Stage) -> None:
         try:
             for batch in self._batches():
                 frames = [frame for _, frame in batch]
-                if not self._infer_batch(batch, partial(self.segmenter.segment, frames)):
+                if not self._infer_batch(batch, partial(self.segmenter.segment, frames), stage):
                     return
         finally:
             self._hand_over(self._masks, _END)
 
-    def _run_infer_prepared(self, segmenter: TwoStageSegmenter, prepared: queue.Queue[Any]) -> None:
+    def _run_infer_prepared(
+        self, segmenter: TwoStageSegmenter, prepared: queue.Queue[Any], stage: _Stage
+    ) -> None:
         try:
             while (item := self._take(prepared)) is not _END:
                 batch, model_input = item
-                if not self._infer_batch(batch, partial(segmenter.infer, model_input)):
+                if not self._infer_batch(batch, partial(segmenter.infer, model_input), stage):
                     return
         finally:
             self._hand_over(self._masks, _END)
 
     def _infer_batch(
-        self, batch: list[tuple[str, Frame]], run: Callable[[], list[PersonMask]]
+        self, batch: list[tuple[str, Frame]], run: Callable[[], list[PersonMask]], stage: _Stage
     ) -> bool:
         start = self._clock()
-        with self._infer.busy():
+        with stage.busy():
             masks = run()
         elapsed = self._clock() - start
         if len(masks) != len(batch):
@@ -345,8 +395,9 @@ class StreamRunner:
                 f"segmenter {self.segmenter.name} returned {len(masks)} masks for "
                 f"{len(batch)} frames"
             )
-        self.batches += 1
-        self.frames += len(batch)
+        with self._counts_lock:
+            self.batches += 1
+            self.frames += len(batch)
         if self.on_batch is not None:
             self.on_batch(len(batch), elapsed)
         return all(
@@ -355,11 +406,15 @@ class StreamRunner:
         )
 
     def _run_analyse(self) -> None:
-        while True:
+        producers = self._producers
+        while producers:
             self._run_calls()
             item = self._take(self._masks, on_idle=self._run_calls)
             if item is _END:
-                break
+                if self._stop.is_set():
+                    break
+                producers -= 1  # one segmenting stage has ended
+                continue
             camera_id, frame, mask = item
             self._run_calls()
             with self._analyse.busy():

@@ -446,6 +446,11 @@ class BackgroundSegmenter:
             mask = model.update(small, gray, frame.t)
         return PersonMask(mask, model.mapping)
 
+    def for_camera(self, camera_id: str) -> BackgroundSegmenter:
+        """A segmenter of the same configuration for one camera's own thread (see
+        ``PerCameraSegmenter``): the work releases the GIL for most of each frame."""
+        return BackgroundSegmenter(self.config)
+
     def close(self) -> None:
         """Forget every camera's model; ``close`` may be repeated."""
         self._cameras.clear()

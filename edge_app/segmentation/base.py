@@ -48,6 +48,18 @@ class TwoStageSegmenter(Segmenter, Protocol):
     def infer(self, prepared: Any) -> list[PersonMask]: ...
 
 
+@runtime_checkable
+class PerCameraSegmenter(Segmenter, Protocol):
+    """A segmenter that keeps a state per camera and gains nothing from batching across
+    cameras (the ``background`` model: per-frame OpenCV work that releases the GIL for most
+    of its time). A pipeline gives each camera its own instance, made by ``for_camera``, and
+    runs it in that camera's own thread, so the cameras use every core; each instance sees
+    one camera's frames, in order. The caller owns (and closes) what ``for_camera`` returns.
+    """
+
+    def for_camera(self, camera_id: str) -> Segmenter: ...
+
+
 def create_segmenter(config: SegmenterConfig) -> Segmenter:
     """Build the configured backend; raises ``SegmenterError`` with a clear message."""
     if isinstance(config, BackgroundSegmenterConfig):

@@ -2,40 +2,43 @@
 
 1. ``pipeline``: end-to-end replay throughput / segmenter-only throughput, same model,
    same frames (ONNX backend; decode, analytics and the replay's writers must overlap with
-   or vanish beside inference). On MediaPipe's selfie model and TUD-Stadtmitte from
-   ../shared/data when they are there; on a fresh clone on a stand-in model of the same
-   cost (``standin``, needs ``onnx``: ``pip install 'edge-app[bench]'``) and a clip of the
-   synthetic shop, so the figure is comparable; skipped, saying why, without onnxruntime;
+   or vanish beside inference);
 2. ``analytics``: the cost per frame of the analytics (blobs, people per blob, tracker,
    16 zones, events) at the default analysis resolution and on a full 512x512 mask, next
    to two baselines at equal resolution (connected components + point-in-polygon tests;
    contours intersected with shapely);
 3. ``peer``: the same zone counts from roboflow ``supervision`` (``PolygonZone`` over the
-   same blobs), which must agree, and the time ratio (needs ``pip install 'edge-app[bench]'``);
+   same blobs), which must agree, and the time ratios: of the zone lookup alone, of the
+   whole counting job from the same masks, and of all of our analytics against that job
+   (needs ``pip install 'edge-app[bench]'``);
 4. ``memory``: resident memory after a long replay of the synthetic camera minus after its
    first minute;
-5. ``fleet``: central ingest of a simulated fleet by 1 and 2 collectors, against a plain
+5. ``cameras``: 1, 2, 4, 8 looping file cameras through the daemon with the ``background``
+   segmenter, each count in its own process: total throughput against one camera's, cores
+   busy, memory per added camera (``tools/bench/cameras.py``);
+6. ``replay``: decode-only time / replay time of a long clip (``tools/bench/throughput.py``);
+7. ``models``: a model backend on N cameras through the runner against the bare model at
+   the same batch (``tools/bench/throughput.py``);
+8. ``fleet``: central ingest of a simulated fleet by 1 and 2 collectors, against a plain
    psycopg COPY of the same rows (``tools/bench/fleet.py``; not in the default set).
+
+Without ``../shared/data`` (a fresh clone) the video parts use a clip of the synthetic
+shop and the model parts a stand-in model of the selfie model's cost (``inputs.py``).
 
 Absolute times are printed for reference; they depend on the machine and its load.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edge_app.config import (
     AnalyticsConfig,
-    OnnxSegmenterConfig,
-    OutputConfig,
-    PreprocessConfig,
     SegmenterConfig,
     SyntheticSourceConfig,
 )
@@ -48,25 +51,10 @@ from edge_app.tools.bench.cases import (
     pinned_to_one_core,
     rss_mb,
 )
+from edge_app.tools.bench.inputs import bench_model, bench_video
 
-REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared" / "data"
-DEFAULT_VIDEO = SHARED / "tud_stadtmitte" / "tud_stadtmitte.mp4"
-DEFAULT_MODEL = SHARED / "selfie_segmentation" / "selfie_segmentation.onnx"
-DEFAULT_ZONES = REPO / "tests" / "zones" / "tud-stadtmitte.yaml"
-
-
-def selfie_config(model: Path, threads: int) -> OnnxSegmenterConfig:
-    """MediaPipe's selfie model (``../shared/data``): NHWC, RGB in 0..1, a probability."""
-    return OnnxSegmenterConfig(
-        model=model,
-        input_name="input_1",
-        output=OutputConfig(name="activation_10"),
-        preprocess=PreprocessConfig(
-            infer_dims=(3, 256, 256), tensor_layout="NHWC", net_scale_factor=1 / 255, offsets=(0.0,)
-        ),
-        intra_op_threads=threads,
-    )
+DEFAULT_PARTS = ("pipeline", "analytics", "peer", "memory", "cameras", "replay", "models")
+"""What ``edge-app bench`` runs without ``--only`` (everything but ``fleet``)."""
 
 
 def pipeline_efficiency(
@@ -167,9 +155,9 @@ class BenchOptions:
     """What ``run_bench`` measures, and on what (``edge-app bench``'s options)."""
 
     parts: frozenset[str]
-    video: Path | None = None
+    video: Path | None = None  # None: TUD-Stadtmitte, else a synthetic clip (inputs.py)
     zones: Path | None = None
-    model: Path | None = None
+    model: Path | None = None  # None: the selfie model, else a stand-in (inputs.py)
     threads: tuple[int, ...] = (0, 1)
     frames: int = 300
     repeats: int = 5
@@ -177,66 +165,10 @@ class BenchOptions:
     fps: float = 10.0
     fleet_devices: int = 1000
     fleet_events: int = 20
-
-
-def _pipeline_inputs(args: BenchOptions, tmp: Path) -> tuple[Path, Path, str]:
-    """The video, its zone file and their description: the options', else TUD-Stadtmitte
-    from ../shared/data, else a clip of the synthetic shop written here."""
-    if args.video is not None:
-        if args.zones is None:
-            raise ConfigError("(command line)", "--zones", "--video needs its zone file", None)
-        return args.video, args.zones, str(args.video)
-    if DEFAULT_VIDEO.is_file():
-        return DEFAULT_VIDEO, args.zones or DEFAULT_ZONES, "TUD-Stadtmitte"
-    from edge_app.config.zones import load_zones
-    from edge_app.sources.synthetic.clip import write_clip
-    from edge_app.sources.synthetic.scene import SyntheticSource
-    from edge_app.tools.demo import demo_zones_path
-
-    zones = demo_zones_path()
-    # TUD-Stadtmitte's length and width, so the figures compare; the shop's zones are drawn
-    # on a 16:9 picture, so the clip is 16:9 too.
-    scene = SyntheticSourceConfig(duration_s=18.0, fps=10.0, width=640, height=360)
-    clip = write_clip(SyntheticSource(load_zones(zones).camera, scene), tmp / "shop.avi")
-    return clip, zones, "a clip of the synthetic shop (180 frames, 640x360)"
-
-
-def _pipeline_model(args: BenchOptions, tmp: Path) -> tuple[Callable[[int], Any], str] | str:
-    """The segmenter settings per thread count and the model's description, or why the
-    pipeline part cannot run."""
-    try:
-        importlib.import_module("onnxruntime")
-    except ImportError:
-        return "onnxruntime is not installed: pip install 'edge-app[onnx]'"
-    if args.model is not None or DEFAULT_MODEL.is_file():
-        model = args.model or DEFAULT_MODEL
-        if not model.is_file():
-            raise ConfigError(str(model), None, "model not found", "give --model FILE.onnx")
-        return (lambda threads: selfie_config(model, threads)), f"selfie model {model.name}"
-    from edge_app.tools.bench.standin import onnx_missing, standin_config, write_standin_model
-
-    missing = onnx_missing()
-    if missing is not None:
-        return (
-            f"no model: give --model (MediaPipe's selfie segmentation ONNX), or let bench "
-            f"write its stand-in, for which {missing}"
-        )
-    standin = write_standin_model(tmp / "standin.onnx")
-    return (lambda threads: standin_config(standin, threads)), "stand-in model (not people)"
-
-
-def _pipeline(args: BenchOptions, tmp: Path) -> dict[str, Any]:
-    chosen = _pipeline_model(args, tmp)
-    if isinstance(chosen, str):
-        return {"skipped": chosen}
-    make_config, model = chosen
-    video, zones, source = _pipeline_inputs(args, tmp)
-    runs: dict[str, Any] = {"model": model, "video": source}
-    for threads in args.threads:
-        runs[f"{threads or 'auto'}_threads"] = pipeline_efficiency(
-            video, zones, make_config(threads), args.repeats
-        )
-    return runs
+    camera_counts: tuple[int, ...] = (1, 2, 4, 8)
+    window_s: float = 6.0
+    replay_passes: int = 20
+    model_cameras: tuple[int, ...] = (1, 4)
 
 
 def run_bench(args: BenchOptions) -> dict[str, Any]:
@@ -244,9 +176,8 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     parts = args.parts
-    if "pipeline" in parts:
-        with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
-            results["pipeline"] = _pipeline(args, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+        _model_parts(args, Path(tmp), results)
     if parts & {"analytics", "peer"}:
         with pinned_to_one_core() as cpu:
             masks, times = scene_masks(args.frames)
@@ -260,23 +191,70 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
                     "skipped": "supervision is not installed: pip install 'edge-app[bench]'"
                 }
             elif "peer" in parts:
-                peer = peer_supervision(masks, AnalyticsConfig().analysis_max_side, args.repeats)
+                side = AnalyticsConfig().analysis_max_side
+                peer = peer_supervision(masks, times, side, args.repeats)
                 results["peer"] = {
                     "zone_frames": peer.zone_frames,
                     "equal_zone_frames": peer.equal_zone_frames,
                     "ours_ms": peer.ours_ms,
                     "supervision_ms": peer.peer_ms,
                     "speedup": peer.speedup,
+                    "counting_equal_zone_frames": peer.counting_equal_zone_frames,
+                    "ours_counting_ms": peer.ours_counting_ms,
+                    "supervision_counting_ms": peer.peer_counting_ms,
+                    "counting_speedup": peer.counting_speedup,
+                    "ours_analytics_ms": peer.analytics_ms,
+                    "analytics_speedup": peer.analytics_speedup,
                 }
     if "memory" in parts:
         from edge_app.config import BackgroundSegmenterConfig
 
         results["memory"] = memory_growth(args.minutes, args.fps, BackgroundSegmenterConfig())
+    if parts & {"cameras", "replay"}:
+        with tempfile.TemporaryDirectory(prefix="edge-app-bench-") as tmp:
+            video = bench_video(args.video, args.zones, Path(tmp))
+            if "cameras" in parts:
+                from edge_app.tools.bench.cameras import camera_scaling
+
+                results["cameras"] = camera_scaling(
+                    video, args.camera_counts, args.repeats, window_s=args.window_s
+                )
+            if "replay" in parts:
+                from edge_app.tools.bench.throughput import replay_ratio
+
+                results["replay"] = replay_ratio(video, args.replay_passes, args.repeats)
     if "fleet" in parts:
         from edge_app.tools.bench.fleet import fleet_ingest
 
         results["fleet"] = fleet_ingest(args.fleet_devices, args.fleet_events)
     return results
+
+
+def _model_parts(args: BenchOptions, folder: Path, results: dict[str, Any]) -> None:
+    """``pipeline`` and ``models``: each model part's figures, or why it was skipped."""
+    parts = args.parts & {"pipeline", "models"}
+    if not parts:
+        return
+    chosen = bench_model(args.model, folder)
+    if isinstance(chosen, str):
+        for part in parts:
+            results[part] = {"skipped": chosen}
+        return
+    make_config, model = chosen
+    video = bench_video(args.video, args.zones, folder)
+    configs = {f"{threads or 'auto'}_threads": make_config(threads) for threads in args.threads}
+    if "pipeline" in parts:
+        runs: dict[str, Any] = {"model": model, "video": video.what}
+        for name, config in configs.items():
+            runs[name] = pipeline_efficiency(video.path, video.zones, config, args.repeats)
+        results["pipeline"] = runs
+    if "models" in parts:
+        from edge_app.tools.bench.throughput import model_scaling
+
+        results["models"] = {
+            "model": model,
+            **model_scaling(configs, video, args.model_cameras, args.repeats),
+        }
 
 
 def _cost(c: AnalyticsCost) -> dict[str, float]:
@@ -321,8 +299,28 @@ def print_results(results: dict[str, Any]) -> None:
         print(
             f"peer (supervision PolygonZone): equal counts {p['equal_zone_frames']}/"
             f"{p['zone_frames']} zone-frames; ours {p['ours_ms']:.3f} ms, supervision "
-            f"{p['supervision_ms']:.3f} ms per frame; supervision/ours {p['speedup']:.1f}x"
+            f"{p['supervision_ms']:.3f} ms per frame; supervision/ours {p['speedup']:.1f}x "
+            "(the zone lookup alone, on the same anchor pixels)"
         )
+        print(
+            f"peer, the whole counting job from the same masks: equal counts "
+            f"{p['counting_equal_zone_frames']}/{p['zone_frames']} zone-frames; ours "
+            f"{p['ours_counting_ms']:.3f} ms, supervision {p['supervision_counting_ms']:.3f} ms "
+            f"per frame; supervision/ours {p['counting_speedup']:.1f}x; all of our analytics "
+            f"{p['ours_analytics_ms']:.3f} ms ({p['analytics_speedup']:.1f}x, and it does more)"
+        )
+    if "cameras" in results:
+        from edge_app.tools.bench.cameras import print_camera_scaling
+
+        print_camera_scaling(results["cameras"])
+    if "replay" in results:
+        from edge_app.tools.bench.throughput import print_replay_ratio
+
+        print_replay_ratio(results["replay"])
+    if "models" in results:
+        from edge_app.tools.bench.throughput import print_model_scaling
+
+        print_model_scaling(results["models"])
     if "memory" in results:
         m = results["memory"]
         print(
