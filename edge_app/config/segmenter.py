@@ -68,6 +68,15 @@ class BackgroundSegmenterConfig(StrictModel):
     type: Literal["background"] = "background"
     mask_max_side: int = Field(320, ge=64, le=1920, description="mask resolution (long side)")
     history_s: float = Field(30.0, gt=0, description="how fast the background model adapts")
+    bootstrap_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description=(
+            "at a cold start, the empty scene is the median of this many seconds of video;"
+            " until then counts are marked warming_up"
+        ),
+    )
     var_threshold: float = Field(16.0, gt=0)
     detect_shadows: bool = True
     shadow_threshold: float = Field(

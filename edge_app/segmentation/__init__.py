@@ -5,10 +5,17 @@
 """
 
 from edge_app.segmentation.base import (
+    LearningSegmenter,
     Segmenter,
     TwoStageSegmenter,
     create_segmenter,
     stretched_input_size,
 )
 
-__all__ = ["Segmenter", "TwoStageSegmenter", "create_segmenter", "stretched_input_size"]
+__all__ = [
+    "LearningSegmenter",
+    "Segmenter",
+    "TwoStageSegmenter",
+    "create_segmenter",
+    "stretched_input_size",
+]
