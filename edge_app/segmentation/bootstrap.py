@@ -40,6 +40,8 @@ MIN_SAMPLES = 6
 """Fewest samples an estimate is made from."""
 _MOTION_LEVEL = 12
 """Grey-level change between two samples that counts as motion (above camera noise)."""
+_MOTION_SPAN_S = 1.0
+"""Samples this far apart (seconds) are compared to find what moves."""
 _MIN_STILL = 3
 """A pixel still in fewer samples takes the median of all of them."""
 _RESTLESS_SHARE = 0.3
@@ -128,13 +130,16 @@ class Bootstrap:
         pictures = np.stack(self._pictures)  # (K, h, w, 3)
         greys = np.stack(self._greys).astype(np.int16)  # (K, h, w)
         k = pictures.shape[0]
-        changed = np.zeros(greys.shape, bool)  # sample i differs from sample i - 1
-        if k > 1:
-            changed[1:] = np.abs(np.diff(greys, axis=0)) > _MOTION_LEVEL
-        # A sample is moving where it differs from either neighbour, and near that: the
-        # inside of a passer-by of even colour does not change from one sample to the next.
-        moving = changed.copy()
-        moving[:-1] |= changed[1:]
+        # A sample is moving where it differs from a sample up to _MOTION_SPAN_S before
+        # or after it, and near that: the inside of a passer-by of even colour changes
+        # little from one sample to the next, and a group walking slowly covers a place
+        # for a good part of a second.
+        moving = np.zeros(greys.shape, bool)
+        span = max(1, round(_MOTION_SPAN_S / SAMPLE_EVERY_S))
+        for gap in range(1, min(span, k - 1) + 1):
+            differs = np.abs(greys[gap:] - greys[:-gap]) > _MOTION_LEVEL
+            moving[gap:] |= differs
+            moving[:-gap] |= differs
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(9 * self._scale),) * 2)
         for i in range(k):
             moving[i] = cv2.dilate(moving[i].view(np.uint8), kernel).view(bool)
