@@ -263,15 +263,7 @@ class _CameraModel:
         if self.standing.any():
             foreground[self.standing] = 1
             shadow[self.standing] = 0
-        fg = _u8(cv2.morphologyEx(foreground, cv2.MORPH_OPEN, self.open_kernel))
-        fg = _u8(cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self.close_kernel))
-        tracked = fg | _u8(cv2.morphologyEx(shadow, cv2.MORPH_OPEN, self.open_kernel))
-        count, label_image = cv2.connectedComponents(tracked, connectivity=8)
-        labels: npt.NDArray[np.int32] = np.asarray(label_image, np.int32)
-        fg_area = np.bincount(labels[fg > 0], minlength=count)
-        fg_area[0] = 0
-        kept = fg_area >= self.min_blob_px
-        blobs = kept[labels]  # person blobs with their shadows
+        fg, labels, count, blobs = self._blobs(foreground, shadow)
         self.empty = _u8(cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0)
         person = (blobs & (fg > 0)).view(np.uint8)
         if self.bootstrap is not None:
@@ -283,6 +275,21 @@ class _CameraModel:
         if t - self.learned_t >= _LEARN_EVERY_S:
             self._learn(frame, t)
         return person
+
+    def _blobs(
+        self, foreground: npt.NDArray[np.uint8], shadow: npt.NDArray[np.uint8]
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], int, npt.NDArray[np.bool_]]:
+        """The cleaned foreground, the labels of foreground and shadow together, their
+        count, and the person blobs (with their shadows; small ones dropped)."""
+        fg = _u8(cv2.morphologyEx(foreground, cv2.MORPH_OPEN, self.open_kernel))
+        fg = _u8(cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self.close_kernel))
+        tracked = fg | _u8(cv2.morphologyEx(shadow, cv2.MORPH_OPEN, self.open_kernel))
+        count, label_image = cv2.connectedComponents(tracked, connectivity=8)
+        labels: npt.NDArray[np.int32] = np.asarray(label_image, np.int32)
+        fg_area = np.bincount(labels[fg > 0], minlength=count)
+        fg_area[0] = 0
+        kept = fg_area >= self.min_blob_px
+        return fg, labels, count, kept[labels]
 
     def _to_model_exposure(self, small: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """The frame times the per-channel gain that matches the model where the last frame
