@@ -77,7 +77,12 @@ class BackgroundSegmenterConfig(StrictModel):
             " until then counts are marked warming_up"
         ),
     )
-    var_threshold: float = Field(16.0, gt=0)
+    var_threshold: float = Field(
+        16.0,
+        gt=0,
+        description="a pixel is foreground when its squared colour distance to the scene"
+        " exceeds this many times its noise variance (16: four standard deviations)",
+    )
     detect_shadows: bool = True
     shadow_threshold: float = Field(
         0.6,

@@ -29,6 +29,9 @@ it is at other moments."""
 MAX_VARIANCE = 75.0
 """Largest variance (MOG2's): noisier pixels still report people of good contrast."""
 STATE_VERSION = 1
+_SHADOW_GREY_MARGIN = 0.8
+"""Pixels darker than this share of ``shadow_threshold`` times the scene's grey are never
+shadow (the colour test would reject them): they skip it."""
 
 _ONES = np.ones((1, 3), np.float32)
 
@@ -57,6 +60,7 @@ class SceneModel:
         self.background = np.zeros((h, w, 3), np.uint8)
         self._limit = np.zeros((h, w), np.uint16)  # var_threshold * variance, rounded up
         self._grey = np.zeros((h, w), np.uint8)
+        self._grey_floor = np.zeros((h, w), np.uint8)
         self._refresh()
 
     # --- seeding -------------------------------------------------------------------------
@@ -107,10 +111,14 @@ class SceneModel:
         shadow: npt.NDArray[np.uint8],
     ) -> None:
         """Move the shadow pixels of ``foreground`` to ``shadow`` (both changed in place)."""
-        # Only pixels darker than the scene can be its shadow: the test runs on those.
+        # Only pixels darker than the scene, but not much darker than the shadow threshold
+        # allows (with a margin: grey is not the colour projection), can be its shadow:
+        # the test runs on those.
         grey = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
         darker = cv2.compare(grey, self._grey, cv2.CMP_LT)
-        where = np.flatnonzero(cv2.bitwise_and(foreground, darker, mask=foreground))
+        bright_enough = cv2.compare(grey, self._grey_floor, cv2.CMP_GE)
+        maybe = cv2.bitwise_and(darker, bright_enough, mask=foreground)
+        where = np.flatnonzero(maybe)
         if not where.shape[0]:
             return
         now = picture.reshape(-1, 3)[where].astype(np.float32)
@@ -144,6 +152,8 @@ class SceneModel:
     def _refresh(self) -> None:
         self.background = np.asarray(cv2.convertScaleAbs(self._mean), np.uint8)
         self._grey = np.asarray(cv2.cvtColor(self.background, cv2.COLOR_BGR2GRAY), np.uint8)
+        floor = _SHADOW_GREY_MARGIN * self.shadow_threshold
+        self._grey_floor = np.asarray(cv2.convertScaleAbs(self._grey, alpha=floor), np.uint8)
         self._refresh_limit()
 
     def _refresh_limit(self) -> None:
