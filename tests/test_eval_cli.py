@@ -205,3 +205,27 @@ def test_eval_rejects_a_negative_cold_start(
     result = edge_app(*eval_args(scene, "--cold-at", "-1"))
     assert result.returncode != 0
     assert "--cold-at" in result.stderr
+
+
+def test_replay_cold_at_marks_the_warm_up_after_the_restart(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
+    config = tmp_path / "edge-app.yaml"
+    camera = {"id": "tiny", "source": {"type": "file", "path": str(scene.video)},
+              "zones": str(scene.zones)}  # fmt: skip
+    segmenter = {"type": "background", "bootstrap_s": 1.0}
+    config.write_text(json.dumps({"cameras": [camera], "segmenter": segmenter}))
+    replay = ["replay", str(scene.video), "--zones", str(scene.zones), "--config", str(config),
+              "--cold-at", "20", "-q"]  # fmt: skip
+    out = tmp_path / "live"
+    result = edge_app(*replay, "--out-dir", str(out), "--no-resegment")
+    assert result.returncode == 0, result.stderr
+    rows = [r.split(",") for r in (out / "occupancy.csv").read_text().splitlines()[1:]]
+    warming = sorted({int(r[0]) for r in rows if r[-1] == "1"})
+    # A second of bootstrap (10 frames) at the start and again after the restart.
+    assert warming == [*range(10), *range(20, 30)]
+    again = tmp_path / "again"  # by default the warm-up frames are segmented again
+    result = edge_app(*replay, "--out-dir", str(again))
+    assert result.returncode == 0, result.stderr
+    rows = [r.split(",") for r in (again / "occupancy.csv").read_text().splitlines()[1:]]
+    assert len(rows) == 2 * FRAMES and all(r[-1] == "0" for r in rows)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_app.analytics import ZoneAnalyzer, ZoneRule
 from edge_app.config import BackgroundSegmenterConfig
 from edge_app.core.domain import Frame, MaskMapping
 from edge_app.core.errors import SegmenterError
@@ -371,10 +372,27 @@ def sway(t: float, amplitude: float = 1.0) -> float:
 def test_a_person_standing_from_the_first_frame_becomes_counted() -> None:
     # They stand (swaying a pixel) from the first frame on, so the empty scene has never
     # been seen where they are: the bootstrap's median holds them. Their restless outline
-    # tells them from the shelves, and they are in the mask once the bootstrap is over.
+    # tells them from the shelves, and they are in the mask, and counted in the zone they
+    # stand in, once the bootstrap is over.
     rows = run_scene(ours(), fps=5, duration_s=20, position=lambda t: STAND_X + sway(t))
     warm = [r for r in rows if r[0] >= BackgroundSegmenterConfig().bootstrap_s + 0.5]
     assert min(r[3] for r in warm) > 0.6, [round(r[3], 2) for r in warm]
+
+    segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+    zone = np.array([[STAND_X - 40, FOOT_Y - 30], [STAND_X + 40, FOOT_Y - 30],
+                     [STAND_X + 40, H], [STAND_X - 40, H]], dtype=float)  # fmt: skip
+    analyzer = ZoneAnalyzer("cam", [ZoneRule("shelf", zone, 0.0, 0.0)])
+    wall, noise = shop_wall(), CameraNoise()
+    counts = []
+    for i in range(20 * 5):
+        t = i / 5
+        image = wall.copy()
+        draw_person(image, STAND_X + sway(t), FOOT_Y)
+        (mask,) = segmenter.segment([Frame("cam", i, t, WALL, noise(image))])
+        (state,) = analyzer.update(mask, t).states
+        counts.append((t, state.count, state.warming_up))
+    assert all(n == 0 and warming for t, n, warming in counts if t < 1.0)  # not seen yet
+    assert all(n == 1 and not warming for t, n, warming in counts if t >= 6.0), counts
 
 
 def test_masks_warm_up_for_the_bootstrap_and_are_trusted_after() -> None:

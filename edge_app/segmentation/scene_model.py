@@ -34,6 +34,7 @@ _SHADOW_GREY_MARGIN = 0.8
 shadow (the colour test would reject them): they skip it."""
 
 _ONES = np.ones((1, 3), np.float32)
+_ONES.flags.writeable = False  # shared by every instance: read only
 
 
 class SceneModel:
