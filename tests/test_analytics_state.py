@@ -12,6 +12,7 @@ from edge_app.analytics.debounce import Debounce
 from edge_app.analytics.personsize import PersonSize
 from edge_app.analytics.tracker import Tracker
 from edge_app.analytics.zonemap import ZoneMap
+from edge_app.analytics.zonepolygons import ZonePolygons
 from edge_app.analytics.zonestate import ZoneStates
 from edge_app.core.domain import MaskMapping, PersonMask
 from edge_app.core.events import ZoneEnter, ZoneExit
@@ -100,17 +101,18 @@ def test_zonemap_counts_equal_a_pixel_by_pixel_count_for_any_polygons() -> None:
         ]
         assert zm.person_pixels(mask).tolist() == direct
         assert zm.person_pixels(mask > 0).tolist() == direct
-    pixels = [(x, y) for y in range(45) for x in range(60)]
-    counts, zones_of = zm.lookup([(x + 0.5, y + 0.5) for x, y in pixels])
-    labelled = [
-        sorted(int(layer[y, x]) - 1 for layer in zm.layers if layer[y, x]) for x, y in pixels
-    ]
-    assert [sorted(z) for z in zones_of] == labelled
-    assert counts == [sum(k in z for z in labelled) for k in range(4)]
 
 
-# Zone 0 covers pixels x, y in 0..9, zone 1 (overlapping it) 5..14, on a 20x20 grid.
-OVERLAPPING = [square(0, 0, 10, 10), square(5, 5, 15, 15)]
+# --- zone membership of points: the exact polygons --------------------------------------
+
+# Zone 0 is the square 0..10, zone 1 (overlapping it) 5..15; zone 2 a slanted triangle;
+# zone 3 an L (concave) beside them.
+POLYGONS = [
+    square(0, 0, 10, 10),
+    square(5, 5, 15, 15),
+    np.array([[20.0, 0.0], [30.0, 0.0], [20.0, 10.0]]),
+    np.array([[0, 20], [10, 20], [10, 22], [2, 22], [2, 30], [0, 30]], dtype=np.float64),
+]
 
 
 @pytest.mark.parametrize(
@@ -120,32 +122,56 @@ OVERLAPPING = [square(0, 0, 10, 10), square(5, 5, 15, 15)]
         ((7.5, 7.5), (0, 1)),  # in both
         ((12.5, 12.5), (1,)),
         ((17.5, 2.5), ()),
-        ((5.0, 5.0), (0, 1)),  # the top left corner of zone 1
-        ((4.99, 4.99), (0,)),  # just before it
-        ((9.99, 5.0), (0, 1)),  # the last column of zone 0
-        ((10.0, 5.0), (1,)),  # its right edge belongs to the pixel beyond
-        ((12.0, 15.0), ()),  # the bottom edge of zone 1, likewise
-        ((-3.0, 2.0), (0,)),  # outside the grid: its nearest edge pixel
-        ((2.0, -0.5), (0,)),
+        ((4.99, 4.99), (0,)),  # a hair before zone 1's corner
+        ((9.999, 5.0), (0, 1)),  # a hair inside zone 0's right edge
+        ((10.001, 5.0), (1,)),  # a hair beyond it
+        ((21.0, 8.5), (2,)),  # inside the slanted edge x + y = 30
+        ((21.0, 9.5), ()),  # a hair beyond it (a raster cell would hold both)
+        ((5.0, 21.0), (3,)),  # the L's foot
+        ((5.0, 25.0), ()),  # in its notch
+        ((1.0, 29.0), (3,)),
+        ((-0.001, 2.0), ()),  # no nearest cell: outside is outside
         ((25.0, 25.0), ()),
-        ((14.5, 40.0), ()),
     ],
 )
-def test_zonemap_lookup_of_points_on_edges_and_overlaps(
-    point: tuple[float, float], zones: tuple[int, ...]
-) -> None:
-    zm = ZoneMap.build(OVERLAPPING, (20, 20))
-    counts, zones_of = zm.lookup([point])
+def test_zone_polygons_lookup_is_exact(point: tuple[float, float], zones: tuple[int, ...]) -> None:
+    counts, zones_of = ZonePolygons(POLYGONS).lookup([point])
     assert zones_of == [zones]
-    assert counts == [int(k in zones) for k in range(2)]
+    assert counts == [int(k in zones) for k in range(4)]
 
 
-def test_zonemap_lookup_counts_every_point_and_takes_no_points() -> None:
-    zm = ZoneMap.build(OVERLAPPING, (20, 20))
-    counts, zones_of = zm.lookup([(7.5, 7.5), (2.5, 2.5), (12.5, 12.5), (17.5, 2.5)])
-    assert counts == [2, 2]
+def test_zone_polygons_put_a_point_on_a_shared_edge_in_one_zone() -> None:
+    # Two zones that tile the floor: a foot exactly on their border counts once.
+    left, right = square(0, 0, 10, 10), square(10, 0, 20, 10)
+    for point in [(10.0, 5.0), (10.0, 0.0), (10.0, 9.999)]:
+        counts, _ = ZonePolygons([left, right]).lookup([point])
+        assert sum(counts) == 1, point
+
+
+def test_zone_polygons_count_every_point_and_take_no_points() -> None:
+    zones = ZonePolygons(POLYGONS)
+    counts, zones_of = zones.lookup([(7.5, 7.5), (2.5, 2.5), (12.5, 12.5), (17.5, 2.5)])
+    assert counts == [2, 2, 0, 0]
     assert zones_of == [(0, 1), (0,), (1,), ()]
-    assert zm.lookup([]) == ([0, 0], [])
+    assert zones.lookup([]) == ([0, 0, 0, 0], [])
+
+
+def test_zone_polygons_agree_with_shapely_on_random_points() -> None:
+    from shapely import contains_xy
+    from shapely.geometry import Polygon
+
+    rng = np.random.default_rng(5)
+    points = rng.uniform(-2, 32, (2000, 2))
+    inside = ZonePolygons(POLYGONS).inside(points)
+    for k, polygon in enumerate(POLYGONS):
+        assert np.array_equal(
+            inside[:, k], contains_xy(Polygon(polygon), points[:, 0], points[:, 1])
+        )
+
+
+def test_zone_polygons_reject_degenerate_polygons() -> None:
+    with pytest.raises(ValueError, match="3 points"):
+        ZonePolygons([np.array([[0.0, 0.0], [1.0, 1.0]])])
 
 
 def test_zonemap_keeps_a_sliver_zone() -> None:
@@ -529,3 +555,32 @@ def test_mask_is_analysed_at_the_analysis_resolution() -> None:
     # Feet come back in frame pixels even though the grid was 50x25.
     assert result.feet[0, 0] == pytest.approx(100, abs=4)
     assert result.feet[0, 1] == pytest.approx(90, abs=4)
+
+
+def test_a_provisional_mask_marks_states_and_events_warming_up() -> None:
+    za = make_analyzer(enter_after_s=0.0)
+    mask = person_at([(100, 90)])
+    warming = za.update(PersonMask(mask.mask, MAPPING, warming_up=True), 0.0)
+    assert warming.events and all(e.warming_up for e in warming.events)
+    assert all(s.warming_up for s in warming.states)
+    assert all(e.warming_up for e in za.finish())  # visits closed after it say so too
+    trusted = za.update(mask, 1.0)
+    assert not any(s.warming_up for s in trusted.states)
+    assert not any(e.warming_up for e in trusted.events)
+
+
+@pytest.mark.parametrize(("foot_x", "inside"), [(140, True), (142, False)])
+def test_feet_are_tested_against_the_exact_polygon_in_frame_pixels(
+    foot_x: int, inside: bool
+) -> None:
+    # A slanted zone edge crosses the feet's row (y = 92) at x = 140.2, on a coarse 50 px
+    # analysis grid where one cell is 4 frame pixels: the cell [140, 144) lies mostly
+    # outside the zone, but a foot at x = 140 is inside it, and one at 142 is not.
+    slanted = ZoneRule("slant", np.array([[0, 0], [131, 0], [149, 180], [0, 180.0]]), 0.0, 0.0)
+    params = AnalyzerParams(analysis_max_side=50, person_size_learning=False)
+    za = ZoneAnalyzer("cam", [slanted], params)
+    m = np.zeros((H, W), np.uint8)
+    m[70:90, foot_x - 4 : foot_x + 4] = 1
+    result = za.update(PersonMask(m, MAPPING), 0.0)
+    assert result.feet.tolist() == [[foot_x, 92.0]]
+    assert result.states[0].count == int(inside)

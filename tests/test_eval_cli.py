@@ -164,3 +164,68 @@ def test_eval_warm_up_compares_only_the_last_pass(
     assert report["overall"]["count_mae"] == 0.0
     # The replay itself saw both passes.
     assert json.loads((out / "summary.json").read_text())["frames"] == 2 * FRAMES
+
+
+def test_eval_cold_at_restarts_the_segmenter_and_compares_from_there(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
+    out = tmp_path / "cold"
+    args = ["--segmenter", "background", "--cold-at", "15", "--out-dir", str(out)]
+    result = edge_app("eval", str(scene.video), "--zones", str(scene.zones), "--gt",
+                      str(scene.gt), *args)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "eval.json").read_text())
+    assert report["cold_at"] == 15 and report["frames"] == FRAMES - 15
+    assert report["truth_frames_unused"] == 0
+    assert report["warming_up_frames"] == 0  # segmented again once the scene was learned
+    assert json.loads((out / "summary.json").read_text())["frames"] == FRAMES
+    assert "cold start at frame 15" in result.stdout
+
+
+def test_eval_no_resegment_keeps_the_warm_up_as_the_daemon_counts_it(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
+    out = tmp_path / "live"
+    result = edge_app("eval", str(scene.video), "--zones", str(scene.zones), "--gt",
+                      str(scene.gt), "--segmenter", "background", "--no-resegment",
+                      "--out-dir", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "eval.json").read_text())
+    # The tiny clip (4 s) is shorter than the bootstrap (5 s): all of it is warming up.
+    assert report["warming_up_frames"] == FRAMES
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert events and all(e["warming_up"] for e in events if e["zone"] is not None)
+    rows = (out / "occupancy.csv").read_text().splitlines()
+    assert rows[0].endswith(",warming_up") and all(r.endswith(",1") for r in rows[1:])
+
+
+def test_eval_rejects_a_negative_cold_start(
+    edge_app: Callable[..., CliResult], scene: TinyScene
+) -> None:
+    result = edge_app(*eval_args(scene, "--cold-at", "-1"))
+    assert result.returncode != 0
+    assert "--cold-at" in result.stderr
+
+
+def test_replay_cold_at_marks_the_warm_up_after_the_restart(
+    edge_app: Callable[..., CliResult], scene: TinyScene, tmp_path: Path
+) -> None:
+    config = tmp_path / "edge-app.yaml"
+    camera = {"id": "tiny", "source": {"type": "file", "path": str(scene.video)},
+              "zones": str(scene.zones)}  # fmt: skip
+    segmenter = {"type": "background", "bootstrap_s": 1.0}
+    config.write_text(json.dumps({"cameras": [camera], "segmenter": segmenter}))
+    replay = ["replay", str(scene.video), "--zones", str(scene.zones), "--config", str(config),
+              "--cold-at", "20", "-q"]  # fmt: skip
+    out = tmp_path / "live"
+    result = edge_app(*replay, "--out-dir", str(out), "--no-resegment")
+    assert result.returncode == 0, result.stderr
+    rows = [r.split(",") for r in (out / "occupancy.csv").read_text().splitlines()[1:]]
+    warming = sorted({int(r[0]) for r in rows if r[-1] == "1"})
+    # A second of bootstrap (10 frames) at the start and again after the restart.
+    assert warming == [*range(10), *range(20, 30)]
+    again = tmp_path / "again"  # by default the warm-up frames are segmented again
+    result = edge_app(*replay, "--out-dir", str(again))
+    assert result.returncode == 0, result.stderr
+    rows = [r.split(",") for r in (again / "occupancy.csv").read_text().splitlines()[1:]]
+    assert len(rows) == 2 * FRAMES and all(r[-1] == "0" for r in rows)

@@ -72,3 +72,13 @@ def test_stamper_resumes_and_is_unique_across_threads() -> None:
     assert len({i for _, i in seen}) == 2000
     with pytest.raises(ValueError):
         EventStamper("d", next_seq=0)
+
+
+def test_warming_up_is_in_the_json_only_when_true() -> None:
+    stamper = EventStamper("store-7")
+    plain = stamper.stamp(ZoneEvent("cam", "door", 1.0, ZoneEnter(7)), WALL)
+    warming = stamper.stamp(ZoneEvent("cam", "door", 1.0, ZoneEnter(7), warming_up=True), WALL)
+    assert "warming_up" not in plain.to_dict()
+    data = json.loads(json.dumps(warming.to_dict()))
+    assert data["warming_up"] is True
+    assert Event.from_dict(data).warming_up and not Event.from_dict(plain.to_dict()).warming_up

@@ -28,7 +28,7 @@ def replay_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_occupancy_csv_has_one_row_per_frame_per_zone(replay_out: Path) -> None:
     with open(replay_out / "occupancy.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["frame", "t_s", "zone", "count", "coverage", "occupied"]
+    assert list(rows[0]) == ["frame", "t_s", "zone", "count", "coverage", "occupied", "warming_up"]
     zones = ["window-left", "doorway", "window-right"]
     assert len(rows) == 179 * len(zones)
     assert [r["zone"] for r in rows[:3]] == zones

@@ -6,6 +6,7 @@ figure (body ellipse and head), camera noise, and a timeline of source-clock sec
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -14,20 +15,23 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_app.analytics import ZoneAnalyzer, ZoneRule
 from edge_app.config import BackgroundSegmenterConfig
 from edge_app.core.domain import Frame, MaskMapping
 from edge_app.core.errors import SegmenterError
+from edge_app.pipeline.coldstart import learn_ahead
 from edge_app.segmentation.background import BackgroundSegmenter, mask_size_for
 from edge_app.segmentation.base import Segmenter, create_segmenter
 from edge_app.segmentation.masks import mask_in_frame
+from edge_app.sources.file import FileSource
 from tests.conftest import shared_data
 
 W, H = 480, 270
 WALL = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 STAND_X, FOOT_Y = 240, 200
 ENTER = 12.0
-"""Scenes start after the model's warm-up (history_s / 3 = 10 s by default), in which it
-learns everywhere."""
+"""Scenes start empty, past the model's bootstrap (its first ``bootstrap_s``, 5 s by
+default, in which it learns the empty scene)."""
 
 
 def shop_wall(seed: int = 3) -> np.ndarray:
@@ -282,34 +286,33 @@ def test_factory_builds_it_and_close_is_final() -> None:
 
 def test_real_footage_people_past_shop_windows() -> None:
     # TUD-Stadtmitte: 179 frames, 640x480, people walking past shop windows, present from
-    # the first frame. Measured: 0.68 of the truth boxes' pixels are mask, 0.08 elsewhere.
+    # the first frame. The scene is learned ahead (as replay does) and every frame then
+    # segmented with it. Measured: 0.69 of the truth boxes' pixels are mask, 0.05 elsewhere,
+    # from the first frame on (a model started from the first frame alone gave 0.68 and
+    # 0.08 after the first second).
     video = shared_data("tud_stadtmitte", "tud_stadtmitte.mp4")
     boxes: dict[int, list[tuple[int, int, int, int]]] = {}
     for line in shared_data("tud_stadtmitte", "gt.txt").read_text().splitlines():
         f, _, left, top, width, height = (float(v) for v in line.split(",")[:6])
-        boxes.setdefault(int(f), []).append((int(left), int(top), int(width), int(height)))
+        boxes.setdefault(int(f) - 1, []).append((int(left), int(top), int(width), int(height)))
+    frames = list(FileSource("tud", video).frames())
+    assert len(frames) == 179
+    ahead = BackgroundSegmenter(BackgroundSegmenterConfig())
+    learned = learn_ahead(ahead, frames)
     segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
-    capture = cv2.VideoCapture(str(video))
+    segmenter.restore("tud", learned)
     inside, outside = [], []
-    try:
-        index = 0
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            index += 1
-            (mask,) = segmenter.segment([Frame("tud", index, index / 25, WALL, image)])
-            in_box = np.zeros(image.shape[:2], bool)
-            for left, top, width, height in boxes.get(index, []):
-                in_box[top : top + height, left : left + width] = True
-            if index > 25 and in_box.any():  # after one second of video
-                person = mask_in_frame(mask) > 0
-                inside.append(person[in_box].mean())
-                outside.append(person[~in_box].mean())
-    finally:
-        capture.release()
-    assert index == 179
-    assert np.mean(inside) > 0.55
+    for frame in frames:
+        (mask,) = segmenter.segment([frame])
+        assert not mask.warming_up
+        in_box = np.zeros(frame.image.shape[:2], bool)
+        for left, top, width, height in boxes.get(frame.index, []):
+            in_box[top : top + height, left : left + width] = True
+        if in_box.any():
+            person = mask_in_frame(mask) > 0
+            inside.append(person[in_box].mean())
+            outside.append(person[~in_box].mean())
+    assert np.mean(inside) > 0.65
     assert np.mean(outside) < 0.1
 
 
@@ -350,8 +353,8 @@ def test_dark_shoes_of_a_far_person_stay_in_the_mask() -> None:
     # above the feet, which moves far people's foot points out of thin zones.
     gaps = feet_gaps(BackgroundSegmenterConfig())
     assert max(gaps) <= 1, f"mask ends {max(gaps)} px above the feet"
-    # One mask pixel is 1.5 frame rows here: MOG2's threshold loses about one of them.
-    assert np.mean(feet_gaps(BackgroundSegmenterConfig(shadow_threshold=0.5))) >= 1.5
+    # One mask pixel is 1.5 frame rows here: a deeper shadow threshold keeps no more.
+    assert np.mean(gaps) <= np.mean(feet_gaps(BackgroundSegmenterConfig(shadow_threshold=0.5)))
 
 
 def plain_floor() -> np.ndarray:
@@ -361,65 +364,156 @@ def plain_floor() -> np.ndarray:
     return np.clip(floor, 0, 255).astype(np.uint8)
 
 
-def test_ghosts_of_people_in_the_first_frame_clear_while_someone_walks_off_beside_them() -> None:
-    # A and B stand side by side in the first frame, so both are in the model. B walks
-    # slowly off to the left, A walks off to the right at 3 s: B's ghost, A's ghost and B
-    # are one moving blob that the outline test on whole blobs cannot take. The uncovered
-    # floor is recognised within about two seconds (the warm-up's learning alone takes
-    # four). B stays in the mask throughout (where B does not stand on its own first
-    # place, which looks like the model there), although the part of B on its first place
-    # looks like the model, and so like empty floor, next to the rest of B.
-    leaves_at, b_start = 3.0, STAND_X - 34
+def sway(t: float, amplitude: float = 1.0) -> float:
+    """A standing person's sway, in pixels (nobody stands perfectly still)."""
+    return amplitude * math.sin(2 * t)
+
+
+def test_a_person_standing_from_the_first_frame_becomes_counted() -> None:
+    # They stand (swaying a pixel) from the first frame on, so the empty scene has never
+    # been seen where they are: the bootstrap's median holds them. Their restless outline
+    # tells them from the shelves, and they are in the mask, and counted in the zone they
+    # stand in, once the bootstrap is over.
+    rows = run_scene(ours(), fps=5, duration_s=20, position=lambda t: STAND_X + sway(t))
+    warm = [r for r in rows if r[0] >= BackgroundSegmenterConfig().bootstrap_s + 0.5]
+    assert min(r[3] for r in warm) > 0.6, [round(r[3], 2) for r in warm]
+
     segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
-    wall, noise = plain_floor(), CameraNoise()
-    blank = np.zeros((H, W, 3), np.uint8)
-    b_place = draw_person(blank.copy(), b_start, FOOT_Y) > 0
-    places = b_place | (draw_person(blank, STAND_X, FOOT_Y) > 0)
-    ghost_px, b_seen = [], []
-    for i in range(10 * 5):
+    zone = np.array([[STAND_X - 40, FOOT_Y - 30], [STAND_X + 40, FOOT_Y - 30],
+                     [STAND_X + 40, H], [STAND_X - 40, H]], dtype=float)  # fmt: skip
+    analyzer = ZoneAnalyzer("cam", [ZoneRule("shelf", zone, 0.0, 0.0)])
+    wall, noise = shop_wall(), CameraNoise()
+    counts = []
+    for i in range(20 * 5):
         t = i / 5
         image = wall.copy()
-        a_x = STAND_X + (60 * (t - leaves_at) if t >= leaves_at else math.sin(2 * t))
-        if a_x < W + 20:
-            draw_person(image, a_x, FOOT_Y)
-        b_truth = draw_person(image, b_start - 10 * t, FOOT_Y) > 0
-        mask = mask_in_frame(segmenter.segment([Frame("cam", i, t, WALL, noise(image))])[0]) > 0
-        near_b = cv2.dilate(b_truth.view(np.uint8), np.ones((9, 9), np.uint8)) > 0
-        ghost_px.append((t, int(np.count_nonzero(mask & places & ~near_b))))
-        if t >= 1.0:
-            b_seen.append(
-                np.count_nonzero(mask & b_truth & ~b_place) / np.count_nonzero(b_truth & ~b_place)
-            )
-    cleared = leaves_at + 0.6 + 2.0  # A has uncovered its place 0.6 s after leaving
-    assert all(n == 0 for t, n in ghost_px if t >= cleared), f"ghosts left: {ghost_px}"
-    assert min(b_seen) > 0.8, f"B lost: {np.round(b_seen, 2).tolist()}"
+        draw_person(image, STAND_X + sway(t), FOOT_Y)
+        (mask,) = segmenter.segment([Frame("cam", i, t, WALL, noise(image))])
+        (state,) = analyzer.update(mask, t).states
+        counts.append((t, state.count, state.warming_up))
+    assert all(n == 0 and warming for t, n, warming in counts if t < 1.0)  # not seen yet
+    assert all(n == 1 and not warming for t, n, warming in counts if t >= 6.0), counts
 
 
-def test_ghost_fused_with_someone_standing_beside_it_clears_in_the_warm_up() -> None:
-    # A is in the first frame and walks off at 2 s; B has walked in and stands right beside
-    # A's place: A's ghost and B are one blob, which the outline test does not take. The
-    # uncovered floor looks like the floor around it (a plain, finely textured floor), so
-    # it is recognised within two seconds; B stays.
-    leaves_at, b_x = 2.0, STAND_X - 34
-    segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+def test_masks_warm_up_for_the_bootstrap_and_are_trusted_after() -> None:
+    segmenter = BackgroundSegmenter(BackgroundSegmenterConfig(bootstrap_s=3.0))
+    wall, noise = shop_wall(), CameraNoise()
+    warming = [
+        segmenter.segment([Frame("cam", i, i / 5, WALL, noise(wall))])[0].warming_up
+        for i in range(25)
+    ]
+    assert warming == [True] * 15 + [False] * 10  # trusted from t = 3.0 s
+
+
+def test_a_ghost_goes_without_taking_a_still_person_beside_it() -> None:
+    # A stands perfectly still in the first frames (so the model learns them as scene)
+    # and walks off at 8 s; B came in at 6 s and stands right beside A's place, swaying.
+    # A's place is a ghost once A is gone (floor where the model holds a person); it is
+    # part of B's blob, but B's own outline is an edge of the frame and A's place is not.
+    leaves_at, b_x = 8.0, STAND_X - 34
     wall, noise = plain_floor(), CameraNoise()
     a_place = draw_person(np.zeros((H, W, 3), np.uint8), STAND_X, FOOT_Y) > 0
+    segment = ours()
     ghost_px, b_seen = [], []
-    for i in range(6 * 5):
+    for i in range(20 * 5):
         t = i / 5
         image = wall.copy()
-        a_x = STAND_X + (60 * (t - leaves_at) if t >= leaves_at else math.sin(2 * t))
+        a_x = STAND_X + (60 * (t - leaves_at) if t >= leaves_at else 0)
         if a_x < W + 20:
             draw_person(image, a_x, FOOT_Y)
-        b_truth = draw_person(image, min(b_x, -20 + 120 * t) + math.sin(3 * t), FOOT_Y) > 0
-        mask = mask_in_frame(segmenter.segment([Frame("cam", i, t, WALL, noise(image))])[0]) > 0
+        b_truth = np.zeros((H, W), bool)
+        if t >= 6.0:
+            b_truth = draw_person(image, min(b_x, -20 + 120 * (t - 6.0)) + sway(t), FOOT_Y) > 0
+        mask = segment(Frame("cam", i, t, WALL, noise(image))) > 0
         near_b = cv2.dilate(b_truth.view(np.uint8), np.ones((9, 9), np.uint8)) > 0
         ghost_px.append((t, int(np.count_nonzero(mask & a_place & ~near_b))))
-        if 2.0 <= t < 4.6:
+        if t >= 8.0:
             b_seen.append(np.count_nonzero(mask & b_truth) / np.count_nonzero(b_truth))
-    cleared = leaves_at + 0.6 + 2.0  # A has uncovered its place 0.6 s after leaving
-    assert all(n == 0 for t, n in ghost_px if t >= cleared), f"ghost left: {ghost_px}"
+    assert any(n > 100 for t, n in ghost_px if leaves_at + 0.6 <= t < leaves_at + 1.5)
+    assert all(n == 0 for t, n in ghost_px if t >= leaves_at + 4.0), f"ghost left: {ghost_px}"
     assert min(b_seen) > 0.8, f"B lost: {np.round(b_seen, 2).tolist()}"
+
+
+def test_a_restart_with_the_saved_scene_counts_at_once() -> None:
+    wall, noise = shop_wall(), CameraNoise()
+    first = BackgroundSegmenter(BackgroundSegmenterConfig())
+    for i in range(40):  # 8 s of the empty shop: the scene is learned
+        first.segment([Frame("cam", i, i / 5, WALL, noise(wall))])
+    saved = first.state("cam")
+    assert saved is not None
+    saved = json.loads(json.dumps(saved))  # as the daemon keeps it, in a JSON file
+    # The next start: someone is already in front of the shelves, and the lights are a
+    # little brighter. The saved scene is used at once, and they are in the mask.
+    restarted = BackgroundSegmenter(BackgroundSegmenterConfig())
+    restarted.restore("cam", saved)
+    image = wall.copy()
+    truth = draw_person(image, STAND_X, FOOT_Y)
+    (mask,) = restarted.segment([Frame("cam", 0, 100.0, WALL, noise(image, gain=1.1))])
+    assert not mask.warming_up
+    assert iou(mask_in_frame(mask), truth) > 0.75
+    # A cold start instead sees nobody: the first frame is all it knows.
+    (cold,) = BackgroundSegmenter(BackgroundSegmenterConfig()).segment(
+        [Frame("cam", 0, 100.0, WALL, noise(image))]
+    )
+    assert cold.warming_up and np.count_nonzero(cold.mask) == 0
+
+
+def test_a_moved_camera_does_not_use_the_saved_scene() -> None:
+    wall, noise = shop_wall(), CameraNoise()
+    first = BackgroundSegmenter(BackgroundSegmenterConfig())
+    for i in range(40):
+        first.segment([Frame("cam", i, i / 5, WALL, noise(wall))])
+    moved = np.roll(wall, (9, 12), axis=(0, 1))  # the camera was knocked a little
+    restarted = BackgroundSegmenter(BackgroundSegmenterConfig())
+    restarted.restore("cam", first.state("cam"))
+    masks = [restarted.segment([Frame("cam", i, i / 5, WALL, noise(moved))])[0] for i in range(10)]
+    assert all(m.warming_up for m in masks), "it must learn the new view from scratch"
+    assert all(np.count_nonzero(m.mask) == 0 for m in masks)
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"version": 1}, "no background picture"),
+        ({"background": 42}, "no background picture"),
+    ],
+)
+def test_restore_rejects_what_is_not_a_saved_scene(state: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BackgroundSegmenter(BackgroundSegmenterConfig()).restore("cam", state)
+
+
+def test_a_corrupt_saved_scene_is_a_cold_start(caplog: pytest.LogCaptureFixture) -> None:
+    wall, noise = shop_wall(), CameraNoise()
+    segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+    segmenter.restore("cam", {"background": "not base64!", "frame_size": [W, H]})
+    (mask,) = segmenter.segment([Frame("cam", 0, 0.0, WALL, noise(wall))])
+    assert mask.warming_up
+    assert "saved background not used" in caplog.text
+
+
+def test_masks_do_not_depend_on_the_number_of_threads() -> None:
+    # OpenCV parallelises some calls; the masks must be the same on one thread or many.
+    def clip() -> list[np.ndarray]:
+        segment = ours()
+        wall, noise = shop_wall(), CameraNoise()
+        masks = []
+        for i in range(60):
+            t = i / 5
+            image = wall.copy()
+            draw_person(image, 40 + 20 * t, FOOT_Y)
+            masks.append(segment(Frame("cam", i, t, WALL, noise(image, gain=1 + 0.01 * t))))
+        return masks
+
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        alone = clip()
+        cv2.setNumThreads(max(threads, 4))
+        many = clip()
+    finally:
+        cv2.setNumThreads(threads)
+    assert all(np.array_equal(a, b) for a, b in zip(alone, many, strict=True))
 
 
 def test_camera_exposure_step_keeps_a_still_person_and_adds_no_floor() -> None:

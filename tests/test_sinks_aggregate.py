@@ -140,6 +140,14 @@ def test_topics_under_the_base() -> None:
     assert topics.state("cam1", "till/2") == "shops/edge-7/edge/cam1/till_2/state"
 
 
+def test_state_payload_says_warming_up_only_while_it_is() -> None:
+    from dataclasses import replace
+
+    warming = state_payload(replace(state(5.0, 1, 0.1, True, 4.0), warming_up=True), WALL)
+    assert warming["warming_up"] is True
+    assert "warming_up" not in state_payload(state(5.0, 1, 0.1, True, 4.0), WALL)
+
+
 def test_state_payload_turns_source_times_into_utc() -> None:
     payload = state_payload(state(100.0, 2, 0.12345, True, 40.0, dwell={1: 12.5, 2: 3.0}), WALL)
     assert payload == {

@@ -4,8 +4,9 @@ Per frame: the mask is brought to the analysis grid and split into blobs; stacke
 fragments of one person are joined and each blob is split into the people it holds
 (``PersonSize``, a perspective model learned online from isolated people); their foot
 points are tracked (``Tracker``), and people who merged into a neighbour's blob keep
-their track and their place for a while; foot points are looked up in the rasterised
-zones (``ZoneMap``). Counts are what this frame shows; only occupancy and visits are
+their track and their place for a while; foot points, in frame pixels, are tested
+against the zones' polygons (``ZonePolygons``), and each zone's coverage is read from its
+raster (``ZoneMap``). Counts are what this frame shows; only occupancy and visits are
 debounced, in source-clock seconds (``ZoneStates``), so a brief occlusion never ends an
 occupancy and a frame-rate drop never stretches a dwell.
 """
@@ -13,7 +14,7 @@ occupancy and a frame-rate drop never stretches a dwell.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -23,6 +24,7 @@ from edge_app.analytics.blobs import Blob, find_blobs
 from edge_app.analytics.personsize import Person, PersonSize
 from edge_app.analytics.tracker import Track, Tracker
 from edge_app.analytics.zonemap import ZoneMap
+from edge_app.analytics.zonepolygons import ZonePolygons
 from edge_app.analytics.zonestate import ZoneRule, ZoneStates
 from edge_app.core.domain import ImageU8, MaskMapping, PersonMask, Point, Points, ZoneState
 from edge_app.core.events import ZoneEvent
@@ -73,6 +75,7 @@ class ZoneAnalyzer:
         self._zonemap: ZoneMap | None = None
         self._source_mapping: MaskMapping | None = None
         self._min_area_px = 0.0
+        self._warming_up = False
         self._set_rules(rules)
 
     def _set_rules(self, rules: Sequence[ZoneRule]) -> None:
@@ -83,6 +86,7 @@ class ZoneAnalyzer:
             self.params.coverage_event_step,
         )
         self.rules = self._zones.rules
+        self._polygons = ZonePolygons([r.polygon for r in self.rules])
         self._zonemap = None
         self._source_mapping = None
 
@@ -90,7 +94,7 @@ class ZoneAnalyzer:
         """Swap in new zones (a reload). Open visits end as ``ended``; tracks are kept."""
         events = self._zones.close_all(reason="ended")
         self._set_rules(rules)
-        return events
+        return self._marked(events)
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -100,7 +104,8 @@ class ZoneAnalyzer:
     # --- per frame ------------------------------------------------------------------
 
     def update(self, person: PersonMask, t: float) -> FrameAnalysis:
-        """Analyse one mask taken at source-clock time ``t`` (seconds)."""
+        """Analyse one mask taken at source-clock time ``t`` (seconds). A mask that is
+        ``warming_up`` gives states and events that say so."""
         if person.mapping != self._source_mapping:
             self._configure(person.mapping)
         zonemap, tracker, grid_mapping = self._zonemap, self._tracker, self._grid_mapping
@@ -121,8 +126,8 @@ class ZoneAnalyzer:
         ):
             ids.append(track_id)
             feet.append(foot)
-        # The foot is the bottom edge of the box; look up the pixel just above it.
-        counts, zones_of = zonemap.lookup([(x, y - 0.5) for x, y in feet])
+        feet_px = grid_mapping.mask_to_frame(feet)
+        counts, zones_of = self._polygons.lookup(feet_px)
         coverage = zonemap.coverage(grid)
 
         events: list[ZoneEvent] = []
@@ -130,7 +135,10 @@ class ZoneAnalyzer:
             events.extend(self._zones.end_track(tr.id, "lost"))
         events.extend(self._zones.update_visits(ids, zones_of, t))
         states = self._zones.update_zones(counts, coverage.tolist(), t, events)
-        feet_px = grid_mapping.mask_to_frame(feet)
+        self._warming_up = person.warming_up
+        if person.warming_up:
+            states = tuple(replace(s, warming_up=True) for s in states)
+            events = self._marked(events)
         track_ids = np.array(ids, dtype=np.int64)
         return FrameAnalysis(states, tuple(events), feet_px, track_ids, len(blobs))
 
@@ -140,7 +148,13 @@ class ZoneAnalyzer:
         events = self._zones.close_all(reason="ended")
         if self._tracker is not None:
             self._tracker.end_all()
-        return events
+        return self._marked(events)
+
+    def _marked(self, events: list[ZoneEvent]) -> list[ZoneEvent]:
+        """``events`` marked ``warming_up`` when the last mask was provisional."""
+        if not self._warming_up:
+            return events
+        return [replace(e, warming_up=True) for e in events]
 
     # --- internals ------------------------------------------------------------------
 

@@ -136,6 +136,7 @@ class PersonSize:
         self._side = _LineFit()
         self._height = _LineFit()
         self.samples = 0
+        self._learned_boxes: list[tuple[float, float, float, float]] = []
 
     @property
     def ready(self) -> bool:
@@ -155,12 +156,23 @@ class PersonSize:
     def learn(
         self, blobs: Sequence[Blob], frame_height: int, frame_width: int | None = None
     ) -> None:
-        """Add the blobs that look like one whole, isolated person to the fit."""
+        """Add the blobs that look like one whole, isolated person to the fit.
+
+        A blob that is where one learned from stood in the previous call (its box within
+        ``SAME_BOX_PX`` on every side) is not learned again: someone standing still for a
+        minute is one sample, not one per frame, so neither they nor the rows they stand
+        on outweigh the people who walk past.
+        """
         lo, hi = self.single_aspect
         r_lo, r_hi = self.single_ratio
         ready = self.ready
         added = 0
+        previous, self._learned_boxes = self._learned_boxes, []
         for x, y, w, h, area, _ in blobs:
+            box = (x, y, x + w, y + h)
+            if any(_same_box(box, old) for old in previous):
+                self._learned_boxes.append(box)
+                continue
             bottom = y + h
             # Blobs cut by the frame edge are not whole people.
             if y <= 0 or bottom >= frame_height:
@@ -175,6 +187,7 @@ class PersonSize:
                 continue
             self._side.add(bottom, math.sqrt(area), self.decay)
             self._height.add(bottom, h, self.decay)
+            self._learned_boxes.append(box)
             added += 1
         if added:
             self.samples += added
@@ -315,6 +328,14 @@ class PersonSize:
         self._side.restore(side)
         self._height.restore(height)
         self.samples = samples
+
+
+SAME_BOX_PX = 0.0
+"""Boxes closer than this on every side (analysis pixels) are one blob that stood still."""
+
+
+def _same_box(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return all(abs(p - q) <= SAME_BOX_PX for p, q in zip(a, b, strict=True))
 
 
 def _joined(parts: Sequence[Blob]) -> Blob:

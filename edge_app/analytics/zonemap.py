@@ -6,19 +6,19 @@ overlap each other. Nearly every store needs a single layer.
 
 Per frame the person pixels of every zone come from one integral image of the mask: each
 zone is kept as the few rectangles its pixels make up (one for an axis-aligned box), and a
-rectangle's pixel count is four lookups in the integral image.
+rectangle's pixel count is four lookups in the integral image. Whether a foot point is in
+a zone is not read from the raster but from the polygon itself (``ZonePolygons``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_app.core.domain import ImageU8, Point, Points
+from edge_app.core.domain import ImageU8, Points
 
 SUPERSAMPLE = 4
 
@@ -35,15 +35,12 @@ class ZoneMap:
     so a zone map is not thread-safe: one per analyzer.
 
     >>> zm = ZoneMap.build([np.array([[0, 0], [4, 0], [4, 4], [0, 4]], float)], (8, 4))
-    >>> zm.lookup([(1.5, 2.5), (6.0, 1.0), (-3.0, 9.0)])
-    ([2], [(0,), (), (0,)])
     >>> mask = np.zeros((4, 8), np.uint8); mask[:, 2:6] = 1
     >>> zm.coverage(mask).tolist()
     [0.5]
     """
 
     __slots__ = (
-        "_cell_zones",
         "_corner_index",
         "_corner_signs",
         "_sums",
@@ -62,18 +59,6 @@ class ZoneMap:
         self.layers = layers
         self.layer_zones = layer_zones
         self.areas = areas
-        # The zones of every pixel (row-major) as a tuple, for cheap lookups of a few points
-        # per frame; the tuples are shared, one per distinct combination of zones.
-        n_layers, h, w = layers.shape
-        flat = layers.reshape(n_layers, h * w)
-        if n_layers == 1:
-            labels, inverse = np.unique(flat[0], return_inverse=True)
-            combos = [[v] for v in labels.tolist()]
-        else:
-            stacked, inverse = np.unique(flat, axis=1, return_inverse=True)
-            combos = stacked.T.tolist()
-        tuples = [tuple(v - 1 for v in combo if v) for combo in combos]
-        self._cell_zones = [tuples[i] for i in inverse.reshape(-1).tolist()]
         # Person pixels are counted in the integral image of the window that holds every
         # zone: each zone is the few rectangles its pixels make up, and each zone's pixel
         # count one product of +1/-1 with the four corners of each of its rectangles,
@@ -152,23 +137,6 @@ class ZoneMap:
     def coverage(self, mask: ImageU8) -> npt.NDArray[np.float64]:
         """Fraction ``0..1`` of each zone's pixels that are person."""
         return self.person_pixels(mask) / self.areas
-
-    def lookup(self, points: Iterable[Point]) -> tuple[list[int], list[tuple[int, ...]]]:
-        """The zones of ``(x, y)`` points in grid pixels: how many points each zone holds,
-        and the zones each point is in (in layer order). A point counts in the pixel
-        that holds it; points outside the grid count in its nearest edge pixel."""
-        counts = [0] * self.zone_count
-        zones_of: list[tuple[int, ...]] = []
-        _, height, width = self.layers.shape
-        for x, y in points:
-            # Plain Python per point: people are few, NumPy calls cost more than the work.
-            col = min(max(math.floor(x), 0), width - 1)
-            row = min(max(math.floor(y), 0), height - 1)
-            zones = self._cell_zones[row * width + col]
-            for k in zones:
-                counts[k] += 1
-            zones_of.append(zones)
-        return counts, zones_of
 
 
 def _rasterise(polygon: Points, width: int, height: int) -> npt.NDArray[np.bool_]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge_app.config import (
     AppConfig,
@@ -24,6 +24,31 @@ def add_segmenter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="take segmenter and analytics settings from here")
     p.add_argument("--segmenter", choices=["background", "onnxruntime"])
     p.add_argument("--model", type=Path, help="ONNX model for --segmenter onnxruntime")
+
+
+def add_cold_start_args(p: argparse.ArgumentParser) -> None:
+    """``--cold-at`` and ``--no-resegment`` of replay and eval."""
+    p.add_argument(
+        "--cold-at",
+        type=int,
+        metavar="K",
+        help="start the segmenter cold again at frame K (0-based), as after a restart without "
+        "its saved scene; eval compares the frames from K on",
+    )
+    p.add_argument(
+        "--no-resegment",
+        action="store_true",
+        help="keep the provisional masks of the segmenter's warm-up, as the daemon counts them "
+        "(marked warming_up), instead of segmenting those frames again once it has learned "
+        "the scene",
+    )
+
+
+def cold_start_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``cold_at`` and ``resegment`` arguments of ``--cold-at`` / ``--no-resegment``."""
+    if args.cold_at is not None and args.cold_at < 0:
+        raise ConfigError("(command line)", "--cold-at", "must be >= 0", "give a frame index")
+    return {"cold_at": args.cold_at, "resegment": not args.no_resegment}
 
 
 def segmenter_for(args: argparse.Namespace, config: AppConfig | None) -> SegmenterConfig:

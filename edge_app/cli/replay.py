@@ -6,7 +6,12 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from edge_app.cli.common import add_segmenter_args, segmenter_for
+from edge_app.cli.common import (
+    add_cold_start_args,
+    add_segmenter_args,
+    cold_start_kwargs,
+    segmenter_for,
+)
 from edge_app.config import AnalyticsConfig, load_config
 from edge_app.config.zones import load_zones
 from edge_app.core.errors import ConfigError
@@ -20,6 +25,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zones", type=Path, required=True, help="zone file of the video's camera")
     p.add_argument("--out-dir", type=Path, required=True)
     add_segmenter_args(p)
+    add_cold_start_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--overlay",
@@ -35,6 +41,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     zones = load_zones(args.zones)
     segmenter = segmenter_for(args, config)
     analytics = config.analytics if config else AnalyticsConfig()
+    cold = cold_start_kwargs(args)
     if not args.video.is_file():
         raise ConfigError(str(args.video), None, "video file not found", "check the path")
     with contextlib.ExitStack() as stack:
@@ -50,6 +57,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             device_id=config.device_id if config else "replay",
             on_result=progress.update,
             extra_sinks=sinks,
+            cold_at=() if cold["cold_at"] is None else (cold["cold_at"],),
+            resegment=cold["resegment"],
         )
     progress.print_summary(summary, args.out_dir)
     if args.overlay is not None:

@@ -71,7 +71,22 @@ class BackgroundSegmenterConfig(StrictModel):
     history_s: float = Field(
         30.0, gt=0, le=LONGEST_S, description="how fast the background model adapts"
     )
-    var_threshold: float = Field(16.0, gt=0, le=1e6)
+    bootstrap_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description=(
+            "at a cold start, the empty scene is the median of this many seconds of video;"
+            " until then counts are marked warming_up"
+        ),
+    )
+    var_threshold: float = Field(
+        16.0,
+        gt=0,
+        le=1e6,
+        description="a pixel is foreground when its squared colour distance to the scene"
+        " exceeds this many times its noise variance (16: four standard deviations)",
+    )
     detect_shadows: bool = True
     shadow_threshold: float = Field(
         0.6,

@@ -44,6 +44,25 @@ class SyntheticSourceConfig(StrictModel):
     width: int = Field(960, ge=160, le=3840)
     height: int = Field(540, ge=120, le=2160)
     people: int = Field(8, ge=0, le=64, description="how many people visit during the run")
+    start_s: float = Field(
+        0.0,
+        ge=0,
+        le=86_400,
+        description="shop time at the first frame: the camera starts while the shop is open"
+        " and people are in view (0: it starts before the first visitor)",
+    )
+    standers: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="people standing at the shelves from before the first frame, for minutes",
+    )
+    dim_at_s: float | None = Field(
+        None, ge=0, description="camera seconds at which the lights change (none: they never do)"
+    )
+    dim_to: float = Field(
+        0.7, gt=0, le=2, description="brightness after dim_at_s, as a share of before"
+    )
     realtime: bool = False
 
 

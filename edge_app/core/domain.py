@@ -122,11 +122,14 @@ class PersonMask:
     """Where the people are in one frame.
 
     ``mask`` is ``(h, w)`` uint8 with 1 for person and 0 for background, at the model's
-    output resolution; ``mapping`` relates its pixels to the frame's.
+    output resolution; ``mapping`` relates its pixels to the frame's. ``warming_up`` is
+    true while the segmenter does not trust its own masks yet (a background model still
+    learning the empty scene after a cold start): what is counted from it is provisional.
     """
 
     mask: ImageU8
     mapping: MaskMapping
+    warming_up: bool = False
 
     def __post_init__(self) -> None:
         if self.mask.ndim != 2 or self.mask.dtype != np.uint8:
@@ -148,7 +151,8 @@ class ZoneState:
     ``count`` is people whose foot point is inside; ``coverage`` the fraction (0..1) of the
     zone's pixels that are person; ``occupied`` the debounced state, true since
     ``occupied_since`` (source-clock seconds); ``dwell_s`` maps each track inside to the
-    seconds it has been inside.
+    seconds it has been inside. ``warming_up``: the frame's mask was provisional (the
+    segmenter is still warming up after a cold start), so the figures are too.
     """
 
     camera: str
@@ -159,6 +163,7 @@ class ZoneState:
     occupied: bool
     occupied_since: float | None
     dwell_s: dict[int, float] = field(default_factory=dict)
+    warming_up: bool = False
 
     @property
     def longest_dwell_s(self) -> float:

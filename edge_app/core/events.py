@@ -102,12 +102,17 @@ Payload = ZoneEnter | ZoneExit | ZoneOccupancy | DwellExceeded | CapacityExceede
 
 @dataclass(frozen=True, slots=True)
 class ZoneEvent:
-    """An unstamped event as the analytics emits it; ``t`` is source-clock seconds."""
+    """An unstamped event as the analytics emits it; ``t`` is source-clock seconds.
+
+    ``warming_up``: it comes from a frame whose mask was provisional (the segmenter is
+    still warming up after a cold start), so it may be wrong.
+    """
 
     camera: str
     zone: str | None
     t: float
     payload: Payload
+    warming_up: bool = False
 
     @property
     def type(self) -> EventType:
@@ -116,7 +121,8 @@ class ZoneEvent:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A stamped event: unique ``id``, per-device ``seq`` (1, 2, ...), UTC ``wall`` time."""
+    """A stamped event: unique ``id``, per-device ``seq`` (1, 2, ...), UTC ``wall`` time;
+    ``warming_up`` as its ``ZoneEvent``'s (in the JSON only when true)."""
 
     id: str
     seq: int
@@ -126,6 +132,7 @@ class Event:
     zone: str | None
     t: float
     payload: Payload
+    warming_up: bool = False
 
     @property
     def type(self) -> EventType:
@@ -146,6 +153,8 @@ class Event:
         }
         for key, value in asdict(self.payload).items():
             data[key] = round(value, 3) if isinstance(value, float) else value
+        if self.warming_up:
+            data["warming_up"] = True
         return data
 
     @classmethod
@@ -185,6 +194,7 @@ class Event:
             zone=data.get("zone"),
             t=float(data["t"]),
             payload=payload,
+            warming_up=bool(data.get("warming_up", False)),
         )
 
 
@@ -225,4 +235,5 @@ class EventStamper:
             zone=event.zone,
             t=event.t,
             payload=event.payload,
+            warming_up=event.warming_up,
         )

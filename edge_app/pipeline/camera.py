@@ -66,7 +66,7 @@ class CameraAnalytics:
     """A camera's analyzer, built on its first frame (when the frame size is known).
 
     ``size_state`` is a person-size model saved by ``size_state()`` on an earlier run
-    (see ``edge_app.runtime.perspective_store``); it is restored into the new analyzer.
+    (see ``edge_app.runtime.learned_state``); it is restored into the new analyzer.
     Without zones (``None``: the zone editor before the first zone is drawn) frames pass
     through with an empty analysis.
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 from edge_app.config import AppConfig, CameraConfig
 from edge_app.config.zones import ZoneSet, load_camera_zones
@@ -28,10 +29,15 @@ from edge_app.pipeline.runner import RunnerCamera, StreamRunner, warm_up
 from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import CameraCapture
 from edge_app.runtime.health import HealthSnapshot, WatchdogGate
-from edge_app.runtime.perspective_store import PerspectiveStore, perspective_path
+from edge_app.runtime.learned_state import LearnedStateStore
 from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
 from edge_app.runtime.systemd import Notifier, watchdog_interval_s
-from edge_app.segmentation import Segmenter, create_segmenter, stretched_input_size
+from edge_app.segmentation import (
+    LearningSegmenter,
+    Segmenter,
+    create_segmenter,
+    stretched_input_size,
+)
 from edge_app.sinks.base import Sink, StatsSink
 from edge_app.sources import Source, create_source
 
@@ -137,7 +143,7 @@ class App:
         self._stop_capture()
         if self._stop_runner():
             self._finish_cameras()
-            self._save_person_sizes()
+            self._save_learned_state()
             if self.segmenter is not None:
                 self.segmenter.close()
         self.segmenter = None
@@ -181,8 +187,9 @@ class App:
         daemon = self.config.daemon
         backoff = Backoff(daemon.reconnect_min_s, daemon.reconnect_max_s)
         now = time.monotonic()
-        sizes = PerspectiveStore(perspective_path(self.config.store.path)).load()
+        learned = LearnedStateStore.beside(self.config.store.path)
         for cam in self.config.cameras:
+            saved = learned.load(cam.id)
             source = self._make_source(cam)
             feed = FrameFeed(source.live, 1 if source.live else FILE_FEED_DEPTH)
             capture = CameraCapture(
@@ -200,12 +207,23 @@ class App:
                 self.zones[cam.id],
                 self.config.analytics,
                 self._stamper_of_sinks(),
-                sizes.get(cam.id),
+                saved.get("person_size"),
                 stretched_to=None
                 if self.segmenter is None
                 else stretched_input_size(self.segmenter),
             )
             self.cameras[cam.id] = CameraParts(cam, capture, analytics, now)
+            self._restore_scene(cam.id, saved.get("background"))
+
+    def _restore_scene(self, camera_id: str, state: dict[str, Any] | None) -> None:
+        # A restart is not a cold start: the segmenter checks the saved scene against the
+        # camera's first frame, and starts cold (counts marked warming_up) if it moved.
+        if state is None or not isinstance(self.segmenter, LearningSegmenter):
+            return
+        try:
+            self.segmenter.restore(camera_id, state)
+        except ValueError as exc:
+            log.warning("camera %s: saved scene ignored (%s)", camera_id, exc)
 
     def _start_runner(self) -> None:
         if self.segmenter is None:
@@ -260,15 +278,19 @@ class App:
         )
         return False
 
-    def _save_person_sizes(self) -> None:
-        # The learned perspective of each camera survives a restart (perspective_store).
-        states = {cid: cam.analytics.size_state() for cid, cam in self.cameras.items()}
-        try:
-            PerspectiveStore(perspective_path(self.config.store.path)).save(
-                {cid: state for cid, state in states.items() if state is not None}
-            )
-        except StoreError as exc:
-            log.error("%s", exc)
+    def _save_learned_state(self) -> None:
+        # What each camera learned survives a restart (runtime.learned_state).
+        store = LearnedStateStore.beside(self.config.store.path)
+        segmenter = self.segmenter if isinstance(self.segmenter, LearningSegmenter) else None
+        for cid, cam in self.cameras.items():
+            learned = {
+                "person_size": cam.analytics.size_state(),
+                "background": segmenter.state(cid) if segmenter is not None else None,
+            }
+            try:
+                store.save(cid, learned)
+            except StoreError as exc:
+                log.error("%s", exc)
 
     def _finish_cameras(self) -> None:
         now = time.monotonic()

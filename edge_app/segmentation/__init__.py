@@ -5,6 +5,7 @@
 """
 
 from edge_app.segmentation.base import (
+    LearningSegmenter,
     PerCameraSegmenter,
     Segmenter,
     TwoStageSegmenter,
@@ -13,6 +14,7 @@ from edge_app.segmentation.base import (
 )
 
 __all__ = [
+    "LearningSegmenter",
     "PerCameraSegmenter",
     "Segmenter",
     "TwoStageSegmenter",

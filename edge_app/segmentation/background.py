@@ -1,61 +1,58 @@
 """The ``background`` segmenter: no model, for static cameras and machines without accelerator.
 
-Foreground is whatever differs from a learned picture of the empty scene (OpenCV's MOG2
-mixture model, with its shadow detection: shadows are never reported as people). A shadow
-is a pixel darker than the model but of the same colour, and no darker than
-``shadow_threshold`` of it (0.6: MOG2's own 0.5 reads small dark shoes, blurred into a
-light floor, as shadow and cuts people off above their feet). Plain
-MOG2 learns everything that stops moving, so a customer who stands at a shelf for a minute
-melts into the background. Here the model is updated only where nobody is:
+Foreground is whatever differs from a picture of the empty scene (``SceneModel``: a mean
+colour and a noise level per pixel). Shadows (the scene darkened with its own colour, to
+no less than ``shadow_threshold`` of its brightness) are never reported as people.
 
-1. Every frame is first compared with the model without learning (``learningRate=0``).
-2. The foreground is cleaned (opening removes noise specks, closing fills holes) and
-   grouped into blobs together with the shadows; blobs smaller than ``_MIN_BLOB_FRAC``
-   of the picture are dropped.
-3. The model then learns a composite picture: the current frame where the scene is empty,
-   its own background picture under the (dilated) blobs, brought to the current lighting
-   by the per-channel gain measured where the scene is empty. So a person standing still
-   stays foreground for as long as they stand, and a slow lighting drift (daylight) is
-   followed under them too instead of leaving a stale ring that grows into their blob.
-4. Something that stays foreground without moving for ``still_person_hold_s`` is absorbed:
-   it is no longer reported and the model learns it (a moved shelf item, a parked trolley).
-   A blob counts as moving when part of it changed within the last ``_MOTION_WINDOW_S``;
-   a standing person sways and breathes, which keeps their whole blob alive.
-5. A blob that appears where the model holds an object's outline but the current frame
-   has no outline is a *ghost* (someone who was there when the model was learned has
-   left): it is absorbed at once instead of after the hold.
-6. Each frame is compared with the model at the model's exposure: a per-channel gain
-   measured where the last frame was empty, up to ``_MAX_GAIN_STEP`` (camera
-   auto-exposure and white balance move by a few per cent as people in dark or light
-   clothes come and go; uncorrected, MOG2 reads the whole floor as shadow or foreground).
-   The model itself learns the frames as they are, so it follows a lasting change. When
-   most of the picture differs even so (lights switched), the model restarts from the
-   current frame rather than reporting the whole scene as a person.
-7. For ``history_s / 3`` after a (re)start the model learns everywhere (a warm-up): the
-   people in the first frame are learned out again as they walk off, even where their
-   ghost touches other people and the outline test cannot separate them. Someone who
-   walks in and stands still during the warm-up is learned too. Learning alone takes
-   seconds there, so in the warm-up the floor uncovered by someone who was in the first
-   frame is also recognised directly: a foreground pixel that has *settled* (its grey
-   value is the median of the last ``_SETTLED_S``) and looks like the empty scene next
-   to it (within ``_SPREAD_LEVEL`` of the mean colour of its empty neighbours, and within
-   ``_WIDE_LEVEL`` of that of a wider neighbourhood) is uncovered floor, and the test
-   spreads inward from the ghost's edge, a few pixels per step. Its pixels are
-   remembered with their colour and kept out of the mask while the frame still shows
-   that colour there, until the model has learned them. People who walk are never
-   settled; a person standing still differs from the floor beside them.
+**Cold start.** The empty scene is not one frame (whoever stands in it would become
+background, and leave a ghost): for ``bootstrap_s`` seconds the camera's frames are
+sampled, and the empty scene is their per-pixel median over the samples in which the
+pixel was still (``Bootstrap``). Until then the masks come from the first frame's picture
+and say ``warming_up``: the daemon marks what it counts from them, replay and eval
+segment those frames again with the finished model. People who stood through the whole
+window are found from their restless outline and kept in the masks (``standing``) until
+they leave.
 
-Durations are seconds of ``Frame.t`` (never frame counts); the learning rate per frame is
+**Restarts are not cold starts.** ``state(camera)`` is the learned scene (the daemon saves
+it when it stops); ``restore(camera, state)`` gives it back. On the camera's next frame it
+is checked against what the camera shows: the same view (the lighting may differ, people
+may stand in front of it) is used at once; a moved or changed camera starts cold.
+
+**Then, frame by frame:**
+
+1. The frame is brought to the model's exposure (a per-channel gain measured where the
+   last frame was empty; auto-exposure moves a few per cent as people come and go) and
+   classified; the foreground is cleaned (opening, closing) and grouped into blobs with
+   the shadows; blobs smaller than ``_MIN_BLOB_FRAC`` of the picture are dropped.
+2. When most of the picture differs (lights switched), the model is relit by the global
+   gain when that explains the picture (people stay reported); otherwise the camera was
+   moved or the scene changed and the camera starts cold.
+3. Every ``_LEARN_EVERY_S`` the model learns a composite picture: the frame where the
+   scene is empty, its own picture under the (dilated) blobs, brought to the frame's
+   lighting. A person standing still stays foreground for as long as they stand, and a
+   slow lighting drift is followed under them too.
+4. Every ``_MOTION_WINDOW_S`` each blob's motion is measured. Foreground that has stayed
+   still for ``still_person_hold_s`` becomes part of the scene (a moved shelf item, a
+   parked trolley). And the floor uncovered by someone who was part of the model (a
+   ghost) is found and learned at once: foreground that is still, looks plain in the frame
+   (no edge stronger than the floor's own), and borders the blob's outline where the model
+   has an edge the frame lacks. The test works on the parts of a blob between the frame's
+   edges, so the ghost goes and a person standing beside it, whose own outline is an edge
+   of the frame, stays.
+
+Durations are seconds of ``Frame.t`` (never frame counts); the learning rate per step is
 ``1 - exp(-dt / history_s)``, so a frame-rate drop does not change how fast it adapts.
-Each camera has its own model. Masks have ``mask_max_side`` pixels on their long side (no
-upscaling of smaller frames) and map to the frame by a plain stretch.
+Each camera has its own model; nothing is shared between instances. Masks have
+``mask_max_side`` pixels on their long side (no upscaling) and map to the frame by a plain
+stretch.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -64,14 +61,23 @@ import numpy.typing as npt
 from edge_app.config import BackgroundSegmenterConfig
 from edge_app.core.domain import Frame, MaskMapping, PersonMask
 from edge_app.core.errors import SegmenterError
+from edge_app.segmentation.bootstrap import MIN_SAMPLES, Bootstrap, detail_grey, fill_holes
+from edge_app.segmentation.scene_model import (
+    SceneModel,
+    decode_png,
+    edge_strength,
+    encode_png,
+    view_gain,
+)
+
+log = logging.getLogger(__name__)
 
 _MIN_BLOB_FRAC = 0.001
-"""Smallest reported blob, as a fraction of the mask's pixels (about 58 px at 320x180)."""
+"""Smallest reported blob, as a fraction of the mask's pixels (about 77 px at 320x240)."""
 _MOTION_WINDOW_S = 1.0
 """Motion is measured against a picture at least this old (seconds), whatever the FPS."""
 _LEARN_EVERY_S = 0.4
-"""The model learns at most this often (seconds), with the time elapsed since: half the
-cost at 5 FPS and more above, and no change in how fast it adapts."""
+"""The model learns at most this often (seconds), with the time elapsed since."""
 _FLICKER_S = 2.0
 """A pixel out of every blob for less than this (seconds) keeps its stillness timer, so
 noise flicker at an object's edge does not restart the hold there."""
@@ -79,35 +85,25 @@ _MOTION_LEVEL = 20
 """Grey-level change (of a lightly blurred picture) that counts as motion, above noise."""
 _MOTION_MIN_FRAC = 0.01
 """Share of a blob's pixels that must change within the window for it to be moving."""
-_GHOST_EDGE_RATIO = 0.5
-"""A still blob whose outline is this much weaker in the frame than in the model is a ghost."""
 _SUDDEN_CHANGE_FRAC = 0.6
-"""Share of changed pixels that means a lighting change rather than people."""
-_WARM_UP_OF_HISTORY = 1 / 3
-"""After a (re)start the model learns everywhere for this share of ``history_s``: whoever
-stood in the first frame is learned out again (about ``0.1 * history_s``) when they leave."""
+"""Share of changed pixels that means a lighting change (or a moved camera), not people."""
 _MIN_EMPTY_FRAC = 0.2
 """Lighting is measured only when at least this share of the picture is free of people."""
 _MAX_GAIN_STEP = 0.15
-"""Larger exposure differences are not compensated: that is the lights, not the camera."""
-_SETTLED_S = 1.6
-"""Span of grey samples (one per learning step) whose median a settled pixel matches."""
-_SETTLED_LEVEL = 15
-"""Grey levels within which a pixel matches the median of its samples."""
-_SPREAD_LEVEL = 12
-"""Largest difference (per channel) from the empty neighbours' mean for uncovered floor."""
-_SPREAD_STEPS = 6
-"""Inward growth steps of the uncovered-floor test per learning step."""
-_WIDE_SIDE = 31
-"""Side of the wider neighbourhood (pixels at 320 px) whose empty floor the uncovered floor
-must also match, so that the test does not spread into a person through a patch of them
-that looks like the model (where they stood in the first frame)."""
-_WIDE_LEVEL = 20
-"""Largest difference (per channel) from the wider neighbourhood's empty mean."""
-_KNOWN_LEVEL = 20
-"""Largest difference (per channel) from a remembered floor colour that still is floor."""
+"""Larger exposure differences are not compensated frame by frame: that is the lights."""
 _GAIN_DEADBAND = 0.005
 """Exposure gains closer to 1 than this are not applied (noise in the measurement)."""
+_GHOST_EDGE_RATIO = 2.0
+"""An outline pixel is a ghost's when the model's edge there is this many times the frame's."""
+_GHOST_MIN_EDGE = 40.0
+"""Weakest model edge (Sobel L1) a ghost's outline must have."""
+_PLAIN_OF_FLOOR = 2.0
+"""A pixel looks plain when its edge is at most this many times the empty floor's median."""
+_GHOST_MIN_PX = 4
+"""Fewest ghost outline pixels that make a still part of a blob uncovered floor."""
+_LEFT_SHARE = 0.5
+"""A standing person has left when more than this share of their place differs from the
+model (which holds them)."""
 _BASE_SIDE = 320
 """Mask long side the kernel sizes below are tuned for; they scale with it."""
 
@@ -129,7 +125,7 @@ def mask_size_for(frame_size: tuple[int, int], max_side: int) -> tuple[int, int]
 
 
 class _CameraModel:
-    """The background model and timers of one camera (mutable, owned by the segmenter)."""
+    """The scene model, bootstrap and timers of one camera (mutable, owned by the segmenter)."""
 
     def __init__(
         self, config: BackgroundSegmenterConfig, frame_size: tuple[int, int], t: float
@@ -138,230 +134,288 @@ class _CameraModel:
         self.size = mask_size_for(frame_size, config.mask_max_side)
         w, h = self.size
         self.mapping = MaskMapping.stretch(frame_size, self.size)
-        scale = max(w, h) / _BASE_SIDE
+        self.scale = max(w, h) / _BASE_SIDE
         self.open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        self.close_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(7 * scale),) * 2)
-        self.protect_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(5 * scale),) * 2)
+        self.close_kernel = cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (_odd(7 * self.scale),) * 2
+        )
+        self.protect_kernel = cv2.getStructuringElement(
+            cv2.MORPH_ELLIPSE, (_odd(5 * self.scale),) * 2
+        )
         self.min_blob_px = max(4, int(_MIN_BLOB_FRAC * w * h))
         self.history_s = config.history_s
         self.hold_s = config.still_person_hold_s
-        self.warm_up_s = config.history_s * _WARM_UP_OF_HISTORY
-        self.learn_everywhere_until = t
-        self.detect_shadows = config.detect_shadows
-        self.mog = cv2.createBackgroundSubtractorMOG2(
-            history=500, varThreshold=config.var_threshold, detectShadows=config.detect_shadows
+        self.bootstrap_s = config.bootstrap_s
+        self.scene = SceneModel(
+            self.size, config.var_threshold, config.detect_shadows, config.shadow_threshold
         )
-        self.mog.setShadowThreshold(config.shadow_threshold)
-        self.raw = np.zeros((h, w), np.uint8)
-        self.last_t = t
-        self.ref_t = t
-        self.learned_t = t
-        self.ref: npt.NDArray[np.uint8] = np.zeros((h, w), np.uint8)
+        self.bootstrap: Bootstrap | None = None
+        self.last_t = self.ref_t = self.learned_t = t
+        self.ref = np.zeros((h, w), np.uint8)
+        # Where the background holds a person who stood through the bootstrap.
+        self.standing = np.zeros((h, w), bool)
         # Source-clock second since which each pixel's blob has not moved (reset where empty).
         self.still_since = np.full((h, w), t, np.float64)
         self.last_in_blob = np.full((h, w), -math.inf, np.float64)
-        # Where the last frame was empty (for the exposure gain), and the model's picture.
-        self.empty = np.ones((h, w), np.uint8)
-        self.bg = np.zeros((h, w, 3), np.uint8)
-        self.spread_size = (_odd(5 * scale),) * 2
-        self.wide_size = (_odd(_WIDE_SIDE * scale),) * 2
-        # Grey frames of the warm-up, and the floor uncovered in it (with its colour).
-        self.samples: deque[tuple[float, npt.NDArray[np.uint8]]] = deque()
-        self.known = np.zeros((h, w), bool)
-        self.known_floor = np.zeros((h, w, 3), np.uint8)
+        self.empty = np.ones((h, w), np.uint8)  # where the last frame was free of people
 
-    def restart(self, small: np.ndarray, gray: np.ndarray, t: float) -> None:
-        """Learn ``small`` as the whole background (first frame, or a lighting change)."""
-        self.raw = _u8(self.mog.apply(small, self.raw, learningRate=1.0))
-        self.bg = _u8(self.mog.getBackgroundImage())
-        self.empty.fill(1)
-        self.samples.clear()
-        self.known.fill(False)
-        self.ref = gray
-        self.ref_t = t
-        self.learned_t = t
+    @property
+    def warming_up(self) -> bool:
+        return self.bootstrap is not None
+
+    # --- starts --------------------------------------------------------------------------
+
+    def start_cold(
+        self, small: npt.NDArray[np.uint8], image: npt.NDArray[np.uint8], t: float
+    ) -> None:
+        """Begin a bootstrap at this frame (``small``, and the ``image`` it was made from);
+        until it ends, ``small`` is the scene."""
+        self.scene.seed(small)
+        self.bootstrap = Bootstrap(self.min_blob_px, self.scale)
+        self.bootstrap.add(small, detail_grey(image), t)
+        self.standing.fill(False)
+        self._reset_timers(t)
+
+    def start_warm(self, state: dict[str, Any], small: npt.NDArray[np.uint8], t: float) -> bool:
+        """Use a saved scene when ``small`` shows the same view; False when it does not."""
+        try:
+            self.scene.restore(state)
+            standing = decode_png(str(state["standing"]), color=False) > 0
+        except (KeyError, ValueError) as exc:
+            log.warning("saved background not used (%s); starting cold", exc)
+            return False
+        if standing.shape != self.standing.shape:
+            return False
+        gain = view_gain(small, self.scene)
+        if gain is None:
+            log.info("the camera shows another view than its saved background; starting cold")
+            return False
+        if np.any(np.abs(gain - 1.0) >= _GAIN_DEADBAND):
+            self.scene.relight(gain)
+        self.standing = standing
+        self.bootstrap = None
+        self._reset_timers(t)
+        self.ref = _u8(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        return True
+
+    def _trust(self, t: float, small: npt.NDArray[np.uint8]) -> None:
+        """The bootstrap is over: its estimate is the scene from now on."""
+        if self.bootstrap is None:
+            return
+        estimate = self.bootstrap.estimate()
+        self.scene.seed(estimate.background, estimate.variance)
+        self.standing = estimate.standing
+        self.bootstrap = None
+        self._reset_timers(t)
+        self.ref = _u8(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+
+    def _reset_timers(self, t: float) -> None:
+        self.last_t = self.ref_t = self.learned_t = t
         self.still_since.fill(t)
         self.last_in_blob.fill(-math.inf)
-        self.learn_everywhere_until = t + self.warm_up_s
+        self.empty.fill(1)
 
-    def update(self, small: np.ndarray, gray: np.ndarray, t: float) -> npt.NDArray[np.uint8]:
-        """One frame (mask-sized BGR ``small`` and its grey ``gray``) -> 0/1 person mask."""
-        if t < self.last_t:  # the source restarted its clock (a looped file): restart timers
-            self.still_since.fill(t)
-            self.last_in_blob.fill(-math.inf)
-            self.ref_t = t
-            self.learned_t = t
-            self.samples.clear()
+    def state(self) -> dict[str, Any] | None:
+        """The learned scene (JSON-ready), the bootstrap's estimate so far while it runs;
+        ``None`` before it has enough samples."""
+        standing = self.standing
+        if self.bootstrap is not None:
+            if self.bootstrap.samples < MIN_SAMPLES:
+                return None
+            estimate = self.bootstrap.estimate()
+            scene = SceneModel(self.size, self.scene.var_threshold, False, 0.5)
+            scene.seed(estimate.background, estimate.variance)
+            saved = scene.state()
+            standing = estimate.standing
+        else:
+            saved = self.scene.state()
+        saved["frame_size"] = list(self.frame_size)
+        saved["standing"] = encode_png(standing.astype(np.uint8) * 255)
+        return saved
+
+    # --- per frame -----------------------------------------------------------------------
+
+    def update(
+        self, small: npt.NDArray[np.uint8], image: npt.NDArray[np.uint8], t: float
+    ) -> npt.NDArray[np.uint8]:
+        """One frame (mask-sized, lightly blurred BGR ``small``, made from the frame's
+        ``image``) -> 0/1 person mask."""
+        if t < self.last_t:  # the source restarted its clock (a looped file)
+            self._reset_timers(t)
         self.last_t = t
+        boot = self.bootstrap
+        if boot is not None:
+            if boot.due(t):
+                boot.add(small, detail_grey(image), t)
+            if boot.seconds(t) >= self.bootstrap_s and boot.samples >= MIN_SAMPLES:
+                self._trust(t, small)
         frame = small  # as it is, for the model to learn
-        small, gray = self._to_model_exposure(small, gray)
-        self.raw = _u8(self.mog.apply(small, self.raw, learningRate=0.0))
-        if np.count_nonzero(self.raw) > _SUDDEN_CHANGE_FRAC * self.raw.size:
-            self.restart(frame, gray, t)
-            return np.zeros_like(self.raw)
-        if self.known.any():
-            self._clear_known_floor(small)
-        fg = _u8(
-            cv2.morphologyEx((self.raw == 255).view(np.uint8), cv2.MORPH_OPEN, self.open_kernel)
-        )
+        small = self._to_model_exposure(small)
+        foreground, shadow = self.scene.classify(small)
+        changed = np.count_nonzero(foreground) + np.count_nonzero(shadow)
+        if changed > _SUDDEN_CHANGE_FRAC * foreground.size:
+            gain = view_gain(frame, self.scene) if self.bootstrap is None else None
+            if gain is None:  # a moved camera, another scene, or lights while warming up
+                self.start_cold(frame, image, t)
+                return np.zeros_like(foreground)
+            self.scene.relight(gain)
+            foreground, shadow = self.scene.classify(frame)
+        if self.standing.any():
+            foreground[self.standing] = 1
+            shadow[self.standing] = 0
+        fg, labels, count, blobs = self._blobs(foreground, shadow)
+        self.empty = _u8(cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0)
+        person = (blobs & (fg > 0)).view(np.uint8)
+        if self.bootstrap is not None:
+            return person
+        if t - self.ref_t >= _MOTION_WINDOW_S:
+            absorbed = self._check(frame, labels, count, blobs, t)
+            if absorbed is not None:
+                person = person & ~absorbed.view(np.uint8)
+        if t - self.learned_t >= _LEARN_EVERY_S:
+            self._learn(frame, t)
+        return person
+
+    def _blobs(
+        self, foreground: npt.NDArray[np.uint8], shadow: npt.NDArray[np.uint8]
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], int, npt.NDArray[np.bool_]]:
+        """The cleaned foreground, the labels of foreground and shadow together, their
+        count, and the person blobs (with their shadows; small ones dropped)."""
+        fg = _u8(cv2.morphologyEx(foreground, cv2.MORPH_OPEN, self.open_kernel))
         fg = _u8(cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self.close_kernel))
-        tracked = fg
-        if self.detect_shadows:
-            shadow = (self.raw == 127).view(np.uint8)
-            tracked = fg | _u8(cv2.morphologyEx(shadow, cv2.MORPH_OPEN, self.open_kernel))
+        tracked = fg | _u8(cv2.morphologyEx(shadow, cv2.MORPH_OPEN, self.open_kernel))
         count, label_image = cv2.connectedComponents(tracked, connectivity=8)
         labels: npt.NDArray[np.int32] = np.asarray(label_image, np.int32)
         fg_area = np.bincount(labels[fg > 0], minlength=count)
         fg_area[0] = 0
         kept = fg_area >= self.min_blob_px
-        blobs = kept[labels]  # person blobs with their shadows
-        if t < self.learn_everywhere_until and t - self.learned_t >= _LEARN_EVERY_S:
-            floor = self._uncovered_floor(small, gray, blobs, t)
-            if floor is not None:
-                self.known |= floor
-                np.copyto(self.known_floor, small, where=floor[:, :, None])
-                blobs &= ~floor
-        self.empty = _u8(cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0)
-        self.last_in_blob[blobs] = t
-        self.still_since[(t - self.last_in_blob) > _FLICKER_S] = t
-        if t - self.ref_t >= _MOTION_WINDOW_S:
-            self._check_motion(gray, labels, count, blobs, t)
-        absorbed = blobs & ((t - self.still_since) >= self.hold_s)
-        if t - self.learned_t >= _LEARN_EVERY_S:
-            self._learn(frame, blobs & ~absorbed, t)
-        person = (blobs & ~absorbed & (fg > 0)).view(np.uint8)
-        if absorbed.any():
-            # What is left of a blob being absorbed is edge fragments, not people.
-            person = self._drop_small(person)
-        return person
+        return fg, labels, count, kept[labels]
 
-    def _to_model_exposure(
-        self, small: npt.NDArray[np.uint8], gray: npt.NDArray[np.uint8]
-    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-        """The frame (and its grey) times the per-channel gain that matches the model where
-        the last frame was empty; unchanged when too little was empty or the gain is ~1."""
-        gain = _channel_gain(  # a quarter of the pixels is plenty
-            np.ascontiguousarray(small[::2, ::2]),
-            np.ascontiguousarray(self.bg[::2, ::2]),
-            np.ascontiguousarray(self.empty[::2, ::2]),
-        )
+    def _to_model_exposure(self, small: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """The frame times the per-channel gain that matches the model where the last frame
+        was empty; unchanged when too little was empty or the gain is about 1."""
+        gain = _channel_gain(small, self.scene.background, self.empty)
         if gain is None:
-            return small, gray
+            return small
         step = np.abs(gain - 1.0)
         if np.all(step < _GAIN_DEADBAND) or np.any(step > _MAX_GAIN_STEP):
-            return small, gray
-        small = _u8(cv2.transform(small, np.diag(gain)))
-        return small, _u8(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+            return small
+        return _u8(cv2.transform(small, np.diag(gain)))
 
-    def _clear_known_floor(self, small: npt.NDArray[np.uint8]) -> None:
-        """No foreground where the frame shows the remembered colour of uncovered floor."""
-        self.known &= self.raw != 0  # once the model has learned it, it is its own business
-        diff = _channel_max(cv2.absdiff(small, self.known_floor))
-        self.raw[self.known & (diff <= _KNOWN_LEVEL)] = 0
-
-    def _uncovered_floor(
-        self,
-        small: npt.NDArray[np.uint8],
-        gray: npt.NDArray[np.uint8],
-        blobs: npt.NDArray[np.bool_],
-        t: float,
-    ) -> npt.NDArray[np.bool_] | None:
-        """Settled foreground that looks like the empty scene beside it (see step 7)."""
-        samples = self.samples
-        while samples and t - samples[0][0] > _SETTLED_S:
-            samples.popleft()
-        full = bool(samples) and t - samples[0][0] >= _SETTLED_S - _LEARN_EVERY_S
-        samples.append((t, gray))
-        if not full or not blobs.any():
-            return None
-        where = np.nonzero(blobs)
-        typical = np.median(np.stack([old[where] for _, old in samples]), axis=0)
-        settled = np.zeros_like(blobs)
-        settled[where] = np.abs(gray[where] - typical) <= _SETTLED_LEVEL
-        floor = np.zeros_like(blobs)
-        empty = (~blobs).astype(np.float32)
-        image = small.astype(np.float32)
-        wide_weight = np.asarray(cv2.blur(empty, self.wide_size), np.float32)
-        wide = _empty_mean(image, empty, wide_weight, self.wide_size)
-        like_wide = _channel_max(cv2.absdiff(image, wide)) <= _WIDE_LEVEL
-        settled &= like_wide
-        for _ in range(_SPREAD_STEPS):
-            weight = np.asarray(cv2.blur(empty, self.spread_size), np.float32)
-            edge = settled & ~floor & (weight > 0.2)  # beside enough empty pixels
-            if not edge.any():
-                break
-            near = _empty_mean(image, empty, weight, self.spread_size)
-            new = edge & (_channel_max(cv2.absdiff(image, near)) <= _SPREAD_LEVEL)
-            if not new.any():
-                break
-            floor |= new
-            empty[new] = 1.0
-        return floor if floor.any() else None
-
-    def _learn(self, small: np.ndarray, keep_out: npt.NDArray[np.bool_], t: float) -> None:
-        """Update the model with the time since the last update, except under ``keep_out``."""
+    def _learn(self, frame: npt.NDArray[np.uint8], t: float) -> None:
+        """Update the model with the time since the last update, except under people."""
         dt = t - self.learned_t
         self.learned_t = t
-        if t < self.learn_everywhere_until:
-            protect = np.zeros(keep_out.shape, np.uint8)
-        else:
-            protect = _u8(cv2.dilate(keep_out.view(np.uint8), self.protect_kernel))
-        under = _relit(self.bg, small, protect)
-        composite = cv2.copyTo(under, protect, small.copy())
-        rate = 1.0 - math.exp(-dt / self.history_s)
-        self.raw = _u8(self.mog.apply(composite, self.raw, learningRate=rate))
-        self.bg = _u8(self.mog.getBackgroundImage())
+        protect = (self.empty == 0).view(np.uint8)
+        under = _relit(self.scene.background, frame, self.empty)
+        composite = cv2.copyTo(under, protect, frame.copy())
+        self.scene.learn(_u8(composite), 1.0 - math.exp(-dt / self.history_s))
 
-    def _drop_small(self, mask: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        big = np.asarray(stats)[:, cv2.CC_STAT_AREA] >= self.min_blob_px
-        big[0] = False
-        return _u8(big[np.asarray(labels)])
-
-    def _check_motion(
+    def _check(
         self,
-        gray: np.ndarray,
+        frame: npt.NDArray[np.uint8],
         labels: npt.NDArray[np.int32],
         count: int,
         blobs: npt.NDArray[np.bool_],
         t: float,
-    ) -> None:
-        """Restart the stillness timer of moving blobs; let ghosts be absorbed at once."""
+    ) -> npt.NDArray[np.bool_] | None:
+        """Once per motion window: stillness timers, ghosts, and what has become part of
+        the scene (learned at once). Returns the pixels absorbed, if any."""
+        gray = _u8(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
         moved = cv2.absdiff(gray, self.ref) > _MOTION_LEVEL
         self.ref = gray
         self.ref_t = t
+        self.last_in_blob[blobs] = t
+        self.still_since[(t - self.last_in_blob) > _FLICKER_S] = t
         area = np.bincount(labels.ravel(), minlength=count)
         moved_px = np.bincount(labels[moved], minlength=count)
         moving = moved_px >= np.maximum(4, _MOTION_MIN_FRAC * area)
         moving[0] = False
         self.still_since[moving[labels]] = t
-        # Ghost test on still blobs: compare edge strength along each blob's outline in the
-        # current frame and in the model's background picture.
-        outline = cv2.morphologyEx(blobs.view(np.uint8), cv2.MORPH_GRADIENT, self.open_kernel).view(
-            bool
-        )
-        if not outline.any():
-            return
-        bg_gray = cv2.cvtColor(self.bg, cv2.COLOR_BGR2GRAY)
-        where = labels[outline]
-        now_edges = np.bincount(where, _edge_strength(gray)[outline], minlength=count)
-        model_edges = np.bincount(where, _edge_strength(bg_gray)[outline], minlength=count)
-        ghost = (now_edges < _GHOST_EDGE_RATIO * model_edges) & ~moving
+        absorbed = blobs & ((t - self.still_since) >= self.hold_s)
+        ghosts = self._ghosts(gray, blobs, moved)
+        if ghosts is not None:
+            absorbed |= ghosts
+        if self.standing.any():
+            absorbed |= self._left(frame, moved)
+        if not absorbed.any():
+            return None
+        self.scene.replace(absorbed, frame)
+        self.standing &= ~absorbed
+        self.still_since[absorbed] = t
+        return absorbed
+
+    def _left(
+        self, frame: npt.NDArray[np.uint8], moved: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """The places of standing people who have left: the model holds the person, so
+        while they stand there it matches the frame; once most of the place differs and
+        nothing moves there, they are gone and what the frame shows is the scene."""
+        differs, _ = self.scene.classify(frame)
+        count, places = cv2.connectedComponents(self.standing.view(np.uint8), connectivity=8)
+        place = np.asarray(places, np.int32)
+        size = np.bincount(place.ravel(), minlength=count)
+        changed = np.bincount(place[differs > 0], minlength=count)
+        busy = np.bincount(place[moved], minlength=count)
+        left = (changed > _LEFT_SHARE * size) & (busy == 0)
+        left[0] = False
+        found: npt.NDArray[np.bool_] = left[place]
+        return found
+
+    def _ghosts(
+        self,
+        gray: npt.NDArray[np.uint8],
+        blobs: npt.NDArray[np.bool_],
+        moved: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.bool_] | None:
+        """Uncovered floor inside the blobs: still, plain parts of a blob (between the
+        frame's edges) whose border with the outside is an edge of the model only."""
+        outline = cv2.morphologyEx(blobs.view(np.uint8), cv2.MORPH_GRADIENT, self.open_kernel)
+        inner = (outline > 0) & blobs
+        if not inner.any():
+            return None
+        kernel = np.ones((3, 3), np.uint8)
+        now_edges = edge_strength(gray)
+        model_edges = edge_strength(_u8(cv2.cvtColor(self.scene.background, cv2.COLOR_BGR2GRAY)))
+        now_near = np.asarray(cv2.dilate(now_edges, kernel), np.float32)
+        model_near = np.asarray(cv2.dilate(model_edges, kernel), np.float32)
+        ghost_px = inner & (model_near >= _GHOST_MIN_EDGE)
+        ghost_px &= model_near > _GHOST_EDGE_RATIO * now_near
+        if np.count_nonzero(ghost_px) < _GHOST_MIN_PX:
+            return None
+        real_px = inner & ~ghost_px & (now_near >= _GHOST_MIN_EDGE)
+        floor = now_edges[~blobs]
+        floor_level = float(np.median(floor[::7])) if floor.size else 0.0
+        plain = now_edges <= max(_GHOST_MIN_EDGE / 2, _PLAIN_OF_FLOOR * floor_level)
+        near_motion = cv2.dilate(moved.view(np.uint8), self.protect_kernel) > 0
+        candidate = blobs & plain & ~near_motion
+        parts, part_image = cv2.connectedComponents(candidate.view(np.uint8), connectivity=4)
+        if parts <= 1:
+            return None
+        part = np.asarray(part_image, np.int32)
+        ghost_hits = np.bincount(part[ghost_px], minlength=parts)
+        # Real outline pixels are edges of the frame, so never candidates: count them for
+        # the part next to them.
+        beside = np.asarray(cv2.dilate(part.astype(np.uint16), kernel), np.int32)
+        real_hits = np.bincount(beside[real_px], minlength=parts)
+        ghost = (ghost_hits >= _GHOST_MIN_PX) & (ghost_hits >= 2 * real_hits)
         ghost[0] = False
-        if ghost.any():
-            self.still_since[ghost[labels]] = -math.inf
+        if not ghost.any():
+            return None
+        found = ghost[part]
+        # With the rim of the part (the model's edge) and what it encloses.
+        found = fill_holes(cv2.dilate(found.view(np.uint8), kernel) > 0) & blobs
+        return found
 
 
 def _relit(
-    background: npt.NDArray[np.uint8], small: npt.NDArray[np.uint8], protect: npt.NDArray[np.uint8]
+    background: npt.NDArray[np.uint8], frame: npt.NDArray[np.uint8], empty: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.uint8]:
-    """The background picture under the current lighting, for the model to learn under people.
-
-    Without it the model would never follow a slow lighting drift (daylight, dimmers) where
-    someone stands, and the stale ring around them would grow into the blob. The per-channel
-    gain is measured where nobody is.
-    """
-    gain = _channel_gain(background, small, (protect == 0).view(np.uint8))
+    """The background picture under the frame's lighting (the per-channel gain measured
+    where nobody is), for the model to learn under people: without it a slow drift
+    (daylight, dimmers) is never followed where someone stands, and the stale ring
+    around them grows into their blob."""
+    gain = _channel_gain(background, frame, empty)
     if gain is None or np.all(np.abs(gain - 1.0) < 0.003):
         return background
     return _u8(cv2.transform(background, np.diag(gain)))
@@ -371,7 +425,8 @@ def _channel_gain(
     source: npt.NDArray[np.uint8], target: npt.NDArray[np.uint8], empty: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.float64] | None:
     """Per-channel gain that brings ``source`` to ``target``'s brightness, measured where
-    ``empty`` is set (nobody there); ``None`` when too little of the picture is empty."""
+    ``empty`` is set (nobody there); ``None`` when too little of the picture is empty.
+    Means of uint8 pictures are exact sums, whatever the number of threads."""
     if np.count_nonzero(empty) < _MIN_EMPTY_FRAC * empty.size:
         return None
     now = np.array(cv2.mean(source, empty)[:3])
@@ -380,37 +435,18 @@ def _channel_gain(
     return gain
 
 
-def _empty_mean(
-    image: np.ndarray, empty: np.ndarray, weight: np.ndarray, size: tuple[int, int]
-) -> np.ndarray:
-    """Mean colour of the empty pixels (``empty`` 1.0) in a box around each pixel of a float
-    picture; ``weight`` is the box mean of ``empty`` (the share of them)."""
-    total = cv2.blur(cv2.multiply(image, cv2.merge([empty] * 3)), size)
-    return np.asarray(cv2.divide(total, cv2.merge([np.maximum(weight, 1e-3)] * 3)))
-
-
-def _channel_max(image: np.ndarray) -> np.ndarray:
-    """Per-pixel maximum over the channels of a 3-channel picture."""
-    b, g, r = cv2.split(image)
-    return np.asarray(cv2.max(cv2.max(b, g), r))
-
-
-def _edge_strength(gray: np.ndarray) -> npt.NDArray[np.float32]:
-    """Gradient magnitude (L1 of Sobel x/y) of a grey picture, float32."""
-    gx = np.asarray(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), np.float32)
-    gy = np.asarray(cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3), np.float32)
-    return np.abs(gx) + np.abs(gy)
-
-
 class BackgroundSegmenter:
     """Person masks from background subtraction, one model per camera.
 
-    Needs a static camera. Someone present when a camera's model starts (its first frame)
-    is learned as background; the ghost they leave behind when they walk off is detected
-    and absorbed. Example::
+    Needs a static camera. A camera's first ``bootstrap_s`` seconds give masks that say
+    ``warming_up``; after that the empty scene is known. Its learned scene can be saved
+    with ``state`` and given back with ``restore`` (a restart then counts at once).
+    Example::
 
         segmenter = BackgroundSegmenter(BackgroundSegmenterConfig())
+        segmenter.restore("door", saved)  # optional: what state("door") returned earlier
         masks = segmenter.segment(frames)  # frames of any cameras, any order of cameras
+        saved = segmenter.state("door")
     """
 
     name = "background"
@@ -420,6 +456,7 @@ class BackgroundSegmenter:
     def __init__(self, config: BackgroundSegmenterConfig) -> None:
         self.config = config
         self._cameras: dict[str, _CameraModel] = {}
+        self._saved: dict[str, dict[str, Any]] = {}
         self._closed = False
 
     def segment(self, frames: Sequence[Frame]) -> list[PersonMask]:
@@ -428,30 +465,71 @@ class BackgroundSegmenter:
             raise SegmenterError("the background segmenter is closed")
         return [self._segment_one(frame) for frame in frames]
 
+    def state(self, camera_id: str) -> dict[str, Any] | None:
+        """The camera's learned scene as JSON-ready values (``None`` when too little was
+        seen yet): to save for the camera's next start."""
+        model = self._cameras.get(camera_id)
+        return self._saved.get(camera_id) if model is None else model.state()
+
+    def restore(self, camera_id: str, state: dict[str, Any] | None) -> None:
+        """Start the camera from a saved scene at its next frame (``None``: start cold).
+        The state is checked against that frame: a moved camera starts cold."""
+        if state is not None and not isinstance(state.get("background"), str):
+            raise ValueError("not a background state: no background picture")
+        self._cameras.pop(camera_id, None)
+        if state is None:
+            self._saved.pop(camera_id, None)
+        else:
+            self._saved[camera_id] = state
+
     def _segment_one(self, frame: Frame) -> PersonMask:
         model = self._cameras.get(frame.camera_id)
         size = mask_size_for(frame.size, self.config.mask_max_side)
         image = frame.image
         if (image.shape[1], image.shape[0]) != size:
-            image = _u8(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+            image = _u8(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
         small = _u8(cv2.GaussianBlur(image, (3, 3), 0))  # camera noise would read as motion
-        gray = _u8(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
         if model is None or model.frame_size != frame.size:
-            # A new camera, or its resolution changed: start its model from this frame.
+            # A new camera, or its resolution changed: a saved scene, or a cold start.
             model = _CameraModel(self.config, frame.size, frame.t)
             self._cameras[frame.camera_id] = model
-            model.restart(small, gray, frame.t)
-            mask = np.zeros((size[1], size[0]), np.uint8)
-        else:
-            mask = model.update(small, gray, frame.t)
-        return PersonMask(mask, model.mapping)
+            saved = self._saved.pop(frame.camera_id, None)
+            warm = saved is not None and saved.get("frame_size") == list(frame.size)
+            if not (warm and saved is not None and model.start_warm(saved, small, frame.t)):
+                model.start_cold(small, frame.image, frame.t)
+                mask = np.zeros((size[1], size[0]), np.uint8)
+                return PersonMask(mask, model.mapping, warming_up=True)
+        mask = model.update(small, frame.image, frame.t)
+        return PersonMask(mask, model.mapping, warming_up=model.warming_up)
 
-    def for_camera(self, camera_id: str) -> BackgroundSegmenter:
-        """A segmenter of the same configuration for one camera's own thread (see
-        ``PerCameraSegmenter``): the work releases the GIL for most of each frame."""
-        return BackgroundSegmenter(self.config)
+    def for_camera(self, camera_id: str) -> _OneCamera:
+        """This segmenter as one camera's own thread uses it (see ``PerCameraSegmenter``;
+        the work releases the GIL for most of each frame). It works on this segmenter's
+        model of the camera, so what the camera learns is in ``state(camera_id)`` and a
+        restored scene is used; only that camera's thread touches its model."""
+        return _OneCamera(self, camera_id)
 
     def close(self) -> None:
         """Forget every camera's model; ``close`` may be repeated."""
         self._cameras.clear()
         self._closed = True
+
+
+class _OneCamera:
+    """One camera's view of a ``BackgroundSegmenter`` (``for_camera``): closing it leaves
+    the camera's model with its owner, who saves it."""
+
+    name = BackgroundSegmenter.name
+    batch_size = 1
+
+    def __init__(self, owner: BackgroundSegmenter, camera_id: str) -> None:
+        self._owner = owner
+        self.camera_id = camera_id
+
+    def segment(self, frames: Sequence[Frame]) -> list[PersonMask]:
+        if any(frame.camera_id != self.camera_id for frame in frames):
+            raise SegmenterError(f"the segmenter of camera {self.camera_id!r} got another's frame")
+        return self._owner.segment(frames)
+
+    def close(self) -> None:
+        pass  # the owner keeps the camera's model (its state is saved at the stop)

@@ -33,6 +33,21 @@ class Segmenter(Protocol):
 
 
 @runtime_checkable
+class LearningSegmenter(Segmenter, Protocol):
+    """A segmenter that learns each camera's scene (``background``): what it learned can
+    be saved and given back, so that a restart is not a cold start.
+
+    ``state(camera)`` is JSON-ready (``None`` when nothing worth keeping was learned yet);
+    ``restore(camera, state)`` makes the camera start from it at its next frame (``None``:
+    start cold), and raises ``ValueError`` for what is not such a state.
+    """
+
+    def state(self, camera_id: str) -> dict[str, Any] | None: ...
+
+    def restore(self, camera_id: str, state: dict[str, Any] | None) -> None: ...
+
+
+@runtime_checkable
 class TwoStageSegmenter(Segmenter, Protocol):
     """A segmenter whose ``segment`` is ``infer(prepare(frames))``, split so a pipeline can
     prepare the next frames (resize, colour, normalise: work without the model) in another

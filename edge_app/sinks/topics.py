@@ -68,14 +68,15 @@ def state_payload(state: ZoneState, wall: datetime) -> dict[str, Any]:
     """The retained state of a zone; ``wall`` is when the frame reached the sink (UTC).
 
     ``occupied_since`` is turned from source-clock seconds into a UTC time with the same
-    offset as ``wall``; ``occupied_s`` and ``longest_dwell_s`` are seconds.
+    offset as ``wall``; ``occupied_s`` and ``longest_dwell_s`` are seconds; ``warming_up``
+    is there (true) only while the camera's segmenter is warming up after a cold start.
     """
     since: str | None = None
     occupied_s = 0.0
     if state.occupied and state.occupied_since is not None:
         occupied_s = max(0.0, state.t - state.occupied_since)
         since = format_wall(wall - timedelta(seconds=occupied_s))
-    return {
+    payload: dict[str, Any] = {
         "camera": state.camera,
         "zone": state.zone,
         "count": state.count,
@@ -87,6 +88,9 @@ def state_payload(state: ZoneState, wall: datetime) -> dict[str, Any]:
         "ts": format_wall(wall),
         "t": round(state.t, 3),
     }
+    if state.warming_up:  # the segmenter does not trust its masks yet (a cold start)
+        payload["warming_up"] = True
+    return payload
 
 
 def state_change(state: ZoneState) -> tuple[int, bool, float]:

@@ -1,9 +1,15 @@
 """Replay: the offline face. A video file in, three files out.
 
-- ``occupancy.csv``: ``frame,t_s,zone,count,coverage,occupied``, one row per frame per zone,
-  ``frame`` 0-based in decode order;
+- ``occupancy.csv``: ``frame,t_s,zone,count,coverage,occupied,warming_up``, one row per
+  frame per zone, ``frame`` 0-based in decode order;
 - ``events.jsonl``: every event, one JSON object a line (the shape of docs/events.md);
 - ``summary.json``: per zone: visits, mean and max dwell, peak count, occupied seconds.
+
+A segmenter that learns the scene (``background``) starts cold at the first frame, and
+again at any frame of ``cold_at`` (a restart in the middle). By default the frames of its
+warm-up are segmented again once it has learned the scene (``pipeline.coldstart``); with
+``resegment=False`` they keep the provisional masks the daemon would count from, and the
+rows and events of those frames say ``warming_up``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from edge_app.config.zones import ZoneSet
 from edge_app.core.domain import ZoneState
 from edge_app.core.events import Event, EventStamper, ZoneExit
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
+from edge_app.pipeline.coldstart import with_cold_starts
 from edge_app.pipeline.runner import run_source
 from edge_app.segmentation import Segmenter, create_segmenter
 from edge_app.sources.base import Source
@@ -128,7 +135,7 @@ class ReplayWriter:
             )
             self._files = files.pop_all()
         self._csv = csv.writer(csv_file)
-        self._csv.writerow(["frame", "t_s", "zone", "count", "coverage", "occupied"])
+        self._csv.writerow(["frame", "t_s", "zone", "count", "coverage", "occupied", "warming_up"])
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -144,7 +151,15 @@ class ReplayWriter:
         index = result.frame.index
         for st in result.analysis.states:
             self._csv.writerow(
-                [index, f"{st.t:.3f}", st.zone, st.count, f"{st.coverage:.4f}", int(st.occupied)]
+                [
+                    index,
+                    f"{st.t:.3f}",
+                    st.zone,
+                    st.count,
+                    f"{st.coverage:.4f}",
+                    int(st.occupied),
+                    int(st.warming_up),
+                ]
             )
         self.summary.frames += 1
         self.summary.add_states(result.analysis.states)
@@ -173,6 +188,8 @@ def run_replay(
     device_id: str = "replay",
     on_result: ProgressCallback | None = None,
     extra_sinks: Iterable[Callable[[CameraResult], None]] = (),
+    cold_at: Sequence[int] = (),
+    resegment: bool = True,
 ) -> dict[str, Any]:
     """Replay every frame of ``video`` through the pipeline; returns the summary.
 
@@ -189,6 +206,9 @@ def run_replay(
         device_id=device_id,
         on_result=on_result,
         extra_sinks=extra_sinks,
+        reopen=lambda: FileSource(zones.camera, video, decode_threads=1),
+        cold_at=cold_at,
+        resegment=resegment,
     )
 
 
@@ -201,12 +221,31 @@ def replay_source(
     device_id: str = "replay",
     on_result: ProgressCallback | None = None,
     extra_sinks: Iterable[Callable[[CameraResult], None]] = (),
+    reopen: Callable[[], Source] | None = None,
+    cold_at: Sequence[int] = (),
+    resegment: bool = True,
 ) -> dict[str, Any]:
     """``run_replay`` for any finite source (a file, the synthetic camera); closes it.
-    ``segmenter_cfg`` may also be a ready segmenter (the evaluation's masks from truth)."""
-    segmenter = (
-        segmenter_cfg if isinstance(segmenter_cfg, Segmenter) else create_segmenter(segmenter_cfg)
-    )
+    ``segmenter_cfg`` may also be a ready segmenter (the evaluation's masks from truth).
+
+    ``reopen`` reads the same source again from its first frame: with it (and
+    ``resegment``), the warm-up after the cold start at frame 0 and at each frame of
+    ``cold_at`` is learned ahead and its frames segmented with the finished model."""
+    if isinstance(segmenter_cfg, Segmenter):
+        segmenter = segmenter_cfg
+        make_segmenter = None
+    else:
+        config = segmenter_cfg
+        segmenter = create_segmenter(config)
+        make_segmenter = lambda: create_segmenter(config)  # noqa: E731
+    try:
+        segmenter = with_cold_starts(
+            segmenter, (0, *cold_at), reopen if resegment else None, make_segmenter
+        )
+    except BaseException:
+        segmenter.close()
+        source.close()
+        raise
     camera = CameraAnalytics(zones.camera, zones, analytics_cfg, EventStamper(device_id))
     sinks = list(extra_sinks)
     if on_result is not None:

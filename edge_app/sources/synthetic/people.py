@@ -61,6 +61,9 @@ LEAD_IN_S = 3.0
 """The shop is empty for the first seconds of a run (at most a tenth of it), so a
 background model can learn the empty floor, as it would over a real camera's first night."""
 
+STANDER_SPOTS = (("back", 0.2), ("left", 0.7), ("back", 0.75), ("left", 0.2))
+"""Where standers stand (shelf, spot along it 0..1), in turn."""
+
 MAX_WAITING = 4
 """A customer who finds this many people already in line gives up and leaves (so a busy
 long run does not grow an endless queue)."""
@@ -324,5 +327,41 @@ def plan_visits(
             a.flags.writeable = False
         plans.append(
             PersonPlan(pid, role, height, shoulder, speed, outfit, tuple(route.stops), *arrays)
+        )
+    return tuple(plans)
+
+
+def plan_standers(
+    layout: StoreLayout, seed: int, count: int, leave_at_s: list[float], first_id: int
+) -> tuple[PersonPlan, ...]:
+    """People standing at the shelves from shop time 0 (before any visitor) until
+    ``leave_at_s[k]``, then leaving by the door; ids from ``first_id``."""
+    rng = np.random.default_rng(seed + 1000)
+    plans = []
+    for k in range(count):
+        shelf, spot = STANDER_SPOTS[k % len(STANDER_SPOTS)]
+        if shelf == "back":
+            lo, hi = layout.back_browse_x
+            place, zone = (lo + spot * (hi - lo), layout.back_browse_y), "shelf-back"
+        else:
+            lo, hi = layout.left_browse_y
+            place, zone = (layout.left_browse_x, lo + spot * (hi - lo)), "shelf-left"
+        height = float(np.clip(rng.normal(1.72, 0.09), 1.52, 1.98))
+        shoulder = float(np.clip(height * rng.uniform(0.23, 0.28), 0.36, 0.54))
+        speed = float(rng.uniform(1.0, 1.45))
+        route = _Route(0.0, place, speed)
+        route.wait_until(leave_at_s[k], zone)
+        if shelf == "back":
+            route.walk(_jitter(rng, layout.waypoint("back-aisle"), 0.3))
+        route.walk(_jitter(rng, layout.waypoint("front-left"), 0.3))
+        _leave(route, rng, layout)
+        arrays = [np.array(v, dtype=np.float64) for v in (route.t, route.x, route.y, route.walked)]
+        for a in arrays:
+            a.flags.writeable = False
+        outfit = _outfit(rng, first_id + k)
+        plans.append(
+            PersonPlan(
+                first_id + k, "stand", height, shoulder, speed, outfit, tuple(route.stops), *arrays
+            )
         )
     return tuple(plans)

@@ -22,6 +22,10 @@ from edge_app.sources.synthetic.people import PersonPlan, PersonState
 
 STRIDE_M = 1.4
 """Distance of one full gait cycle (two steps): the legs' swing repeats every STRIDE_M."""
+SWAY_M = 0.012
+"""How far a standing person sways to each side (metres): nobody stands perfectly still."""
+SWAY_PERIOD_S = 3.3
+"""Seconds of one sway to and fro (each person starts at their own phase)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,7 @@ class PersonShape:
     """A person's drawing in pixels: polygons and ellipses in paint order, and their box.
 
     ``bbox`` is ``(x, y, w, h)``: the pixels the outline covers (it may reach outside
-    the frame); anti-aliasing tints at most 2 pixels beyond it. ``depth`` is metres from
+    the frame); anti-aliasing tints at most 3 pixels beyond it. ``depth`` is metres from
     the camera to the feet (paint order).
     """
 
@@ -86,8 +90,11 @@ def person_shape(
     state = plan.state(t)
     body = _body_points(plan, state)
     n = len(body)
+    sway = 0.0
+    if not state.moving:
+        sway = SWAY_M * math.sin(2 * math.pi * t / SWAY_PERIOD_S + 1.7 * plan.person_id)
     # The body is a vertical plane facing the camera: lateral offsets run along floor x.
-    pts3 = np.column_stack((state.x + body[:, 0], np.full(n, state.y), body[:, 1]))
+    pts3 = np.column_stack((state.x + sway + body[:, 0], np.full(n, state.y), body[:, 1]))
     shadow3 = np.array(
         [[state.x, state.y, 0.0], [state.x + 0.26, state.y, 0.0], [state.x, state.y + 0.2, 0.0]]
     )
@@ -118,6 +125,9 @@ def person_shape(
     half_h = math.hypot(rx * math.sin(th), ry * math.cos(th))
     lo = np.minimum(np.min(px[:38], axis=0), [head_c[0] - half_w, head_c[1] - half_h])
     hi = np.maximum(np.max(px[:38], axis=0), [head_c[0] + half_w, head_c[1] + half_h])
+    for (cx, cy), (r, _), _, _ in ellipses[:2]:  # the hands: whole circles
+        lo = np.minimum(lo, [cx - r, cy - r])
+        hi = np.maximum(hi, [cx + r, cy + r])
     # Every pixel the outline touches; pixel i spans [i, i + 1) here.
     x0, y0 = math.floor(lo[0]), math.floor(lo[1])
     x1, y1 = math.floor(hi[0]) + 1, math.floor(hi[1]) + 1

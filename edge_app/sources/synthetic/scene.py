@@ -3,7 +3,10 @@
 A fixed camera over a small shop (``store_layout``); people walk in through the door,
 browse shelves, queue at the checkout and leave (``store_people``); each frame is the
 static scene (rendered once) plus the people drawn as simple humanoids, plus mild sensor
-noise (``store_render``). It is deterministic in ``cfg.seed``: the same config gives the
+noise (``store_render``). For cold starts, the camera may start while the shop is open
+(``start_s``: people in view from the first frame), with ``standers`` who stand at the
+shelves from before the first frame for minutes, and the lights may change
+(``dim_at_s``, ``dim_to``). It is deterministic in ``cfg.seed``: the same config gives the
 same frames and the same truth. ``truth(index)`` says where every person is in a frame,
 ``feet_inside(index, polygon)`` which of them stand in a zone, so measured counts and
 dwell can be compared against it.
@@ -33,7 +36,7 @@ from edge_app.config import SyntheticSourceConfig
 from edge_app.core.domain import Frame, ImageU8
 from edge_app.sources.synthetic.backdrop import render_backdrop
 from edge_app.sources.synthetic.layout import STORE_LAYOUT, StoreLayout
-from edge_app.sources.synthetic.people import PersonPlan, plan_visits
+from edge_app.sources.synthetic.people import PersonPlan, plan_standers, plan_visits
 from edge_app.sources.synthetic.render import PersonShape, draw_person, draw_shadow, person_shape
 
 Polygon = npt.NDArray[np.floating[Any]] | Sequence[Sequence[float]]
@@ -89,7 +92,8 @@ def _hidden_fractions(boxes: Sequence[tuple[int, int, int, int]]) -> list[float]
 class SyntheticSource:
     """The synthetic shop camera. ``live`` (paced at ``cfg.fps``) when ``cfg.realtime``.
 
-    Frame ``index`` is at ``t = index / fps`` seconds; there are
+    Frame ``index`` is at ``t = index / fps`` seconds of the camera's clock and at
+    ``start_s + t`` of the shop's (``shop_time``); there are
     ``frame_count = ceil(duration_s * fps)`` frames of ``cfg.width`` x ``cfg.height``.
     """
 
@@ -102,9 +106,12 @@ class SyntheticSource:
         self.live = cfg.realtime
         self.size = (cfg.width, cfg.height)
         self.frame_count = max(math.ceil(cfg.duration_s * cfg.fps - 1e-9), 1)
+        shop_s = cfg.start_s + cfg.duration_s
+        # Standers leave at 45 % and 75 % of the run; any others stay to its end.
+        leave_at = [cfg.start_s + cfg.duration_s * (0.45 + 0.3 * k) for k in range(cfg.standers)]
         self.plans: tuple[PersonPlan, ...] = plan_visits(
-            layout, cfg.seed, cfg.people, cfg.duration_s
-        )
+            layout, cfg.seed, cfg.people, shop_s
+        ) + plan_standers(layout, cfg.seed, cfg.standers, leave_at, first_id=cfg.people)
         self._stop = threading.Event()
         self._prepare_lock = threading.Lock()
         self._backdrop: ImageU8 | None = None
@@ -119,9 +126,13 @@ class SyntheticSource:
         """Seconds on the source clock of frame ``index``."""
         return index / self.cfg.fps
 
+    def shop_time(self, index: int) -> float:
+        """Seconds on the shop's clock (the people's plans) of frame ``index``."""
+        return self.cfg.start_s + index / self.cfg.fps
+
     def _shapes(self, index: int) -> list[tuple[PersonPlan, PersonShape]]:
         """Everyone in view at frame ``index``, far to near (paint order)."""
-        t = self.time_of(index)
+        t = self.shop_time(index)
         w, h = self.size
         found = []
         for plan in self.plans:
@@ -140,7 +151,7 @@ class SyntheticSource:
         return self._truth(index, self._shapes(index))
 
     def _truth(self, index: int, shapes: list[tuple[PersonPlan, PersonShape]]) -> list[PersonTruth]:
-        t = self.time_of(index)
+        t = self.shop_time(index)
         w, h = self.size
         hidden = _hidden_fractions([s.bbox for _, s in shapes])
         out = []
@@ -181,6 +192,9 @@ class SyntheticSource:
             draw_shadow(image, shape)
         for _, shape in shapes:
             draw_person(image, shape)
+        dim_at = self.cfg.dim_at_s
+        if dim_at is not None and self.time_of(index) >= dim_at:
+            cv2.convertScaleAbs(image, dst=image, alpha=self.cfg.dim_to)
         # Noise over people too: a sensor does not know what it is looking at.
         up, down = noise[order[index % len(order)]]
         cv2.add(image, up, dst=image)

@@ -22,7 +22,7 @@ import numpy as np
 
 from edge_app.analytics import AnalyzerParams, ZoneAnalyzer, ZoneRule
 from edge_app.analytics.blobs import find_blobs
-from edge_app.analytics.zonemap import ZoneMap
+from edge_app.analytics.zonepolygons import ZonePolygons
 from edge_app.config import SyntheticSourceConfig
 from edge_app.core.domain import ImageU8, MaskMapping, PersonMask
 
@@ -284,9 +284,8 @@ def peer_supervision(
         rects.append(
             (round(p[:, 0].min()), round(p[:, 1].min()), round(p[:, 0].max()), round(p[:, 1].max()))
         )
-    zonemap = ZoneMap.build(
-        [np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float) for x0, y0, x1, y1 in rects],
-        (side, side),
+    polygons = ZonePolygons(
+        [np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float) for x0, y0, x1, y1 in rects]
     )
     zones = [
         sv.PolygonZone(np.array([[x0, y0], [x1 - 1, y0], [x1 - 1, y1 - 1], [x0, y1 - 1]]))
@@ -304,7 +303,7 @@ def peer_supervision(
     anchors = [anchors_of(g) for g in grids]
 
     def ours_counts(a: list[tuple[int, int]]) -> list[int]:
-        return zonemap.lookup([(x + 0.5, y + 0.5) for x, y in a])[0]
+        return polygons.lookup([(x + 0.5, y + 0.5) for x, y in a])[0]
 
     def peer_counts(a: list[tuple[int, int]]) -> list[int]:
         xy = np.array(a, dtype=np.float32).reshape(-1, 2)

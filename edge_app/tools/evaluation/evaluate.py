@@ -81,21 +81,30 @@ class _Collector:
     """An extra replay sink: feeds each analysed frame and its truth to the comparison.
 
     The first ``skip`` frames (a warm-up) are analysed but not compared; frame ``skip + i``
-    is compared with the truth of frame ``i``.
+    is compared with the truth of frame ``i``. Frames before ``compare_from`` (at least
+    ``skip``) are analysed but not compared either.
     """
 
     def __init__(
-        self, zones: ZoneSet, cfg: AnalyticsConfig, truth: TruthLookup, iou: float, skip: int
+        self,
+        zones: ZoneSet,
+        cfg: AnalyticsConfig,
+        truth: TruthLookup,
+        iou: float,
+        skip: int,
+        compare_from: int,
     ) -> None:
         self.zones, self.cfg, self.truth, self.iou, self.skip = zones, cfg, truth, iou, skip
+        self.compare_from = max(skip, compare_from)
         self.comparison: TruthComparison | None = None
         self.indices: set[int] = set()
         self.first_t: float | None = None
         self.last_t = 0.0
+        self.warming_frames = 0
 
     def __call__(self, result: CameraResult) -> None:
         frame = result.frame
-        if frame.index < self.skip:
+        if frame.index < self.compare_from:
             return
         if self.comparison is None:
             rules = zone_rules(self.zones, frame.size, self.cfg)
@@ -104,6 +113,7 @@ class _Collector:
         index = frame.index - self.skip
         self.indices.add(index)
         self.last_t = frame.t
+        self.warming_frames += int(result.mask.warming_up)
         self.comparison.add_frame(frame.t, self.truth(index), result.analysis.states)
 
 
@@ -136,14 +146,25 @@ def evaluate(
     extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
     on_result: Callable[[CameraResult], None] | None = None,
     skip_frames: int = 0,
+    reopen: Callable[[], Source] | None = None,
+    cold_at: int | None = None,
+    resegment: bool = True,
 ) -> tuple[EvalReport, set[int]]:
     """Replay ``source`` and compare with ``truth``; returns the report and the frame
     indices compared. The first ``skip_frames`` are a warm-up, not compared. With
     ``out_dir`` the replay outputs and ``eval.json``/``eval.txt`` stay there; without,
-    they go to a temporary folder that is removed."""
+    they go to a temporary folder that is removed.
+
+    ``reopen`` reads ``source`` again from its first frame, so that the segmenter's
+    warm-up can be learned ahead (``resegment``, see ``tools.replay``). ``cold_at``: the
+    segmenter starts cold again at frame ``skip_frames + cold_at`` (a restart in the
+    middle; the analytics run on), and only the frames from there on are compared."""
     from edge_app.tools.replay import replay_source
 
-    collector = _Collector(zones, analytics_cfg, truth, visit_iou, skip_frames)
+    restart = None if cold_at is None else skip_frames + cold_at
+    collector = _Collector(
+        zones, analytics_cfg, truth, visit_iou, skip_frames, restart or skip_frames
+    )
     # No segmenter config: masks drawn from the truth (the analytics alone).
     segmenter = segmenter_cfg or TruthMaskSegmenter(
         lambda i: truth(i - skip_frames) if i >= skip_frames else []
@@ -159,6 +180,9 @@ def evaluate(
             device_id="eval",
             on_result=on_result,
             extra_sinks=(collector, *extra_sinks),
+            reopen=reopen,
+            cold_at=() if restart is None else (restart,),
+            resegment=resegment,
         )
         comparison = collector.comparison
         if comparison is None:
@@ -167,7 +191,8 @@ def evaluate(
         # when the stream ended (closed by the replay) are included.
         with open(target / "events.jsonl", encoding="utf-8") as f:
             events = (Event.from_dict(json.loads(line)) for line in f)
-            comparison.add_events(events, since_t=collector.first_t if skip_frames else None)
+            compared_from = collector.compare_from
+            comparison.add_events(events, since_t=collector.first_t if compared_from else None)
         report = EvalReport(
             dataset=dataset,
             frames=len(collector.indices),
@@ -176,6 +201,8 @@ def evaluate(
             visit_iou=visit_iou,
             zones=tuple(comparison.finish()),
             warm_up_frames=skip_frames,
+            cold_at=cold_at,
+            warming_up_frames=collector.warming_frames,
         )
         if out_dir is not None:
             write_report(report, out_dir)
@@ -192,12 +219,16 @@ def evaluate_video(
     visit_iou: float = 0.5,
     extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
     warm_up: int = 0,
+    cold_at: int | None = None,
+    resegment: bool = True,
 ) -> EvalReport:
     """Evaluate a video file against its MOT ground truth (see ``load_mot``).
 
     ``warm_up``: play the video this many times before the measured pass (the source
     clock runs on), so the segmenter's background model and the learned person size start
     warm, as on a camera that has been running for a while. 0 measures a cold start.
+    ``cold_at``: the segmenter starts cold again at this frame of the measured pass, and
+    the comparison covers the frames from there on (see ``evaluate``).
     """
     from edge_app.sources.file import FileSource
 
@@ -206,14 +237,20 @@ def evaluate_video(
     if warm_up < 0:
         raise ConfigError("(command line)", "--warm-up", "must be >= 0", "give 0, 1, 2...")
     truth = load_mot(gt)
-    source: Source = FileSource(zones.camera, video)
     skip = 0
+
+    def reopen() -> Source:
+        return FileSource(zones.camera, video)
+
     if warm_up:
         length = sum(1 for _ in FileSource(zones.camera, video).frames())
         skip = length * warm_up
-        source = _FirstFrames(FileSource(zones.camera, video, loop=True), skip + length)
+
+        def reopen() -> Source:
+            return _FirstFrames(FileSource(zones.camera, video, loop=True), skip + length)
+
     report, seen = evaluate(
-        source,
+        reopen(),
         lambda index: truth.get(index, []),
         zones,
         segmenter_cfg,
@@ -223,7 +260,12 @@ def evaluate_video(
         visit_iou=visit_iou,
         extra_sinks=extra_sinks,
         skip_frames=skip,
+        reopen=reopen,
+        cold_at=cold_at,
+        resegment=resegment,
     )
+    if cold_at is not None:
+        seen |= set(range(cold_at))  # not compared on purpose
     unused = len(set(truth) - seen)
     if unused:
         # Truth for frames the video does not have: the files do not belong together.
@@ -246,6 +288,8 @@ def evaluate_synthetic(
     out_dir: Path | None = None,
     visit_iou: float = 0.5,
     extra_sinks: tuple[Callable[[CameraResult], None], ...] = (),
+    cold_at: int | None = None,
+    resegment: bool = True,
 ) -> EvalReport:
     """Evaluate the synthetic shop camera against its exact truth.
 
@@ -263,8 +307,30 @@ def evaluate_synthetic(
             people.append(TruthPoint(p.person_id, p.foot[0], p.foot[1], (x, y, w, h)))
         return people
 
-    name = f"synthetic seed={scene.seed} people={scene.people} {scene.duration_s:g}s"
     report, _ = evaluate(
-        source, truth, zones, segmenter_cfg, analytics_cfg, out_dir, name, visit_iou, extra_sinks
+        source,
+        truth,
+        zones,
+        segmenter_cfg,
+        analytics_cfg,
+        out_dir,
+        scene_name(scene),
+        visit_iou,
+        extra_sinks,
+        reopen=lambda: SyntheticSource(zones.camera, scene),
+        cold_at=cold_at,
+        resegment=resegment,
     )
     return report
+
+
+def scene_name(scene: SyntheticSourceConfig) -> str:
+    """How a synthetic scene is named in reports: what differs from the plain default."""
+    name = f"synthetic seed={scene.seed} people={scene.people} {scene.duration_s:g}s"
+    if scene.start_s:
+        name += f" from {scene.start_s:g}s"
+    if scene.standers:
+        name += f" standers={scene.standers}"
+    if scene.dim_at_s is not None:
+        name += f" lights x{scene.dim_to:g} at {scene.dim_at_s:g}s"
+    return name

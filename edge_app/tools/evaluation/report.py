@@ -26,6 +26,11 @@ class EvalReport:
     zones: tuple[ZoneComparison, ...]
     truth_frames_unused: int = 0
     warm_up_frames: int = 0
+    cold_at: int | None = None
+    """The frame of the measured pass at which the segmenter started cold again (compared
+    from there on); ``None``: only the cold start at the first frame."""
+    warming_up_frames: int = 0
+    """Compared frames whose masks were provisional (the segmenter warming up)."""
 
     @property
     def overall(self) -> ZoneComparison:
@@ -40,6 +45,8 @@ class EvalReport:
             "visit_iou": self.visit_iou,
             "truth_frames_unused": self.truth_frames_unused,
             "warm_up_frames": self.warm_up_frames,
+            "cold_at": self.cold_at,
+            "warming_up_frames": self.warming_up_frames,
             "overall": self.overall.to_dict(),
             "zones": [z.to_dict() for z in self.zones],
         }
@@ -47,9 +54,12 @@ class EvalReport:
 
 def report_table(report: EvalReport) -> Table:
     """The readable table: one row per zone and the overall row."""
+    restart = "" if report.cold_at is None else f", cold start at frame {report.cold_at}"
+    warming = f", {report.warming_up_frames} warming up" if report.warming_up_frames else ""
     table = Table(
-        title=f"{report.dataset}: {report.frames} frames, {report.duration_s:.1f} s, "
-        f"segmenter {report.segmenter}, visits matched at IoU >= {report.visit_iou:g}"
+        title=f"{report.dataset}: {report.frames} frames{restart}{warming}, "
+        f"{report.duration_s:.1f} s, segmenter {report.segmenter}, "
+        f"visits matched at IoU >= {report.visit_iou:g}"
     )
     columns = (
         "zone",

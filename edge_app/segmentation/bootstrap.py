@@ -1,0 +1,303 @@
+"""The empty scene from the first seconds of a camera: the background segmenter's cold start.
+
+A background model that starts from one frame learns whoever is in it, and their ghosts
+stay when they leave. Instead, ``Bootstrap`` keeps a few samples of the first seconds and
+estimates each pixel's empty-scene colour as the temporal median of the samples in which
+the pixel was still: a passer-by covers a pixel for a fraction of a second and moves
+while doing so, so the median over the still samples is the floor. Pixels that were
+never still long enough take the plain median.
+
+It also estimates each pixel's noise (the spread of its still samples) and finds people
+who stood through the whole window: a standing person is never perfectly still (weight
+shifts, breathing), so the outline of where they stand keeps changing a little, while the
+median there holds the person. The sway of a far person is a fraction of a mask pixel,
+so this is looked for in grey samples at the frame's own resolution (up to
+``DETAIL_MAX_SIDE``): pixels that differ from their median in a good share of the samples
+are *restless*; a restless outline that encloses much more than itself (its convex hull;
+the trail of passers-by is solid) is a person, reported as ``standing``: the model holds
+them, and the segmenter keeps them in its masks until they leave.
+
+Everything is computed once, when the window is over; the samples are then dropped.
+Pure array work on uint8 pictures (exact, whatever the number of threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge_app.segmentation.scene_model import DEFAULT_VARIANCE
+
+SAMPLE_EVERY_S = 0.2
+"""Samples are taken at most this often (seconds of the source clock)."""
+DETAIL_MAX_SIDE = 960
+"""Long side (pixels) of the grey samples in which standing people's sway is looked for."""
+MIN_SAMPLES = 6
+"""Fewest samples an estimate is made from."""
+_MOTION_LEVEL = 12
+"""Grey-level change between two samples that counts as motion (above camera noise)."""
+_MOTION_SPAN_S = 1.0
+"""Samples this far apart (seconds) are compared to find what moves."""
+_MIN_STILL = 3
+"""A pixel still in fewer samples takes the median of all of them."""
+_RESTLESS_SHARE = 0.3
+"""A pixel that differs from its median in at least this share of the samples is restless."""
+_SWAY_LEVEL = 10
+"""Grey-level difference from a pixel's median that counts (frame resolution, no blur)."""
+_STRIP_OF_HEIGHT = 0.12
+"""Widest (mean width over height) restless strip a sway makes, as a share of its height."""
+_STRIP_MIN_PX = 4.0
+"""... and at least this many pixels wide."""
+_WIDTH_OF_HEIGHT = 0.5
+"""Widest gap between the two sides of one person, as a share of their height."""
+_GAP_OF_HEIGHT = 0.3
+"""Largest gap in height between two strips of one person, as a share of the taller."""
+_HULL_OF_RING = 3.0
+"""A standing person's outline encloses at least this many times its own pixels."""
+_RESTLESS_MIN_SAMPLES = 10
+"""Restlessness needs this many samples (two seconds at the sample rate)."""
+_MAD_TO_SIGMA = 1 / 1.265
+"""The median of the largest of three channels' absolute Gaussian noise is 1.265 sigma."""
+
+
+@dataclass(frozen=True, slots=True)
+class SceneEstimate:
+    """What a bootstrap learned: ``background`` ``(h, w, 3)`` uint8 BGR, ``variance``
+    ``(h, w)`` float32 (grey levels squared, per pixel) and ``standing`` ``(h, w)`` bool
+    (the background holds a person who stood through the window)."""
+
+    background: npt.NDArray[np.uint8]
+    variance: npt.NDArray[np.float32]
+    standing: npt.NDArray[np.bool_]
+
+
+class Bootstrap:
+    """Samples of one camera's first seconds, and the empty scene estimated from them.
+
+    ``min_blob_px`` is the smallest standing person (mask pixels); ``kernel_scale`` the
+    mask's long side over 320 (kernel sizes follow it).
+
+    >>> import numpy as np
+    >>> boot = Bootstrap(min_blob_px=20, kernel_scale=0.25)
+    >>> floor = np.full((20, 30, 3), 120, np.uint8)
+    >>> for k in range(8):
+    ...     frame = floor.copy(); frame[5:15, 3 * k : 3 * k + 4] = 30   # someone walking
+    ...     boot.add(frame, frame[:, :, 0], 0.2 * k)
+    >>> estimate = boot.estimate()
+    >>> int(estimate.background.min()), bool(estimate.standing.any())
+    (120, False)
+    """
+
+    def __init__(self, min_blob_px: int, kernel_scale: float) -> None:
+        self.min_blob_px = min_blob_px
+        self._scale = kernel_scale
+        self._pictures: list[npt.NDArray[np.uint8]] = []
+        self._greys: list[npt.NDArray[np.uint8]] = []
+        self._details: list[npt.NDArray[np.uint8]] = []
+        self.first_t: float | None = None
+        self.last_t = -np.inf
+
+    @property
+    def samples(self) -> int:
+        return len(self._pictures)
+
+    def seconds(self, t: float) -> float:
+        """Seconds of source clock the samples span at ``t``."""
+        return 0.0 if self.first_t is None else t - self.first_t
+
+    def due(self, t: float) -> bool:
+        """Whether a frame seen at ``t`` is to be a sample."""
+        return t - self.last_t >= SAMPLE_EVERY_S - 1e-6
+
+    def add(self, picture: npt.NDArray[np.uint8], detail: npt.NDArray[np.uint8], t: float) -> None:
+        """A sample seen at ``t``: the mask-sized BGR ``picture`` and the frame's grey
+        ``detail`` (at most ``DETAIL_MAX_SIDE`` on its long side)."""
+        if self.first_t is None:
+            self.first_t = t
+        self.last_t = t
+        self._pictures.append(picture.copy())
+        self._greys.append(np.asarray(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY), np.uint8))
+        self._details.append(detail.copy())
+
+    def estimate(self) -> SceneEstimate:
+        """The empty scene from the samples so far (at least one)."""
+        if not self._pictures:
+            raise ValueError("a bootstrap needs at least one sample")
+        pictures = np.stack(self._pictures)  # (K, h, w, 3)
+        greys = np.stack(self._greys).astype(np.int16)  # (K, h, w)
+        k = pictures.shape[0]
+        # A sample is moving where it differs from a sample up to _MOTION_SPAN_S before
+        # or after it, and near that: the inside of a passer-by of even colour changes
+        # little from one sample to the next, and a group walking slowly covers a place
+        # for a good part of a second.
+        moving = np.zeros(greys.shape, bool)
+        span = max(1, round(_MOTION_SPAN_S / SAMPLE_EVERY_S))
+        for gap in range(1, min(span, k - 1) + 1):
+            differs = np.abs(greys[gap:] - greys[:-gap]) > _MOTION_LEVEL
+            moving[gap:] |= differs
+            moving[:-gap] |= differs
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(9 * self._scale),) * 2)
+        for i in range(k):
+            moving[i] = cv2.dilate(moving[i].view(np.uint8), kernel).view(bool)
+        still = k - np.count_nonzero(moving, axis=0)  # (h, w)
+        background = _median_of_still(pictures, moving, still)
+        variance = _noise_variance(pictures, moving, still, background)
+        standing = np.zeros(still.shape, bool)
+        if k >= _RESTLESS_MIN_SAMPLES:
+            standing = self._standing(pictures[-1], background, variance)
+        return SceneEstimate(background, variance, standing)
+
+    def _standing(
+        self,
+        last: npt.NDArray[np.uint8],
+        background: npt.NDArray[np.uint8],
+        variance: npt.NDArray[np.float32],
+    ) -> npt.NDArray[np.bool_]:
+        """Restless outlines that enclose a person (their convex hulls, mask-sized), where
+        the background holds what the last sample shows (the person is still there)."""
+        details = np.stack(self._details)  # (K, H, W)
+        k = details.shape[0]
+        median = np.partition(details, (k - 1) // 2, axis=0)[(k - 1) // 2]
+        away = np.zeros(median.shape, np.int32)
+        for detail in details:
+            away += np.asarray(cv2.absdiff(detail, median)) > _SWAY_LEVEL
+        restless = (away >= _RESTLESS_SHARE * k).astype(np.uint8)
+        h, w = background.shape[:2]
+        found: npt.NDArray[np.bool_] = np.zeros((h, w), bool)
+        if not restless.any():
+            return found
+        detail_h, detail_w = restless.shape
+        ring = cv2.morphologyEx(restless, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        contours, _ = cv2.findContours(ring, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        hulls = np.zeros((detail_h, detail_w), np.uint8)
+        min_area = self.min_blob_px * (detail_w * detail_h) / (w * h)
+        # A person's sway makes thin strips along their outline; passers-by leave solid
+        # trails, as wide as a person.
+        strips = [np.asarray(c, np.int32) for c in contours]
+        strips = [c for c in strips if _thin(c)]
+        for group in _side_by_side(strips):
+            hull = cv2.convexHull(np.concatenate(group))
+            area = cv2.contourArea(hull)
+            if area < min_area:
+                continue
+            inside = np.zeros_like(hulls)
+            cv2.fillPoly(inside, [hull], 1)
+            # A person's outline encloses their body; the trail of passers-by is solid.
+            if area >= _HULL_OF_RING * np.count_nonzero(ring & inside):
+                hulls |= inside
+        if not hulls.any():
+            return found
+        standing = np.asarray(cv2.resize(hulls, (w, h), interpolation=cv2.INTER_AREA)) > 0
+        diff = cv2.absdiff(last, background).astype(np.float32)
+        same = np.sum(diff * diff, axis=2) <= 16.0 * np.maximum(variance, DEFAULT_VARIANCE)
+        found = np.logical_and(standing, same)
+        return found
+
+
+def _thin(contour: npt.NDArray[np.int32]) -> bool:
+    """Whether a contour is a thin strip: on average narrower than ``_STRIP_OF_HEIGHT`` of
+    its height (at least ``_STRIP_MIN_PX``)."""
+    _, _, _, height = cv2.boundingRect(contour)
+    width = cv2.contourArea(contour) / max(height, 1)
+    return width <= max(_STRIP_MIN_PX, _STRIP_OF_HEIGHT * height)
+
+
+def _side_by_side(contours: Sequence[npt.NDArray[np.int32]]) -> list[list[npt.NDArray[np.int32]]]:
+    """Contours grouped with those near them: a person's sway shows in strips along their
+    outline (left and right, body and legs), no further apart sideways than a person is
+    wide (``_WIDTH_OF_HEIGHT`` of the taller strip's height) and with gaps in height of
+    at most ``_GAP_OF_HEIGHT`` of it."""
+    boxes = [cv2.boundingRect(c) for c in contours]
+    owner = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while owner[i] != i:
+            owner[i] = owner[owner[i]]
+            i = owner[i]
+        return i
+
+    for i, (xi, yi, wi, hi) in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            xj, yj, wj, hj = boxes[j]
+            tall = max(hi, hj)
+            gap_x = max(xi, xj) - min(xi + wi, xj + wj)
+            gap_y = max(yi, yj) - min(yi + hi, yj + hj)
+            if gap_x <= _WIDTH_OF_HEIGHT * tall and gap_y <= _GAP_OF_HEIGHT * tall:
+                owner[root(j)] = root(i)
+    groups: dict[int, list[npt.NDArray[np.int32]]] = {}
+    for i, contour in enumerate(contours):
+        groups.setdefault(root(i), []).append(contour)
+    return list(groups.values())
+
+
+def fill_holes(region: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """``region`` with every area it encloses (not connected to the picture's border)."""
+    h, w = region.shape
+    outside = np.zeros((h + 2, w + 2), np.uint8)
+    outside[1:-1, 1:-1] = region
+    mask = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(outside, mask, (0, 0), 2)
+    filled: npt.NDArray[np.bool_] = outside[1:-1, 1:-1] != 2
+    return filled
+
+
+def _median_of_still(
+    pictures: npt.NDArray[np.uint8],
+    moving: npt.NDArray[np.bool_],
+    still: npt.NDArray[np.intp],
+) -> npt.NDArray[np.uint8]:
+    """Per pixel and channel: the (lower) median of the still samples, or of all samples
+    where fewer than ``_MIN_STILL`` were still."""
+    k = pictures.shape[0]
+    ordered_all = np.sort(pictures, axis=0)
+    median_all = ordered_all[(k - 1) // 2]
+    # Moving samples set to 255 sort last, so the still ones are the first `still`.
+    masked = pictures.copy()
+    masked[moving] = 255
+    ordered = np.sort(masked, axis=0)
+    rank = np.clip((still - 1) // 2, 0, k - 1)
+    median_still = np.take_along_axis(ordered, rank[None, :, :, None], axis=0)[0]
+    use_still = (still >= _MIN_STILL)[:, :, None]
+    median: npt.NDArray[np.uint8] = np.where(use_still, median_still, median_all).astype(np.uint8)
+    return median
+
+
+def _noise_variance(
+    pictures: npt.NDArray[np.uint8],
+    moving: npt.NDArray[np.bool_],
+    still: npt.NDArray[np.intp],
+    background: npt.NDArray[np.uint8],
+) -> npt.NDArray[np.float32]:
+    """Per-pixel noise variance (grey levels squared, the worst channel) from the median
+    absolute deviation of the still samples; 0 where too few were still (the model then
+    takes its default)."""
+    k = pictures.shape[0]
+    deviation = np.max(np.abs(pictures.astype(np.int16) - background.astype(np.int16)), axis=3)
+    deviation = deviation.astype(np.uint8)
+    deviation[moving] = 255
+    ordered = np.sort(deviation, axis=0)
+    rank = np.clip((still - 1) // 2, 0, k - 1)
+    mad = np.take_along_axis(ordered, rank[None], axis=0)[0].astype(np.float32)
+    sigma = _MAD_TO_SIGMA * mad
+    variance: npt.NDArray[np.float32] = np.where(still >= _MIN_STILL, sigma * sigma, 0.0).astype(
+        np.float32
+    )
+    return variance
+
+
+def _odd(value: float) -> int:
+    return max(3, round(value) | 1)
+
+
+def detail_grey(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """A frame's grey picture for ``Bootstrap.add``: at most ``DETAIL_MAX_SIDE`` long."""
+    h, w = image.shape[:2]
+    if max(w, h) > DETAIL_MAX_SIDE:
+        scale = DETAIL_MAX_SIDE / max(w, h)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
