@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData
 
 from edge_app.core.errors import StoreError
 from edge_app.core.events import EventStamper, ZoneEnter, ZoneEvent, ZoneExit
@@ -56,8 +57,11 @@ def test_an_existing_readable_file_is_made_private(tmp_path: Path) -> None:
 
 
 def test_the_migrated_schema_is_the_one_the_code_queries(store: EventStore) -> None:
+    both = MetaData()
+    for table in [*schema.metadata.tables.values(), *schema.device_metadata.tables.values()]:
+        table.to_metadata(both)
     with store.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn), both)
     assert diffs == []
 
 
@@ -266,3 +270,40 @@ def test_create_sinks_resumes_the_sequence_and_closes_what_a_crash_left_open(
         assert sink.outbox_backlog() is None  # type: ignore[attr-defined]
     finally:
         sink.close(5)
+
+
+def test_sequence_numbers_continue_after_retention_deleted_every_event(tmp_path: Path) -> None:
+    config = app_config(tmp_path)  # MQTT off: age retention may delete everything
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
+    sink.handle(stamped(stamper, 6), ())  # seqs 1..6, a month old by their wall time
+    sink.close(5)
+    store = EventStore.open(config.store.path)
+    month_later = T0.timestamp() + 31 * 86400
+    assert apply_retention(store, month_later, 30 * 86400, 10**9, keep_unpublished=False).events
+    assert rows(store, "SELECT count(*) FROM events") == [(0,)]
+    store.close()
+
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
+    try:
+        assert [e.seq for e in stamped(stamper, 3)] == [7, 8, 9]  # never 1 again
+    finally:
+        sink.close(5)
+
+
+def test_a_store_from_before_the_high_water_mark_starts_it_at_its_highest_seq(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edge.db"
+    store = EventStore.open(path)
+    store.write(WriteBatch(stamped(EventStamper("edge-1"), 5)))
+    store.close()
+    with sqlite3.connect(path) as conn:  # as the previous schema left it
+        conn.execute("DROP TABLE device_seqs")
+        conn.execute("UPDATE alembic_version SET version_num = '0003'")
+    store = EventStore.open(path)
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM events")
+        assert store.max_seq("edge-1") == 5
+    finally:
+        store.close()

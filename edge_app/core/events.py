@@ -201,8 +201,9 @@ def parse_wall(text: str) -> datetime:
 class EventStamper:
     """Gives events their id and the device's next sequence number. Thread-safe.
 
-    ``next_seq`` is where numbering resumes: 1 for a new device, ``max(seq) + 1`` from the
-    store after a restart, so sequence numbers never repeat on one device.
+    ``next_seq`` is where numbering resumes: 1 for a new device, the store's high-water
+    mark + 1 after a restart (kept even when retention deleted the events), so sequence
+    numbers never repeat on one device.
     """
 
     def __init__(self, device: str, next_seq: int = 1) -> None:

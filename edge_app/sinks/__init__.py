@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 def create_sinks(
     store: StoreConfig, mqtt: MqttConfig, device_id: str
 ) -> tuple[EventStamper, list[Sink]]:
-    """Open the store and start the sinks; the stamper resumes at the stored max seq + 1.
+    """Open the store and start the sinks; the stamper resumes past the highest seq ever
+    stored for the device (a high-water mark that retention does not delete).
 
     Raises ``StoreError`` (read-only or full disk, not a database, newer schema) or
     ``ConfigError`` (an unreadable secret or TLS file); nothing is left running then.

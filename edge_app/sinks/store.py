@@ -70,6 +70,11 @@ _OUTBOX = (
     "SELECT seq, id, payload FROM events WHERE device = ? AND published_at IS NULL "
     "AND seq > ? ORDER BY seq LIMIT ?"
 )
+# The high-water mark only ever rises, whatever order batches commit in.
+_RAISE_SEQ = (
+    "INSERT INTO device_seqs (device, last_seq) VALUES (?, ?) "
+    "ON CONFLICT (device) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)"
+)
 _INSERT_EVENT = (
     "INSERT INTO events (id, device, seq, type, camera, zone, wall, payload, published_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
@@ -87,6 +92,13 @@ def _event_row(ev: Event) -> tuple[str, str, int, str, str, str | None, float, s
         ev.wall.timestamp(),
         event_json(ev),
     )
+
+
+def _highest_seqs(events: Sequence[Event]) -> dict[str, int]:
+    highest: dict[str, int] = {}
+    for ev in events:
+        highest[ev.device] = max(ev.seq, highest.get(ev.device, 0))
+    return highest
 
 
 def store_error(path: Path, action: str, exc: BaseException) -> StoreError:
@@ -206,6 +218,7 @@ class EventStore:
                 if batch.events:
                     # Plain DB-API parameters: this is the hot path of the store.
                     conn.exec_driver_sql(_INSERT_EVENT, [_event_row(ev) for ev in batch.events])
+                    conn.exec_driver_sql(_RAISE_SEQ, list(_highest_seqs(batch.events).items()))
                     for ev in batch.events:
                         self._record_visit(conn, ev)
                 if batch.samples:
@@ -325,12 +338,14 @@ class EventStore:
     # --- reading (any thread) ---------------------------------------------------------
 
     def max_seq(self, device: str) -> int:
-        """The highest sequence number stored for ``device``; 0 when it has none."""
-        e = schema.events
+        """The highest sequence number ever stored for ``device`` (0 when none), also
+        when retention has deleted that event since: numbering resumes past it."""
+        e, d = schema.events, schema.device_seqs
         try:
             with self.engine.connect() as conn:
-                value = conn.execute(select(func.max(e.c.seq)).where(e.c.device == device))
-                return int(value.scalar() or 0)
+                stored = conn.execute(select(func.max(e.c.seq)).where(e.c.device == device))
+                mark = conn.execute(select(d.c.last_seq).where(d.c.device == device))
+                return max(int(stored.scalar() or 0), int(mark.scalar() or 0))
         except SQLAlchemyError as exc:
             raise store_error(self.path, "read", exc) from exc
 
