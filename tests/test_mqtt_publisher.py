@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from edge_app.core.events import EventStamper, ZoneEnter, ZoneEvent
 from edge_app.sinks import CameraStats, PipelineStats, create_sinks
 from edge_app.sinks.event_sink import EventSink
+from edge_app.sinks.store import Ack, EventStore, WriteBatch
 from tests.daemon_support import wait_until
 from tests.mqtt_broker import Broker, Collector, running_broker
-from tests.sinks_support import OpenSinks, app_config, closing_sinks, stamped, state
+from tests.sinks_support import T0, OpenSinks, app_config, closing_sinks, stamped, state
 
 EVENTS = "edge-app/edge-1/events"
 AVAILABILITY = "edge-app/edge-1/availability"
@@ -206,3 +208,39 @@ def test_a_broker_outage_mid_run_loses_nothing_and_keeps_the_order(
                 f"{sink.publisher.reconnects}"
             )
         collector.close()
+
+
+def test_a_visit_a_crash_left_open_is_closed_at_the_next_start_with_a_published_exit(
+    opened: OpenSinks, tmp_path: Path
+) -> None:
+    config = app_config(tmp_path)
+    stamper = EventStamper(config.device_id)
+    enter = stamper.stamp(ZoneEvent("cam1", "till", 10.0, ZoneEnter(7)), T0)
+    # The crash: the enter is stored (and was published), the visit is open, no stop.
+    store = EventStore.open(config.store.path)
+    store.write(WriteBatch([enter, *stamped(stamper, 1)], acks=[Ack(enter.id, 1.0)]))
+    store.close()
+    with running_broker(tmp_path / "broker") as broker:
+        collector = Collector(broker, (EVENTS,)).start()
+        _, sink = open_sink(opened, tmp_path, broker)
+        assert collector.wait_for(
+            lambda m: any(json.loads(x.payload)["type"] == "zone.exit" for x in m), 10
+        )
+        sink.close(5)
+        _, again = open_sink(opened, tmp_path, broker)  # a second start: nothing more
+        again.close(5)
+        exits = [
+            json.loads(m.payload)
+            for m in collector.on(EVENTS)
+            if json.loads(m.payload)["type"] == "zone.exit"
+        ]
+        collector.close()
+    assert len({e["id"] for e in exits}) == 1  # emitted once (an id may arrive twice)
+    (first, *_) = exits
+    assert (first["track_id"], first["zone"], first["reason"], first["seq"]) == (
+        7,
+        "till",
+        "restart",
+        3,
+    )
+    assert first["entered_t"] == 10.0

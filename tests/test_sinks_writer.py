@@ -31,7 +31,9 @@ def count(store: EventStore, table: str) -> int:
 
 def test_frames_become_committed_events_and_samples(store: EventStore) -> None:
     woken = threading.Event()
-    writer = StoreWriter(store, sample_interval_s=10, max_queued_frames=100, on_events=woken.set)
+    writer = StoreWriter(
+        store, "edge-1", sample_interval_s=10, max_queued_frames=100, on_events=woken.set
+    )
     writer.start()
     events = stamped(EventStamper("edge-1"), 30)
     for i in range(30):  # 30 frames, 1 s apart: 3 samples of the zone, one event each
@@ -45,7 +47,7 @@ def test_frames_become_committed_events_and_samples(store: EventStore) -> None:
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(store: EventStore) -> None:
-    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=5)  # not started
+    writer = StoreWriter(store, "edge-1", sample_interval_s=60, max_queued_frames=5)  # not started
     events = stamped(EventStamper("edge-1"), 8)
     accepted = [writer.submit([e], []) for e in events]
     assert accepted == [True] * 5 + [False] * 3
@@ -60,7 +62,7 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(store: EventStore) ->
 
 
 def test_acks_are_committed_before_their_callback(store: EventStore) -> None:
-    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=100)
+    writer = StoreWriter(store, "edge-1", sample_interval_s=60, max_queued_frames=100)
     writer.start()
     events = stamped(EventStamper("edge-1"), 4)
     writer.submit(events, [])
@@ -79,7 +81,7 @@ def test_acks_are_committed_before_their_callback(store: EventStore) -> None:
 def test_a_disk_that_fills_up_is_retried_and_nothing_queued_is_lost(
     store: EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=1000)
+    writer = StoreWriter(store, "edge-1", sample_interval_s=60, max_queued_frames=1000)
     writer.start()
     stamper = EventStamper("edge-1")
     writer.submit(stamped(stamper, 10), [])
@@ -104,7 +106,7 @@ def test_a_stop_cuts_a_retry_wait_short(
     store: EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Retries ten minutes apart: a stop that waited for the next try would time out.
-    writer = StoreWriter(store, 60, max_queued_frames=100, retry=Backoff(1200.0, 1200.0))
+    writer = StoreWriter(store, "edge-1", 60, max_queued_frames=100, retry=Backoff(1200.0, 1200.0))
     writer.start()
     stamper = EventStamper("edge-1")
     writer.submit(stamped(stamper, 10), [])

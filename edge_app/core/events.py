@@ -26,8 +26,9 @@ EventType = Literal[
     "camera.offline",
 ]
 
-ExitReason = Literal["left", "lost", "ended"]
-"""Why a visit ended: walked out, track lost, or the stream ended (see ``ZoneExit``)."""
+ExitReason = Literal["left", "lost", "ended", "restart"]
+"""Why a visit ended: walked out, track lost, the stream ended, or the daemon restarted
+after a crash that left it open (see ``ZoneExit``)."""
 
 SCHEMA_VERSION = 1
 
@@ -45,8 +46,9 @@ class ZoneExit:
     """A tracked person's visit ended; ``dwell_s`` is the stay.
 
     ``reason`` is ``left`` (walked out, after ``exit_after_s``), ``lost`` (the track was
-    lost inside the zone for longer than the tracker keeps it) or ``ended`` (the stream
-    ended). ``entered_t`` is source-clock seconds.
+    lost inside the zone for longer than the tracker keeps it), ``ended`` (the stream
+    ended) or ``restart`` (a crash left the visit open; the next start closed it at the
+    camera's last known activity). ``entered_t`` is source-clock seconds.
     """
 
     type: ClassVar[EventType] = "zone.exit"

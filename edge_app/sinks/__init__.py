@@ -1,7 +1,8 @@
 """Sinks: the SQLite event store (durable first) and MQTT publishing from its outbox.
 
-``create_sinks(store, mqtt, device_id)`` opens the store, closes visits a crash left open,
-resumes the device's sequence numbers and starts the writer and publisher threads. The
+``create_sinks(store, mqtt, device_id)`` opens the store, closes visits a crash left open
+(each with its ``zone.exit``, reason ``restart``, into the outbox), resumes the device's
+sequence numbers and starts the writer and publisher threads. The
 sinks see only the ``store`` and ``mqtt`` sections of the config and the device id.
 """
 
@@ -41,10 +42,11 @@ def create_sinks(
     """
     event_store = EventStore.open(store.path, store.synchronous)
     try:
-        event_store.recover()
+        event_store.recover(device_id)
         next_seq = event_store.max_seq(device_id) + 1
         writer = StoreWriter(
             event_store,
+            device_id,
             sample_interval_s=store.sample_interval_s,
             max_queued_frames=store.queue_max_frames,
             retention=RetentionPolicy(

@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import edge_app.sinks.schema as schema
 from edge_app.core.errors import StoreError
-from edge_app.core.events import Event, ZoneEnter, ZoneExit
+from edge_app.core.events import Event, EventStamper, ExitReason, ZoneEnter, ZoneEvent, ZoneExit
 from edge_app.sinks.aggregate import OccupancySample
 from edge_app.sinks.migrate import upgrade
 
@@ -279,44 +280,36 @@ class EventStore:
                     )
                 )
 
-    def close_open_visits(self, last_t: Mapping[str, float]) -> int:
-        """At a clean stop: close open visits at each camera's last source time ``last_t``.
-
-        A camera missing from ``last_t`` closes its visits with zero dwell. Returns how many.
-        """
-        v = schema.visits
-        closed = 0
+    def close_open_visits(self, device: str, last_t: Mapping[str, float]) -> list[Event]:
+        """At a clean stop: close the visits the analytics could not (a pipeline that did
+        not finish), at each camera's last source time ``last_t`` (zero dwell for a camera
+        missing there), each with its ``zone.exit`` (reason ``ended``) stored in the same
+        transaction, so it is published like any event. Returns those events."""
         try:
             with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(v.c.id, v.c.camera, v.c.entered_wall, v.c.entered_t).where(
-                        v.c.exited_wall.is_(None)
-                    )
-                ).all()
-                for row_id, camera, entered_wall, entered_t in rows:
-                    dwell = max(0.0, last_t.get(camera, entered_t) - entered_t)
-                    _close_visit(conn, row_id, entered_wall, entered_t, dwell, "shutdown")
-                    closed += 1
+                closing = []
+                for row in _open_visits(conn):
+                    end_t = last_t.get(row.camera, row.entered_t)
+                    closing.append((row, max(0.0, end_t - row.entered_t)))
+                return _close_with_exits(conn, device, closing, "shutdown", "ended")
         except SQLAlchemyError as exc:
             raise store_error(self.path, "write to", exc) from exc
-        return closed
 
-    def recover(self) -> int:
+    def recover(self, device: str) -> list[Event]:
         """At start: close visits a crash left open, at the camera's last known activity.
 
-        The last activity is the latest event or occupancy sample of that camera. Returns
-        how many visits were closed (``closed_by = 'restart'``).
+        The last activity is the latest event or occupancy sample of that camera. Each
+        closed visit (``closed_by = 'restart'``) gets its ``zone.exit`` with reason
+        ``restart``, stamped with ``device``'s next seqs and stored in the same transaction
+        (so it is emitted once, and published like any event). Returns those events.
         """
-        v, e, s = schema.visits, schema.events, schema.occupancy_samples
+        e, s = schema.events, schema.occupancy_samples
         try:
             with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(v.c.id, v.c.camera, v.c.entered_wall, v.c.entered_t).where(
-                        v.c.exited_wall.is_(None)
-                    )
-                ).all()
                 last_seen: dict[str, float | None] = {}
-                for row_id, camera, entered_wall, entered_t in rows:
+                closing = []
+                for row in _open_visits(conn):
+                    camera = row.camera
                     if camera not in last_seen:
                         ev_max = conn.execute(
                             select(func.max(e.c.wall)).where(e.c.camera == camera)
@@ -327,25 +320,26 @@ class EventStore:
                         known = [float(x) for x in (ev_max, sample_max) if x is not None]
                         last_seen[camera] = max(known, default=None)
                     last = last_seen[camera]
-                    dwell = max(0.0, (last if last is not None else entered_wall) - entered_wall)
-                    _close_visit(conn, row_id, entered_wall, entered_t, dwell, "restart")
+                    end = last if last is not None else row.entered_wall
+                    closing.append((row, max(0.0, end - row.entered_wall)))
+                exits = _close_with_exits(conn, device, closing, "restart", "restart")
         except SQLAlchemyError as exc:
             raise store_error(self.path, "recover", exc) from exc
-        if rows:
-            log.info("closed %d visit(s) left open by the previous run", len(rows))
-        return len(rows)
+        if exits:
+            log.info(
+                "closed %d visit(s) left open by the previous run (zone.exit, reason restart)",
+                len(exits),
+            )
+        return exits
 
     # --- reading (any thread) ---------------------------------------------------------
 
     def max_seq(self, device: str) -> int:
         """The highest sequence number ever stored for ``device`` (0 when none), also
         when retention has deleted that event since: numbering resumes past it."""
-        e, d = schema.events, schema.device_seqs
         try:
             with self.engine.connect() as conn:
-                stored = conn.execute(select(func.max(e.c.seq)).where(e.c.device == device))
-                mark = conn.execute(select(d.c.last_seq).where(d.c.device == device))
-                return max(int(stored.scalar() or 0), int(mark.scalar() or 0))
+                return _next_seq(conn, device) - 1
         except SQLAlchemyError as exc:
             raise store_error(self.path, "read", exc) from exc
 
@@ -383,17 +377,61 @@ class EventStore:
         return int(page_size) * (int(pages) - int(free))
 
 
-def _close_visit(
-    conn: Connection, row_id: int, entered_wall: float, entered_t: float, dwell: float, by: str
-) -> None:
-    """Close one open visit after ``dwell`` seconds, saying what closed it."""
-    conn.execute(
-        update(schema.visits)
-        .where(schema.visits.c.id == row_id)
-        .values(
-            exited_wall=entered_wall + dwell,
-            exited_t=entered_t + dwell,
-            dwell_s=dwell,
-            closed_by=by,
+@dataclass(frozen=True, slots=True)
+class _OpenVisit:
+    id: int
+    camera: str
+    zone: str
+    track_id: int
+    entered_wall: float
+    entered_t: float
+
+
+def _open_visits(conn: Connection) -> list[_OpenVisit]:
+    v = schema.visits
+    query = select(v.c.id, v.c.camera, v.c.zone, v.c.track_id, v.c.entered_wall, v.c.entered_t)
+    rows = conn.execute(query.where(v.c.exited_wall.is_(None))).all()
+    return [
+        _OpenVisit(int(i), str(c), str(z), int(tr), float(w), float(t))
+        for i, c, z, tr, w, t in rows
+    ]
+
+
+def _next_seq(conn: Connection, device: str) -> int:
+    e, d = schema.events, schema.device_seqs
+    stored = conn.execute(select(func.max(e.c.seq)).where(e.c.device == device)).scalar()
+    mark = conn.execute(select(d.c.last_seq).where(d.c.device == device)).scalar()
+    return max(int(stored or 0), int(mark or 0)) + 1
+
+
+def _close_with_exits(
+    conn: Connection,
+    device: str,
+    closing: Sequence[tuple[_OpenVisit, float]],
+    closed_by: str,
+    reason: ExitReason,
+) -> list[Event]:
+    """Close each open visit ``(row, dwell)`` and store its ``zone.exit`` (same
+    transaction); the events are stamped with ``device``'s next seqs."""
+    if not closing:
+        return []
+    stamper = EventStamper(device, _next_seq(conn, device))
+    exits = []
+    for row, dwell in closing:
+        conn.execute(
+            update(schema.visits)
+            .where(schema.visits.c.id == row.id)
+            .values(
+                exited_wall=row.entered_wall + dwell,
+                exited_t=row.entered_t + dwell,
+                dwell_s=dwell,
+                closed_by=closed_by,
+            )
         )
-    )
+        payload = ZoneExit(row.track_id, dwell, row.entered_t, reason)
+        exit_t = row.entered_t + dwell
+        wall = datetime.fromtimestamp(row.entered_wall + dwell, timezone.utc)
+        exits.append(stamper.stamp(ZoneEvent(row.camera, row.zone, exit_t, payload), wall))
+    conn.exec_driver_sql(_INSERT_EVENT, [_event_row(ev) for ev in exits])
+    conn.exec_driver_sql(_RAISE_SEQ, list(_highest_seqs(exits).items()))
+    return exits

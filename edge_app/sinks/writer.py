@@ -88,6 +88,9 @@ _Item = _Frame | _Acks | _Barrier | _Stop
 class StoreWriter:
     """Owns the write side of an ``EventStore``; start with ``start``, end with ``stop``.
 
+    ``device`` is the device id the events belong to: the ``zone.exit`` events of visits
+    still open at the stop are stamped with its next seqs.
+
     ``on_events`` is called (on the writer thread) after each commit that stored new
     events, e.g. to wake the MQTT publisher; it may be set until ``start``. ``retry`` spaces
     the attempts at a commit the disk refused; ``stop`` cuts its wait short.
@@ -96,6 +99,7 @@ class StoreWriter:
     def __init__(
         self,
         store: EventStore,
+        device: str,
         sample_interval_s: float,
         max_queued_frames: int,
         retention: RetentionPolicy | None = None,
@@ -106,6 +110,7 @@ class StoreWriter:
         if max_queued_frames < 1:
             raise ValueError(f"max_queued_frames must be >= 1, got {max_queued_frames}")
         self._store = store
+        self.device = device
         self._aggregator = OccupancyAggregator(sample_interval_s)
         self._max_frames = max_queued_frames
         self._retention = retention
@@ -282,9 +287,9 @@ class StoreWriter:
 
     def _close_visits(self) -> None:
         try:
-            closed = self._store.close_open_visits(self._aggregator.last_t())
+            closed = self._store.close_open_visits(self.device, self._aggregator.last_t())
         except StoreError as exc:
             log.error("%s; open visits will be closed at the next start", exc)
             return
         if closed:
-            log.info("closed %d open visit(s) at stop", closed)
+            log.info("closed %d open visit(s) at stop (zone.exit, reason ended)", len(closed))
