@@ -115,9 +115,10 @@ class CameraAnalytics:
             log.warning("camera %s: saved person size ignored (%s)", self.camera_id, exc)
 
     def size_state(self) -> dict[str, Any] | None:
-        """The learned person size, to save for the next start (None before any frame)."""
+        """The person size as learned so far, to save for the next start; None when this
+        camera analysed no frame (nothing was learned: the saved state stands)."""
         if self.analyzer is None:
-            return self._size_state
+            return None
         return self.analyzer.size_model.state()
 
     def reload(self, zones: ZoneSet | None) -> tuple[Event, ...]:

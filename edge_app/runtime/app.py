@@ -259,11 +259,12 @@ class App:
 
     def _save_person_sizes(self) -> None:
         # The learned perspective of each camera survives a restart (perspective_store).
+        # Only cameras that analysed frames in this run learned anything: a refused start
+        # or a camera that never opened leaves what an earlier run learned.
         states = {cid: cam.analytics.size_state() for cid, cam in self.cameras.items()}
+        learned = {cid: state for cid, state in states.items() if state is not None}
         try:
-            PerspectiveStore(perspective_path(self.config.store.path)).save(
-                {cid: state for cid, state in states.items() if state is not None}
-            )
+            PerspectiveStore(perspective_path(self.config.store.path)).update(learned)
         except StoreError as exc:
             log.error("%s", exc)
 
