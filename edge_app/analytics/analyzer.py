@@ -87,8 +87,9 @@ class ZoneAnalyzer:
         self._source_mapping = None
 
     def replace_rules(self, rules: Sequence[ZoneRule]) -> list[ZoneEvent]:
-        """Swap in new zones (a reload). Open visits end as ``ended``; tracks are kept."""
-        events = self._zones.close_all(reason="ended")
+        """Swap in new zones (a reload). Open visits end as ``ended`` and occupancy changes
+        held back by the rate limit are reported; tracks are kept."""
+        events = self._zones.close_all(reason="ended") + self._zones.flush_occupancy()
         self._set_rules(rules)
         return events
 
@@ -136,8 +137,9 @@ class ZoneAnalyzer:
 
     def finish(self) -> list[ZoneEvent]:
         """The stream ended: close every open visit (``reason='ended'``), at the time each
-        visitor was last seen inside."""
-        events = self._zones.close_all(reason="ended")
+        visitor was last seen inside, then report each zone's last count where the rate
+        limit held back its ``zone.occupancy``, so the events end on the zone's state."""
+        events = self._zones.close_all(reason="ended") + self._zones.flush_occupancy()
         if self._tracker is not None:
             self._tracker.end_all()
         return events
