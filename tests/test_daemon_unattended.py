@@ -8,20 +8,33 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from edge_app.analytics.personsize import PersonSize
 from edge_app.config import AppConfig, CameraConfig, load_config
 from edge_app.config.zones import load_camera_zones
+from edge_app.core.domain import Frame
 from edge_app.core.errors import EdgeAppError, SourceError
 from edge_app.runtime.app import App
 from edge_app.runtime.perspective_store import FORMAT, perspective_path
 from edge_app.sinks.store import EventStore
 from edge_app.sources import Source, create_source
-from tests.daemon_support import WHOLE_FRAME, InProcessApp, write_config, write_zones
+from tests.daemon_support import (
+    WHOLE_FRAME,
+    InProcessApp,
+    person_frame,
+    wait_until,
+    write_config,
+    write_zones,
+)
+from tests.test_daemon_signals import events
 
 
 def synthetic_camera(tmp_path: Path, **source: object) -> dict[str, object]:
@@ -113,3 +126,81 @@ def test_a_run_saves_what_it_learned_privately_and_keeps_other_cameras(tmp_path:
     assert set(saved["cameras"]) == {"floor", "till"}
     assert saved["cameras"]["till"] == other["cameras"]["till"]
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+# --- a camera whose clock restarts at every connection ------------------------------------
+
+
+class RestartingCamera:
+    """A live camera (a test double of the ``Source`` protocol) whose timestamps start at
+    0 on every connection, paced at 10 fps: the first connection shows a person who
+    leaves before it ends, the later ones an empty floor."""
+
+    live = True
+
+    def __init__(self, connection: int, frames: int, person_frames: int) -> None:
+        self.camera_id = "door"
+        self.connection = connection
+        self.frames_count = frames
+        self.person_frames = person_frames if connection == 0 else 0
+        self._stop = threading.Event()
+
+    def frames(self) -> Iterator[Frame]:
+        for i in range(self.frames_count):
+            if self._stop.wait(0.1):
+                return
+            image = person_frame(i) if i < self.person_frames else np.zeros((120, 160, 3), np.uint8)
+            yield Frame("door", i, 0.1 * i, datetime.now(timezone.utc), image)
+        raise SourceError("camera door: the stream ended")
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def test_a_camera_clock_that_restarts_keeps_one_clock_and_frees_the_zone_on_time(
+    tmp_path: Path,
+) -> None:
+    zones = write_zones(tmp_path / "door.yaml", "door", {"all": WHOLE_FRAME})
+    camera = {"id": "door", "source": {"type": "rtsp", "url": "rtsp://127.0.0.1:9/x"}}
+    path = write_config(
+        tmp_path,
+        [{**camera, "zones": str(zones)}],
+        daemon={"reconnect_min_s": 0.2, "reconnect_max_s": 0.2, "stall_timeout_s": 5},
+    )
+    data = yaml.safe_load(path.read_text())
+    data["analytics"] = {"enter_after_s": 0.0, "exit_after_s": 1.0}
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+    connections = iter(range(100))
+
+    def make_source(_cam: CameraConfig) -> Source:
+        # 1.5 s with the person leaving at 1.0 s (freed at 2.0 s, after the stream ended),
+        # then connections of 2 s each whose clock starts at 0 again.
+        return RestartingCamera(next(connections), frames=15, person_frames=10)
+
+    db = config.store.path
+
+    def kinds() -> list[str]:
+        return [kind for _, kind, _, _, _ in events(db)]
+
+    running = InProcessApp(App(config, load_camera_zones(config), make_source=make_source))
+    try:  # until the second connection has ended too
+        assert wait_until(lambda: kinds().count("camera.offline") >= 2, 30)
+    finally:
+        running.finish()
+    stored = events(db)
+    door = [(seq, kind, payload["t"]) for seq, kind, _, payload, _ in stored]
+    online = [t for _, kind, t in door if kind == "camera.online"]
+    offline = [t for _, kind, t in door if kind == "camera.offline"]
+    assert len(online) >= 2 and offline  # it went away and came back
+    # One clock for every event of the camera, in the order they were produced (only an
+    # exit is dated back, to when the visitor was last seen).
+    times = [t for _, kind, t in door if kind != "zone.exit"]
+    assert times == sorted(times), door
+    # Nobody since 1.0 s: the zone is freed once 1 s has passed on that clock, during the
+    # second connection, not once the restarted clock has caught up with the old one.
+    freed = [
+        p["t"] for _, kind, _, p, _ in stored if kind == "zone.occupancy" and not p["occupied"]
+    ]
+    assert len(freed) == 1, door
+    assert max(2.0, online[1]) <= freed[0] <= offline[1], door

@@ -135,6 +135,15 @@ class ZoneAnalyzer:
         track_ids = np.array(ids, dtype=np.int64)
         return FrameAnalysis(states, tuple(events), feet_px, track_ids, len(blobs))
 
+    def break_timeline(self) -> list[ZoneEvent]:
+        """The camera's timeline broke (its clock jumped, see ``pipeline.camera``): open
+        visits end with ``reason='clock'`` at the time each visitor was last seen, and
+        tracks start anew. Zone occupancy goes on with the next frame's time."""
+        events = self._zones.close_all(reason="clock")
+        if self._tracker is not None:
+            self._tracker.end_all()
+        return events
+
     def finish(self) -> list[ZoneEvent]:
         """The stream ended: close every open visit (``reason='ended'``), at the time each
         visitor was last seen inside, then report each zone's last count where the rate

@@ -26,9 +26,9 @@ EventType = Literal[
     "camera.offline",
 ]
 
-ExitReason = Literal["left", "lost", "ended", "restart"]
-"""Why a visit ended: walked out, track lost, the stream ended, or the daemon restarted
-after a crash that left it open (see ``ZoneExit``)."""
+ExitReason = Literal["left", "lost", "ended", "restart", "clock"]
+"""Why a visit ended: walked out, track lost, the stream ended, the daemon restarted
+after a crash that left it open, or the camera's clock jumped (see ``ZoneExit``)."""
 
 SCHEMA_VERSION = 1
 
@@ -47,8 +47,10 @@ class ZoneExit:
 
     ``reason`` is ``left`` (walked out, after ``exit_after_s``), ``lost`` (the track was
     lost inside the zone for longer than the tracker keeps it), ``ended`` (the stream
-    ended) or ``restart`` (a crash left the visit open; the next start closed it at the
-    camera's last known activity). ``entered_t`` is source-clock seconds.
+    ended), ``restart`` (a crash left the visit open; the next start closed it at the
+    camera's last known activity) or ``clock`` (the camera's timestamps jumped back, or
+    forward by more than a minute: what happened in between is unknown).
+    ``entered_t`` is source-clock seconds.
     """
 
     type: ClassVar[EventType] = "zone.exit"

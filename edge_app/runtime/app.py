@@ -269,11 +269,11 @@ class App:
             log.error("%s", exc)
 
     def _finish_cameras(self) -> None:
-        now = time.monotonic()
         for cam in self.cameras.values():
             self._emit(cam.analytics.finish())
             if cam.capture.live and cam.capture.online:
-                self._emit((self._status_event(cam.config.id, False, "stopping", now),))
+                wall = datetime.now(timezone.utc)
+                self._emit((self._status_event(cam.config.id, False, "stopping", wall),))
 
     # --- supervisor (main thread) ------------------------------------------------------
 
@@ -371,9 +371,12 @@ class App:
         if self.on_finish is not None:
             self.on_finish(events)
 
-    def _status_event(self, camera_id: str, online: bool, reason: str, t: float) -> Event:
+    def _status_event(self, camera_id: str, online: bool, reason: str, wall: datetime) -> Event:
+        # On the camera's own clock, as its zone events (runner's analysis thread, or after
+        # the runner ended).
+        t = self.cameras[camera_id].analytics.camera_time(wall)
         event = ZoneEvent(camera_id, None, t, CameraStatus(online, reason))
-        return self._stamper_of_sinks().stamp(event, datetime.now(timezone.utc))
+        return self._stamper_of_sinks().stamp(event, wall)
 
     def _stamper_of_sinks(self) -> EventStamper:
         if self._stamper is None:
@@ -384,12 +387,12 @@ class App:
         """A live camera went offline or came back (capture thread). Handled on the runner's
         analysis thread, which owns the analytics: an offline camera's open visits end
         first."""
-        t = time.monotonic()
+        wall = datetime.now(timezone.utc)
         cam = self.cameras[camera_id]
 
         def apply() -> None:
             ended = () if online else cam.analytics.finish()
-            self._emit((*ended, self._status_event(camera_id, online, reason, t)))
+            self._emit((*ended, self._status_event(camera_id, online, reason, wall)))
 
         if self.runner is not None:
             self.runner.call(apply)

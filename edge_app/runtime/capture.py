@@ -259,7 +259,8 @@ class CameraCapture:
             elif self._attempt and now - connected_at >= self.stall_timeout_s:
                 self._attempt = 0  # a connection that held this long was a good one
             # The processing-rate limit runs on the source's own clock: replays stay exact.
-            if last_t is not None and frame.t - last_t < self.min_interval_s - 1e-6:
+            # A clock that stepped back starts it again (the analytics re-base the time).
+            if last_t is not None and 0.0 <= frame.t - last_t < self.min_interval_s - 1e-6:
                 self.skipped += 1
                 continue
             last_t = frame.t

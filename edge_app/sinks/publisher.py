@@ -350,7 +350,7 @@ class OutboxPublisher:
                 for topic, config in discovery_messages(self.topics, prefix, *key):
                     session.publish(topic, dumps(config), qos=1, retain=True)
                 self._discovered.add(key)
-            payload = dumps(state_payload(due.state, due.wall))
+            payload = dumps(state_payload(due.state, due.wall, due.since_wall))
             session.publish(self.topics.state(*key), payload, qos=1, retain=True)
 
     def _maybe_stats(self, session: Session) -> None:
