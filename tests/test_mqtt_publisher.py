@@ -244,3 +244,57 @@ def test_a_visit_a_crash_left_open_is_closed_at_the_next_start_with_a_published_
         3,
     )
     assert first["entered_t"] == 10.0
+
+
+DOOR_TOPICS = (
+    "edge-app/edge-1/cam1/door/state",
+    "homeassistant/sensor/edge-1/cam1_door_count/config",
+    "homeassistant/binary_sensor/edge-1/cam1_door_occupied/config",
+)
+TILL_TOPICS = (
+    "edge-app/edge-1/cam1/till/state",
+    "homeassistant/sensor/edge-1/cam1_till_count/config",
+    "homeassistant/binary_sensor/edge-1/cam1_till_occupied/config",
+)
+
+
+def on_broker(broker: Broker, topics: tuple[str, ...]) -> dict[str, int]:
+    """How many retained messages a new subscriber gets on each topic."""
+    return {topic: len(retained(broker, topic)) for topic in topics}
+
+
+def publish_both_zones(opened: OpenSinks, tmp_path: Path, broker: Broker) -> EventSink:
+    _, sink = open_sink(opened, tmp_path, broker, ha_discovery=True)
+    sink.set_zones({"cam1": ["till", "door"]})
+    sink.handle([], [state(1.0, count=1, occupied=True, since=0.5), state(1.0, zone="door")])
+    everything = DOOR_TOPICS + TILL_TOPICS
+    assert wait_until(lambda: set(on_broker(broker, everything).values()) == {1}, 10)
+    return sink
+
+
+def test_a_zone_removed_by_a_reload_leaves_no_retained_state_or_discovery_config(
+    opened: OpenSinks, tmp_path: Path
+) -> None:
+    with running_broker(tmp_path / "broker") as broker:
+        sink = publish_both_zones(opened, tmp_path, broker)
+        sink.set_zones({"cam1": ["till"]})  # the reload
+        sink.handle([], [state(2.0, zone="door"), state(2.0, count=2, occupied=True, since=0.5)])
+        assert wait_until(lambda: set(on_broker(broker, DOOR_TOPICS).values()) == {0}, 10)
+        assert set(on_broker(broker, TILL_TOPICS).values()) == {1}
+        sink.close(5)
+        assert set(on_broker(broker, DOOR_TOPICS).values()) == {0}  # a late frame too
+    with sqlite3.connect(tmp_path / "var" / "edge.db") as conn:
+        recorded = {t for (t,) in conn.execute("SELECT topic FROM retained_topics")}
+    assert recorded == set(TILL_TOPICS)
+
+
+def test_a_zone_removed_while_stopped_is_cleared_at_the_next_start(
+    opened: OpenSinks, tmp_path: Path
+) -> None:
+    with running_broker(tmp_path / "broker") as broker:
+        publish_both_zones(opened, tmp_path, broker).close(5)
+        _, sink = open_sink(opened, tmp_path, broker, ha_discovery=True)
+        sink.set_zones({"cam1": ["till"]})  # the new zone file has no door
+        assert wait_until(lambda: set(on_broker(broker, DOOR_TOPICS).values()) == {0}, 10)
+        assert set(on_broker(broker, TILL_TOPICS).values()) == {1}
+        sink.close(5)

@@ -319,6 +319,7 @@ def test_a_store_from_before_the_high_water_mark_starts_it_at_its_highest_seq(
     store.close()
     with sqlite3.connect(path) as conn:  # as the previous schema left it
         conn.execute("DROP TABLE device_seqs")
+        conn.execute("DROP TABLE retained_topics")
         conn.execute("UPDATE alembic_version SET version_num = '0003'")
     store = EventStore.open(path)
     try:

@@ -156,6 +156,13 @@ class App:
         self._stamper, self.sinks = create_sinks(
             self.config.store, self.config.mqtt, self.config.device_id
         )
+        self._announce_zones()
+
+    def _announce_zones(self) -> None:
+        # What was published for zones that no longer exist is withdrawn by the sinks.
+        ids = {cid: [zone.id for zone in zones.zones] for cid, zones in self.zones.items()}
+        for sink in self.sinks:
+            sink.set_zones(ids)
 
     def _init_segmenter(self) -> None:
         self.segmenter = self._make_segmenter(self.config)
@@ -341,6 +348,9 @@ class App:
                 self.runner.call(
                     lambda a=analytics, z=zones: self._emit(a.reload(z))  # type: ignore[misc]
                 )
+        if changed and self.runner is not None:
+            # After the reloads, on the same thread: no state of a removed zone follows.
+            self.runner.call(self._announce_zones)
         if not changed:
             log.info("zone reload: no zone file changed")
         self.notifier.reloaded(f"zones reloaded ({len(changed)} camera(s) changed)")

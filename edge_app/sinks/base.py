@@ -23,6 +23,11 @@ class Sink(Protocol):
         """Queue one analysed frame's events and zone states; never blocks on I/O."""
         ...
 
+    def set_zones(self, zones: Mapping[str, Sequence[str]]) -> None:
+        """The zone ids of each camera from now on (at start and after a zone reload); what
+        was published for any other zone is withdrawn (retained MQTT topics)."""
+        ...
+
     def close(self, timeout_s: float) -> None:
         """Flush, drain what can be drained within ``timeout_s`` seconds, release resources."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from edge_app.core.domain import ZoneState
 from edge_app.core.errors import StoreError
@@ -45,6 +45,10 @@ class EventSink:
         self.writer.submit(events, states)
         if self.publisher is not None:
             self.publisher.offer_states(states, utc_now())
+
+    def set_zones(self, zones: Mapping[str, Sequence[str]]) -> None:
+        if self.publisher is not None:
+            self.publisher.set_zones(zones)
 
     def outbox_backlog(self) -> int | None:
         """Events the MQTT broker has not acknowledged yet; ``None`` with MQTT disabled.

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from edge_app.config import MqttConfig
@@ -33,6 +33,7 @@ from edge_app.sinks.mqtt_client import (
     tls_context,
 )
 from edge_app.sinks.mqtt_session import Session
+from edge_app.sinks.retained import RetainedTopics
 from edge_app.sinks.states import StateBoard
 from edge_app.sinks.store import Ack, EventStore, OutboxRow
 from edge_app.sinks.topics import (
@@ -94,6 +95,10 @@ class OutboxPublisher:
         self._rng = rng or random.Random()
         self._started = time.monotonic()
         self._states = StateBoard(config.state_min_interval_s, config.stats_interval_s)
+        prefix = config.ha_discovery_prefix if config.ha_discovery else None
+        self._retained = RetainedTopics(
+            self.topics, prefix, store.retained_topics(), writer.retained
+        )
         # Shared with other threads.
         self._lock = threading.Lock()
         self._pipeline_stats: PipelineStats | None = None
@@ -145,6 +150,15 @@ class OutboxPublisher:
     def report_stats(self, stats: PipelineStats) -> None:
         with self._lock:
             self._pipeline_stats = stats
+
+    def set_zones(self, zones: Mapping[str, Sequence[str]]) -> None:
+        """The zone ids of each camera from now on (at start, after a reload): the retained
+        topics of every other zone are cleared on the broker (see ``sinks.retained``)."""
+        self._retained.set_zones(zones)
+        current = self._retained.zones()
+        if current is not None:
+            self._states.keep_only(current)
+        self._wakeup.set()
 
     def stop(self, timeout_s: float) -> bool:
         """Publish ``offline``, disconnect cleanly, end the thread (within ``timeout_s``)."""
@@ -210,6 +224,7 @@ class OutboxPublisher:
         if session.lost is not None:
             self._drop(f"connection to MQTT broker {self._where} lost")
             return
+        self._clear_removed_zones(session)
         self._publish_states(session)
         self._fill_window(session)
         self._flush_acks(force=False)
@@ -229,6 +244,7 @@ class OutboxPublisher:
         # broker that lost its retained messages gets the discovery configs again.
         self._states.reset()
         self._discovered.clear()
+        self._retained.new_session()
         # The outbox restarts at the oldest unacknowledged event.
         self._inflight.clear()
         self._buffer.clear()
@@ -241,6 +257,7 @@ class OutboxPublisher:
         """Turn the session's acknowledged ids into acks of events; returns all the ids."""
         now = time.time()
         acked = session.take_acked()
+        self._retained.acked(acked)
         for mid in acked:
             row = self._inflight.pop(mid, None)
             if row is not None:
@@ -342,16 +359,31 @@ class OutboxPublisher:
             self._read_seq = 0
             self._more_in_db = True
 
+    def _clear_removed_zones(self, session: Session) -> None:
+        """Empty retained messages on the topics of zones that no longer exist."""
+        stale = self._retained.stale()
+        for topic in stale:
+            mid = session.publish(topic, "", qos=1, retain=True)
+            if mid is None:
+                return  # the connection is going; the next session sweeps again
+            self._retained.clearing(mid, topic)
+        if stale:
+            log.info("MQTT: clearing %d retained topic(s) of removed zones", len(stale))
+
     def _publish_states(self, session: Session) -> None:
         for due in self._states.due(time.monotonic()):
             key = (due.camera, due.zone)
+            published = []
             if self.config.ha_discovery and key not in self._discovered:
                 prefix = self.config.ha_discovery_prefix
                 for topic, config in discovery_messages(self.topics, prefix, *key):
                     session.publish(topic, dumps(config), qos=1, retain=True)
+                    published.append(topic)
                 self._discovered.add(key)
             payload = dumps(state_payload(due.state, due.wall, due.since_wall))
             session.publish(self.topics.state(*key), payload, qos=1, retain=True)
+            published.append(self.topics.state(*key))
+            self._retained.published(published)
 
     def _maybe_stats(self, session: Session) -> None:
         now = time.monotonic()

@@ -56,6 +56,7 @@ class StateBoard:
         self._lock = threading.Lock()
         self._latest: dict[Key, tuple[ZoneState, datetime]] = {}
         self._since: dict[Key, tuple[float, datetime]] = {}  # occupied_since: t, then UTC
+        self._zones: frozenset[Key] | None = None  # None: every zone is welcome
         self._dirty: set[Key] = set()
         self._shown: dict[Key, tuple[Change, float]] = {}
 
@@ -66,6 +67,8 @@ class StateBoard:
         with self._lock:
             for state in states:
                 key = (state.camera, state.zone)
+                if self._zones is not None and key not in self._zones:
+                    continue  # a zone removed by a reload, from a frame still in flight
                 self._latest[key] = (state, wall)
                 self._dirty.add(key)
                 since = state.occupied_since if state.occupied else None
@@ -74,6 +77,16 @@ class StateBoard:
                 elif key not in self._since or self._since[key][0] != since:
                     began = wall - timedelta(seconds=max(0.0, state.t - since))
                     self._since[key] = (since, began)
+
+    def keep_only(self, zones: frozenset[Key]) -> None:
+        """Forget every zone but ``zones`` (a reload removed them) and take no states of
+        others from now on, so a removed zone is never published again."""
+        with self._lock:
+            self._zones = zones
+            for table in (self._latest, self._shown, self._since):
+                for key in [k for k in table if k not in zones]:
+                    del table[key]
+            self._dirty &= zones
 
     def reset(self) -> None:
         """Forget what was published: every known zone is due again."""

@@ -40,16 +40,22 @@ class Ack:
     published_at: float
 
 
+RetainedChange = tuple[bool, str]
+"""``(True, topic)``: a retained topic was published; ``(False, topic)``: it was cleared."""
+
+
 @dataclass(frozen=True, slots=True)
 class WriteBatch:
-    """Everything one commit writes: new events (with their visits), samples and acks."""
+    """Everything one commit writes: new events (with their visits), samples, acks and
+    changes to the retained topics (applied in order)."""
 
     events: Sequence[Event] = ()
     samples: Sequence[OccupancySample] = ()
     acks: Sequence[Ack] = ()
+    retained: Sequence[RetainedChange] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.samples or self.acks)
+        return bool(self.events or self.samples or self.acks or self.retained)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,8 @@ _RAISE_SEQ = (
     "INSERT INTO device_seqs (device, last_seq) VALUES (?, ?) "
     "ON CONFLICT (device) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)"
 )
+_ADD_RETAINED = "INSERT OR IGNORE INTO retained_topics (topic) VALUES (?)"
+_FORGET_RETAINED = "DELETE FROM retained_topics WHERE topic = ?"
 _INSERT_EVENT = (
     "INSERT INTO events (id, device, seq, type, camera, zone, wall, payload, published_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
@@ -231,6 +239,9 @@ class EventStore:
                         "UPDATE events SET published_at = ? WHERE id = ?",
                         [(a.published_at, a.event_id) for a in batch.acks],
                     )
+                for published, topic in batch.retained:
+                    statement = _ADD_RETAINED if published else _FORGET_RETAINED
+                    conn.exec_driver_sql(statement, (topic,))
         except SQLAlchemyError as exc:
             raise store_error(self.path, "write to", exc) from exc
 
@@ -362,6 +373,15 @@ class EventStore:
                 return int(conn.execute(query).scalar_one())
         except SQLAlchemyError as exc:
             raise store_error(self.path, "read", exc) from exc
+
+    def retained_topics(self) -> set[str]:
+        """The retained MQTT topics published and not cleared since (see migration 0005)."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql("SELECT topic FROM retained_topics").fetchall()
+        except SQLAlchemyError as exc:
+            raise store_error(self.path, "read", exc) from exc
+        return {str(topic) for (topic,) in rows}
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for an intact file."""

@@ -23,7 +23,7 @@ from edge_app.core.errors import StoreError
 from edge_app.core.events import Event
 from edge_app.sinks.aggregate import OccupancyAggregator, OccupancySample
 from edge_app.sinks.retention import apply_retention
-from edge_app.sinks.store import Ack, EventStore, WriteBatch
+from edge_app.sinks.store import Ack, EventStore, RetainedChange, WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,11 @@ class _Acks:
 
 
 @dataclass(frozen=True, slots=True)
+class _Retained:
+    changes: Sequence[RetainedChange]
+
+
+@dataclass(frozen=True, slots=True)
 class _Barrier:
     reached: threading.Event
 
@@ -82,7 +87,7 @@ class _Stop:
     pass
 
 
-_Item = _Frame | _Acks | _Barrier | _Stop
+_Item = _Frame | _Acks | _Retained | _Barrier | _Stop
 
 
 class StoreWriter:
@@ -152,6 +157,13 @@ class StoreWriter:
         with self._cond:
             self._items.append(_Acks(tuple(acks), done))
             self._cond.notify()
+
+    def retained(self, changes: Sequence[RetainedChange]) -> None:
+        """Record retained MQTT topics published (``True``) or cleared (``False``)."""
+        if changes:
+            with self._cond:
+                self._items.append(_Retained(tuple(changes)))
+                self._cond.notify()
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything queued before this call is committed; ``False`` on timeout."""
@@ -224,6 +236,7 @@ class StoreWriter:
             events: list[Event] = []
             samples: list[OccupancySample] = []
             acks: list[Ack] = []
+            retained: list[RetainedChange] = []
             done: list[tuple[Callable[[Sequence[str]], None], list[str]]] = []
             barriers: list[_Barrier] = []
             for item in items:
@@ -235,13 +248,15 @@ class StoreWriter:
                     acks.extend(item.acks)
                     if item.done is not None:
                         done.append((item.done, [a.event_id for a in item.acks]))
+                elif isinstance(item, _Retained):
+                    retained.extend(item.changes)
                 elif isinstance(item, _Barrier):
                     barriers.append(item)
                 else:
                     stopped = True
             if stopped:
                 samples.extend(self._aggregator.flush())
-            batch = WriteBatch(events, samples, acks)
+            batch = WriteBatch(events, samples, acks, retained)
             if batch and self._commit(batch, give_up=stopped):
                 for callback, ids in done:
                     callback(ids)
