@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy
 import yaml
 
 from edge_app.analytics.personsize import PersonSize
@@ -29,6 +30,7 @@ from edge_app.sources import Source, create_source
 from tests.daemon_support import (
     WHOLE_FRAME,
     InProcessApp,
+    make_video,
     person_frame,
     wait_until,
     write_config,
@@ -204,3 +206,50 @@ def test_a_camera_clock_that_restarts_keeps_one_clock_and_frees_the_zone_on_time
     ]
     assert len(freed) == 1, door
     assert max(2.0, online[1]) <= freed[0] <= offline[1], door
+
+
+def refusing_writes(store: EventStore) -> threading.Event:
+    """While the returned event is set, every write to ``store`` fails as on a full disk
+    (SQLite's own error, raised where the driver would raise it)."""
+    full = threading.Event()
+
+    def refuse(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if full.is_set() and statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute", refuse)
+    return full
+
+
+def test_a_disk_that_fills_and_frees_loses_nothing_and_a_stop_while_full_fails_the_run(
+    tmp_path: Path,
+) -> None:
+    video = make_video(tmp_path / "walk.avi", frames=40)
+    zones = write_zones(tmp_path / "floor.yaml", "floor", {"all": WHOLE_FRAME})
+    source = {"type": "file", "path": str(video), "realtime": True, "loop": True}
+    config = load_config(
+        write_config(tmp_path, [{"id": "floor", "source": source, "zones": str(zones)}])
+    )
+    app = App(config, load_camera_zones(config))
+    running = InProcessApp(app)
+    try:
+        (sink,) = app.sinks
+        full = refusing_writes(sink.store)  # type: ignore[attr-defined]
+        assert wait_until(lambda: len(events(config.store.path)) >= 3, 20)
+        full.set()  # the disk is full: commits are refused and retried
+        assert wait_until(lambda: app.health_snapshot().store.write_errors >= 2, 20)
+        stored = len(events(config.store.path))
+        full.clear()  # space is freed: the writer gets going again
+        assert wait_until(lambda: len(events(config.store.path)) > stored + 3, 30)
+        assert app.health_snapshot().store.events_lost == 0
+        assert running.error is None and app.watchdog.healthy
+
+        full.set()  # full again, and the daemon stops meanwhile
+        errors = app.health_snapshot().store.write_errors
+        assert wait_until(lambda: app.health_snapshot().store.write_errors > errors, 20)
+    finally:
+        running.finish(drain_timeout_s=2.0)
+    assert running.error is None
+    assert not app.healthy_stop  # events were lost: the exit status says so
+    seqs = [seq for seq, *_ in events(config.store.path)]
+    assert seqs == list(range(1, len(seqs) + 1))  # what was stored has no hole

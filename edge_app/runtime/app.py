@@ -27,7 +27,8 @@ from edge_app.pipeline.feed import FILE_FEED_DEPTH, FrameFeed
 from edge_app.pipeline.runner import RunnerCamera, StreamRunner, warm_up
 from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import CameraCapture
-from edge_app.runtime.health import HealthSnapshot, WatchdogGate
+from edge_app.runtime.health import HealthSnapshot, StoreFigures, WatchdogGate
+from edge_app.runtime.metrics import start_metrics_server
 from edge_app.runtime.perspective_store import PerspectiveStore, perspective_path
 from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
 from edge_app.runtime.systemd import Notifier, watchdog_interval_s
@@ -134,6 +135,8 @@ class App:
         started = time.monotonic()
         self.notifier.stopping("stopping: finishing the frames in flight")
         self.stop_event.set()
+        for sink in self.sinks:
+            sink.stopping()  # the pipeline must finish even when the store is full
         self._stop_capture()
         if self._stop_runner():
             self._finish_cameras()
@@ -146,6 +149,9 @@ class App:
             self._stop_metrics = None
         for sink in reversed(self.sinks):
             sink.close(timeout_s)
+        lost = sum(sink.health().events_lost for sink in self.sinks)
+        if lost:
+            self.healthy_stop = False  # a run that lost events must not look fine
         self.sinks = []
         self.notifier.close()
         log.info("stopped in %.1f s", time.monotonic() - started)
@@ -227,8 +233,6 @@ class App:
     def _start_metrics(self) -> None:
         metrics = self.config.daemon.metrics
         if metrics.enabled:
-            from edge_app.runtime.metrics import start_metrics_server
-
             self._stop_metrics = start_metrics_server(
                 metrics.host, metrics.port, self.last_snapshot
             )
@@ -302,7 +306,12 @@ class App:
                 cam.capture.check_stall(now)
             if self.runner.finished.is_set():
                 break  # before the watchdog: a runner done with its files is not a dead one
-            self.watchdog.tick(now, self.runner.busy_for(now), self.runner.alive)
+            sinks = [sink.health() for sink in self.sinks]
+            # Waiting for a full or slow disk is not a hang: the writer retries and says
+            # so, and a restart would not bring the space back.
+            waiting = max((h.waiting_s for h in sinks), default=0.0)
+            busy = max(0.0, self.runner.busy_for(now) - waiting)
+            self.watchdog.tick(now, busy, self.runner.alive)
             if now >= next_report:
                 next_report = now + daemon.status_interval_s
                 self._report(log_it=now >= next_log)
@@ -409,10 +418,16 @@ class App:
 
     def health_snapshot(self) -> HealthSnapshot:
         now = time.monotonic()
+        sinks = [sink.health() for sink in self.sinks]
         return self.health.snapshot(
             (cam.figures(now) for cam in self.cameras.values()),
             self.runner.batch_size if self.runner else 1,
             outbox_backlog(self.sinks),
+            store=StoreFigures(
+                events_lost=sum(h.events_lost for h in sinks),
+                states_dropped=sum(h.states_dropped for h in sinks),
+                write_errors=sum(h.write_errors for h in sinks),
+            ),
         )
 
     def last_snapshot(self) -> HealthSnapshot | None:

@@ -13,6 +13,10 @@ and ``systemctl status`` show too)::
     edge_app_inference_frame_milliseconds            recent mean per frame
     edge_app_events_total{type}                      events handed to the sinks
     edge_app_outbox_backlog                          events not yet acknowledged by MQTT
+    edge_app_events_lost_total                       events of this run not stored
+    edge_app_zone_states_dropped_total               frames whose zone states were dropped
+    edge_app_store_write_errors_total                commits the disk refused
+    edge_app_thread_restarts_total{thread}           worker threads started over
     edge_app_uptime_seconds
 
 A private registry is used (no process or platform collectors), and prometheus-client is
@@ -119,6 +123,29 @@ class SnapshotCollector:
                 "Events stored but not yet acknowledged by the MQTT broker",
                 value=snap.outbox_backlog,
             )
+        store = snap.store
+        for name, text, value in (
+            ("edge_app_events_lost", "Events of this run not stored", store.events_lost),
+            (
+                "edge_app_zone_states_dropped",
+                "Frames whose zone states were dropped (the store's writer was behind)",
+                store.states_dropped,
+            ),
+            (
+                "edge_app_store_write_errors",
+                "Commits the disk refused (each is retried)",
+                store.write_errors,
+            ),
+        ):
+            yield self._counter(name, text, value=value)
+        restarts = self._counter(
+            "edge_app_thread_restarts",
+            "Restarts of a worker thread after an unexpected error",
+            labels=["thread"],
+        )
+        for thread, n in sorted(snap.thread_restarts.items()):
+            restarts.add_metric([thread], n)
+        yield restarts
         yield self._gauge(
             "edge_app_uptime_seconds", "Seconds since the daemon started", value=snap.uptime_s
         )

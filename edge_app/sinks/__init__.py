@@ -12,7 +12,7 @@ import logging
 
 from edge_app.config import MqttConfig, StoreConfig
 from edge_app.core.events import EventStamper
-from edge_app.sinks.base import CameraStats, PipelineStats, Sink, StatsSink
+from edge_app.sinks.base import CameraStats, PipelineStats, Sink, SinkHealth, StatsSink
 from edge_app.sinks.event_sink import EventSink
 from edge_app.sinks.publisher import OutboxPublisher
 from edge_app.sinks.retention import BYTES_PER_MB
@@ -24,6 +24,7 @@ __all__ = [
     "EventSink",
     "PipelineStats",
     "Sink",
+    "SinkHealth",
     "StatsSink",
     "create_sinks",
 ]

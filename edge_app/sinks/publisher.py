@@ -399,8 +399,8 @@ class OutboxPublisher:
             "events_published": self.published,
             "events_inflight": len(self._inflight),
             "mqtt_reconnects": self.reconnects,
-            "sink_frames_dropped": counters.dropped_frames,
-            "sink_events_dropped": counters.dropped_events,
+            "sink_frames_dropped": counters.states_dropped,
+            "sink_events_dropped": counters.events_lost,
             "store_write_errors": counters.write_errors,
         }
         stats = stats_payload(self.device, pipeline, sink, utc_now())

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 Synchronous = Literal["NORMAL", "FULL"]
 
+DB_ERRORS = (SQLAlchemyError, sqlite3.Error)
+"""What a database call can raise: SQLAlchemy's errors, and sqlite3's own from the
+connection set-up (its pragmas run on a full disk too)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Ack:
@@ -154,9 +158,14 @@ def _create_private_file(path: Path) -> None:
         os.close(fd)
 
 
-# The WAL file is truncated back to this after a checkpoint, so it cannot keep the space
-# of a past burst.
-_WAL_SIZE_LIMIT = 16 * 1024 * 1024
+# The WAL is checkpointed into the database once it holds this many pages (1 MiB of 4 KiB
+# pages) and truncated back to _WAL_SIZE_LIMIT after a checkpoint. Committed data sits
+# in the WAL until a checkpoint copies it into the database, which needs room to grow: a
+# WAL that is a large share of a small, full disk could never be checkpointed again, so
+# it is kept small (a few commits of the writer's at most).
+_WAL_AUTOCHECKPOINT_PAGES = 256
+_RELEASE_WAIT_S = 0.2  # how long release_space waits for a lock
+_WAL_SIZE_LIMIT = 4 * 1024 * 1024
 
 
 def _create_engine(path: Path, synchronous: Synchronous) -> Engine:
@@ -177,6 +186,7 @@ def _create_engine(path: Path, synchronous: Synchronous) -> Engine:
         dbapi_conn.execute("PRAGMA journal_mode=WAL")
         dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
         dbapi_conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -206,7 +216,7 @@ class EventStore:
         try:
             with engine.begin() as conn:
                 upgrade(conn, str(path))
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             engine.dispose()
             raise store_error(path, "initialise", exc) from exc
         except StoreError:
@@ -217,6 +227,24 @@ class EventStore:
     def close(self) -> None:
         """Release every connection; the file stays consistent (WAL checkpoint on close)."""
         self.engine.dispose()
+
+    def release_space(self) -> None:
+        """After a write the disk refused: drop every connection (a new one starts clean)
+        and try to checkpoint and truncate the WAL, handing its space back to a full disk.
+        Best effort and brief (readers are not waited for): a disk still full is simply
+        refused again at the next write."""
+        self.engine.dispose()
+        try:
+            conn = sqlite3.connect(self.path, timeout=_RELEASE_WAIT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            log.debug("event store %s: cannot reconnect after a refused write: %s", self.path, exc)
+            return
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.debug("event store %s: WAL checkpoint after a refused write: %s", self.path, exc)
+        finally:
+            conn.close()
 
     # --- writing (the writer thread only) -------------------------------------------
 
@@ -242,7 +270,7 @@ class EventStore:
                 for published, topic in batch.retained:
                     statement = _ADD_RETAINED if published else _FORGET_RETAINED
                     conn.exec_driver_sql(statement, (topic,))
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "write to", exc) from exc
 
     @staticmethod
@@ -291,19 +319,22 @@ class EventStore:
                     )
                 )
 
-    def close_open_visits(self, device: str, last_t: Mapping[str, float]) -> list[Event]:
+    def close_open_visits(
+        self, device: str, last_t: Mapping[str, float], after_seq: int = 0
+    ) -> list[Event]:
         """At a clean stop: close the visits the analytics could not (a pipeline that did
         not finish), at each camera's last source time ``last_t`` (zero dwell for a camera
         missing there), each with its ``zone.exit`` (reason ``ended``) stored in the same
-        transaction, so it is published like any event. Returns those events."""
+        transaction, so it is published like any event. Their seqs follow the stored ones
+        and ``after_seq`` (handed out to events that may not be stored). Returns them."""
         try:
             with self.engine.begin() as conn:
                 closing = []
                 for row in _open_visits(conn):
                     end_t = last_t.get(row.camera, row.entered_t)
                     closing.append((row, max(0.0, end_t - row.entered_t)))
-                return _close_with_exits(conn, device, closing, "shutdown", "ended")
-        except SQLAlchemyError as exc:
+                return _close_with_exits(conn, device, closing, "shutdown", "ended", after_seq)
+        except DB_ERRORS as exc:
             raise store_error(self.path, "write to", exc) from exc
 
     def recover(self, device: str) -> list[Event]:
@@ -334,7 +365,7 @@ class EventStore:
                     end = last if last is not None else row.entered_wall
                     closing.append((row, max(0.0, end - row.entered_wall)))
                 exits = _close_with_exits(conn, device, closing, "restart", "restart")
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "recover", exc) from exc
         if exits:
             log.info(
@@ -351,7 +382,7 @@ class EventStore:
         try:
             with self.engine.connect() as conn:
                 return _next_seq(conn, device) - 1
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
 
     def outbox(self, device: str, after_seq: int, limit: int) -> list[OutboxRow]:
@@ -360,7 +391,7 @@ class EventStore:
             with self.engine.connect() as conn:
                 # Plain DB-API rows fetched at once: this runs for every chunk of a drain.
                 rows = conn.exec_driver_sql(_OUTBOX, (device, after_seq, limit)).fetchall()
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
         return [OutboxRow(int(seq), str(event_id), str(payload)) for seq, event_id, payload in rows]
 
@@ -371,7 +402,7 @@ class EventStore:
         try:
             with self.engine.connect() as conn:
                 return int(conn.execute(query).scalar_one())
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
 
     def retained_topics(self) -> set[str]:
@@ -379,7 +410,7 @@ class EventStore:
         try:
             with self.engine.connect() as conn:
                 rows = conn.exec_driver_sql("SELECT topic FROM retained_topics").fetchall()
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
         return {str(topic) for (topic,) in rows}
 
@@ -430,12 +461,13 @@ def _close_with_exits(
     closing: Sequence[tuple[_OpenVisit, float]],
     closed_by: str,
     reason: ExitReason,
+    after_seq: int = 0,
 ) -> list[Event]:
     """Close each open visit ``(row, dwell)`` and store its ``zone.exit`` (same
-    transaction); the events are stamped with ``device``'s next seqs."""
+    transaction); the events are stamped with ``device``'s next seqs (past ``after_seq``)."""
     if not closing:
         return []
-    stamper = EventStamper(device, _next_seq(conn, device))
+    stamper = EventStamper(device, max(_next_seq(conn, device), after_seq + 1))
     exits = []
     for row, dwell in closing:
         conn.execute(

@@ -122,6 +122,7 @@ def stats_payload(
         "inference_p95_ms": pipeline.inference_p95_ms if pipeline else None,
         "frames_dropped": pipeline.frames_dropped if pipeline else 0,
         "events": dict(pipeline.events) if pipeline else {},
+        "thread_restarts": dict(pipeline.thread_restarts) if pipeline else {},
         **sink,
     }
 
