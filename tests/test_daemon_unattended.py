@@ -208,6 +208,67 @@ def test_a_camera_clock_that_restarts_keeps_one_clock_and_frees_the_zone_on_time
     assert max(2.0, online[1]) <= freed[0] <= offline[1], door
 
 
+# --- nothing fails silently ---------------------------------------------------------------
+
+
+class BrokenFile:
+    """A file camera (finite) whose reader hits a bug after a few frames."""
+
+    live = False
+
+    def __init__(self, camera_id: str) -> None:
+        self.camera_id = camera_id
+
+    def frames(self) -> Iterator[Frame]:
+        for i in range(5):
+            yield Frame(self.camera_id, i, 0.1 * i, datetime.now(timezone.utc), person_frame(i))
+        raise RuntimeError("decoder state corrupted")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_capture_thread_that_fails_stops_the_daemon_with_an_error(tmp_path: Path) -> None:
+    camera = synthetic_camera(tmp_path, duration_s=1.0)
+    config = load_config(write_config(tmp_path, [camera]))
+    app = App(config, load_camera_zones(config), make_source=lambda cam: BrokenFile(cam.id))
+    running = InProcessApp(app)
+    try:
+        assert running.ended.wait(30)
+    finally:
+        running.finish()
+    # Not "all sources ended" with exit 0: the run fails, the watchdog stops.
+    assert isinstance(running.error, EdgeAppError)
+    assert "RuntimeError: decoder state corrupted" in str(running.error)
+    assert not app.healthy_stop
+    assert app.health.events.snapshot()  # the frames before it were analysed
+
+
+def test_a_writer_thread_that_fails_stops_the_daemon_with_an_error(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "walk.avi", frames=40)
+    zones = write_zones(tmp_path / "floor.yaml", "floor", {"all": WHOLE_FRAME})
+    source = {"type": "file", "path": str(video), "realtime": True, "loop": True}
+    config = load_config(
+        write_config(tmp_path, [{"id": "floor", "source": source, "zones": str(zones)}])
+    )
+    app = App(config, load_camera_zones(config))
+    running = InProcessApp(app)
+    try:
+        (sink,) = app.sinks
+
+        def bug(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
+                raise TypeError("a bug in the writer")
+
+        sqlalchemy.event.listen(sink.store.engine, "before_cursor_execute", bug)  # type: ignore[attr-defined]
+        assert running.ended.wait(30)  # the supervisor stops the daemon
+    finally:
+        running.finish(drain_timeout_s=2.0)
+    assert isinstance(running.error, EdgeAppError)
+    assert "event store writer failed: TypeError: a bug in the writer" in str(running.error)
+    assert not app.healthy_stop
+
+
 def refusing_writes(store: EventStore) -> threading.Event:
     """While the returned event is set, every write to ``store`` fails as on a full disk
     (SQLite's own error, raised where the driver would raise it)."""

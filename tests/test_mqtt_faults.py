@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from edge_app.core.errors import ConfigError
@@ -218,3 +219,35 @@ def test_nothing_listening_at_start_backs_off_with_jitter_then_delivers(
         collector.close()
     finally:
         broker.kill()
+
+
+def test_a_publisher_that_fails_unexpectedly_is_restarted_counted_and_delivers(
+    opened: OpenSinks,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault: paho raises ValueError on publish (as it does for a topic it refuses) for a
+    while: the outbox thread must not die quietly with every event left behind."""
+    real_publish = mqtt.Client.publish
+    faults = {"left": 3}
+
+    def failing_publish(self: mqtt.Client, topic: str, *args: Any, **kwargs: Any) -> Any:
+        if topic == EVENTS and faults["left"] > 0:
+            faults["left"] -= 1
+            raise ValueError("Publish topic cannot contain wildcards.")
+        return real_publish(self, topic, *args, **kwargs)
+
+    monkeypatch.setattr(mqtt.Client, "publish", failing_publish)
+    with running_broker(tmp_path / "broker") as broker:
+        collector = Collector(broker, (EVENTS,)).start()
+        sink = run_sink(opened, tmp_path, broker, 30, stats_interval_s=0.2)
+        assert collector.wait_for(lambda m: len({x.payload for x in m}) >= 30, 20)
+        assert sink.publisher is not None and sink.publisher.restarts == 3
+        assert sink.health().restarts == {"mqtt-outbox": 3}
+        sink.close(5)
+        collector.close()
+    assert unpublished(tmp_path) == 0
+    assert "MQTT publisher failed: ValueError: Publish topic cannot contain wildcards." in (
+        caplog.text
+    )

@@ -28,7 +28,7 @@ from edge_app.pipeline.runner import RunnerCamera, StreamRunner, warm_up
 from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import CameraCapture
 from edge_app.runtime.health import HealthSnapshot, StoreFigures, WatchdogGate
-from edge_app.runtime.metrics import start_metrics_server
+from edge_app.runtime.metrics import MetricsServer, start_metrics_server
 from edge_app.runtime.perspective_store import PerspectiveStore, perspective_path
 from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
 from edge_app.runtime.systemd import Notifier, watchdog_interval_s
@@ -107,7 +107,7 @@ class App:
         self._load_zones = load_zones
         self._stamper: EventStamper | None = None  # the sinks' one, resuming the stored seqs
         self._snapshot: HealthSnapshot | None = None
-        self._stop_metrics: Callable[[], None] | None = None
+        self.metrics: MetricsServer | None = None
         self._stopped = False
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -144,9 +144,9 @@ class App:
             if self.segmenter is not None:
                 self.segmenter.close()
         self.segmenter = None
-        if self._stop_metrics is not None:
-            self._stop_metrics()
-            self._stop_metrics = None
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         for sink in reversed(self.sinks):
             sink.close(timeout_s)
         lost = sum(sink.health().events_lost for sink in self.sinks)
@@ -233,9 +233,7 @@ class App:
     def _start_metrics(self) -> None:
         metrics = self.config.daemon.metrics
         if metrics.enabled:
-            self._stop_metrics = start_metrics_server(
-                metrics.host, metrics.port, self.last_snapshot
-            )
+            self.metrics = start_metrics_server(metrics.host, metrics.port, self.last_snapshot)
 
     def _wait_for_cameras(self) -> None:
         # READY waits for each camera's first frame or first failure, not longer than its
@@ -307,6 +305,13 @@ class App:
             if self.runner.finished.is_set():
                 break  # before the watchdog: a runner done with its files is not a dead one
             sinks = [sink.health() for sink in self.sinks]
+            failure = next((h.failure for h in sinks if h.failure), None)
+            if failure is not None:
+                self.healthy_stop = False
+                self.notifier.status(f"failed: {failure}")
+                raise StoreError(failure)  # fatal: no more pings, a non-zero exit
+            if self.metrics is not None:
+                self.metrics.check()
             # Waiting for a full or slow disk is not a hang: the writer retries and says
             # so, and a restart would not bring the space back.
             waiting = max((h.waiting_s for h in sinks), default=0.0)
@@ -329,7 +334,8 @@ class App:
         self.healthy_stop = False
         if isinstance(error, EdgeAppError):
             raise error
-        raise SegmenterError(f"inference failed: {type(error).__name__}: {error}") from error
+        # A stage of the runner or a file camera's capture failed unexpectedly: fatal.
+        raise EdgeAppError(f"the pipeline failed: {type(error).__name__}: {error}") from error
 
     def request_stop(self) -> None:
         self.stop_event.set()
@@ -419,6 +425,13 @@ class App:
     def health_snapshot(self) -> HealthSnapshot:
         now = time.monotonic()
         sinks = [sink.health() for sink in self.sinks]
+        restarts: dict[str, int] = {}
+        for h in sinks:
+            restarts.update(h.restarts)
+        for cid, cam in self.cameras.items():
+            restarts[f"capture-{cid}"] = cam.capture.failures
+        if self.metrics is not None:
+            restarts["metrics"] = self.metrics.restarts
         return self.health.snapshot(
             (cam.figures(now) for cam in self.cameras.values()),
             self.runner.batch_size if self.runner else 1,
@@ -428,6 +441,7 @@ class App:
                 states_dropped=sum(h.states_dropped for h in sinks),
                 write_errors=sum(h.write_errors for h in sinks),
             ),
+            thread_restarts=restarts,
         )
 
     def last_snapshot(self) -> HealthSnapshot | None:

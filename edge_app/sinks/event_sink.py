@@ -51,6 +51,8 @@ class EventSink:
         counters = self.writer.counters()
         restarts: dict[str, int] = {}
         failure = counters.failure
+        if self.publisher is not None:
+            restarts["mqtt-outbox"] = self.publisher.restarts
         return SinkHealth(
             events_lost=counters.events_lost,
             states_dropped=counters.states_dropped,

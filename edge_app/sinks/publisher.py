@@ -71,7 +71,8 @@ class OutboxPublisher:
     ``wake`` is called after events are committed, ``offer_states`` with each frame's
     states (any thread, non-blocking); ``stop`` publishes ``offline`` and disconnects.
     ``connected`` is set while a session is up; ``published`` counts events acknowledged
-    since start, ``reconnects`` the sessions after the first.
+    since start, ``reconnects`` the sessions after the first, ``restarts`` how often the
+    thread started over after an unexpected error (backoff in between, never silently).
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class OutboxPublisher:
         self.connected = threading.Event()
         self.published = 0
         self.reconnects = 0
+        self.restarts = 0  # the thread started over after an unexpected error
         self.peak_inflight = 0  # most events ever awaiting PUBACK at once
         # Owned by the publisher thread.
         self._session: Session | None = None
@@ -120,6 +122,8 @@ class OutboxPublisher:
         self._failures = 0  # failed attempts since the last session came up
         self._next_attempt = 0.0
         self._last_failure: tuple[str, float] = ("", 0.0)
+        self._last_crash: tuple[str, float] = ("", 0.0)
+        self._restart_attempt = 0  # restarts since the last session came up
         self._inflight: dict[int, OutboxRow] = {}
         self._buffer: deque[OutboxRow] = deque()
         self._read_seq = 0
@@ -170,25 +174,65 @@ class OutboxPublisher:
     # --- the publisher thread --------------------------------------------------------
 
     def _run(self) -> None:
+        # An unexpected error (a bug, or paho refusing something) must not end publishing
+        # quietly: the session is dropped and the thread starts over after a backoff,
+        # counted in ``restarts``; the events wait in the outbox meanwhile.
+        while not self._stop.is_set():
+            try:
+                self._publish_until_stopped()
+            except Exception as exc:
+                self._recover_from(exc)
         try:
-            while not self._stop.is_set():
-                session = self._session
-                if session is None:
-                    delay = self._next_attempt - time.monotonic()
-                    if delay > 0:
-                        self._stop.wait(min(delay, 0.25))
-                    else:
-                        self._connect()
-                    continue
-                try:
-                    self._service(session)
-                except StoreError as exc:
-                    log.error("%s; MQTT publishing pauses for 1 s", exc)
-                    self._stop.wait(1.0)
             self._shutdown()
         except Exception:
-            log.exception("MQTT publisher failed; events stay in the outbox for the next start")
-            raise
+            log.exception("MQTT publisher: the clean disconnect failed")
+
+    def _publish_until_stopped(self) -> None:
+        while not self._stop.is_set():
+            session = self._session
+            if session is None:
+                delay = self._next_attempt - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(min(delay, 0.25))
+                else:
+                    self._connect()
+                continue
+            try:
+                self._service(session)
+            except StoreError as exc:
+                log.error("%s; MQTT publishing pauses for 1 s", exc)
+                self._stop.wait(1.0)
+
+    def _recover_from(self, exc: Exception) -> None:
+        self.restarts += 1
+        delay = self._backoff.delay(self._restart_attempt, self._rng.random())
+        self._restart_attempt += 1
+        reason = f"MQTT publisher failed: {type(exc).__name__}: {exc}"
+        previous, when = self._last_crash
+        now = time.monotonic()
+        if reason == previous and now - when < _SAME_FAILURE_LOG_S:
+            log.debug("%s; restarting it in %.2f s (restart %d)", reason, delay, self.restarts)
+        else:
+            self._last_crash = (reason, now)
+            log.error(
+                "%s; restarting it in %.2f s (restart %d; the events wait in the outbox)",
+                reason,
+                delay,
+                self.restarts,
+                exc_info=exc,
+            )
+        session, self._session = self._session, None
+        self._ready = False
+        self.connected.clear()
+        if session is not None:
+            try:
+                session.close()
+            except Exception:
+                log.debug("MQTT publisher: closing the failed session failed", exc_info=True)
+        self._inflight.clear()
+        self._buffer.clear()
+        self._next_attempt = 0.0
+        self._stop.wait(delay)
 
     def _connect(self) -> None:
         client = new_client(
@@ -237,6 +281,7 @@ class OutboxPublisher:
         self._sessions += 1
         self.reconnects = self._sessions - 1
         self._failures = 0
+        self._restart_attempt = 0
         self._last_failure = ("", 0.0)
         log.info("MQTT: connected to %s as %s", self._where, self._client_id)
         session.publish(self.topics.availability, ONLINE, qos=1, retain=True)
@@ -402,6 +447,7 @@ class OutboxPublisher:
             "sink_frames_dropped": counters.states_dropped,
             "sink_events_dropped": counters.events_lost,
             "store_write_errors": counters.write_errors,
+            "mqtt_restarts": self.restarts,
         }
         stats = stats_payload(self.device, pipeline, sink, utc_now())
         session.publish(self.topics.stats, dumps(stats), qos=0)
