@@ -158,14 +158,12 @@ def _create_private_file(path: Path) -> None:
         os.close(fd)
 
 
-# The WAL is checkpointed into the database once it holds this many pages (1 MiB of 4 KiB
-# pages) and truncated back to _WAL_SIZE_LIMIT after a checkpoint. Committed data sits
-# in the WAL until a checkpoint copies it into the database, which needs room to grow: a
-# WAL that is a large share of a small, full disk could never be checkpointed again, so
-# it is kept small (a few commits of the writer's at most).
-_WAL_AUTOCHECKPOINT_PAGES = 256
-_RELEASE_WAIT_S = 0.2  # how long release_space waits for a lock
+# The WAL is truncated back to this after a checkpoint (SQLite checkpoints it every 1000
+# pages, 4 MiB), so it cannot keep the space of a past burst: committed data sits in the
+# WAL until a checkpoint copies it into the database, which needs room to grow, and a WAL
+# that is a large share of a small, full disk could never be checkpointed again.
 _WAL_SIZE_LIMIT = 4 * 1024 * 1024
+_RELEASE_WAIT_S = 0.2  # how long release_space waits for a lock
 
 
 def _create_engine(path: Path, synchronous: Synchronous) -> Engine:
@@ -186,7 +184,6 @@ def _create_engine(path: Path, synchronous: Synchronous) -> Engine:
         dbapi_conn.execute("PRAGMA journal_mode=WAL")
         dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
         dbapi_conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
-        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -3,8 +3,8 @@
 ``submit`` (the pipeline's thread) and ``ack`` (the MQTT thread) only append to a queue;
 the writer thread folds zone states into samples, writes events with their visits, marks
 acknowledged events published and applies retention, committing whatever has gathered in
-one transaction (at most ``MAX_EVENTS_PER_COMMIT`` events, so a transaction always fits
-again once some space is free).
+one transaction (after a refused commit, in smaller ones, so a transaction fits again
+once some space is free).
 
 Events and zone states take separate paths, so a slow or full disk never costs an event to
 make room for states:
@@ -45,8 +45,11 @@ log = logging.getLogger(__name__)
 _COMMIT_PAUSE_S = 0.02
 # Most items one transaction takes (frames and ack lists): bounds a transaction's length.
 _MAX_ITEMS_PER_COMMIT = 5000
-MAX_EVENTS_PER_COMMIT = 500
-"""Most events one transaction writes: a commit must fit in what a full disk gets back."""
+MAX_EVENTS_PER_COMMIT = 20_000
+"""Most events one transaction writes while the disk takes them (large transactions are
+fast); after a refused commit the events go in smaller ones, halving down to
+``MIN_EVENTS_PER_COMMIT``, so a commit fits in what a nearly full disk gets back."""
+MIN_EVENTS_PER_COMMIT = 100
 MAX_QUEUED_EVENTS = 10_000
 """Events waiting for the disk before ``submit`` waits for room (about 10 MB)."""
 # A commit the disk refused is retried after about 0.5 s, doubling up to 10 s, until it
@@ -125,6 +128,17 @@ class _Stop:
 _Item = _Frame | _Acks | _Retained | _Barrier | _CloseVisits | _Stop
 
 
+def _split(batch: WriteBatch, events: int) -> tuple[WriteBatch, WriteBatch | None]:
+    """The first ``events`` events of ``batch`` with its samples, acks and retained topic
+    changes, and the rest of its events (None when nothing is left)."""
+    if len(batch.events) <= events:
+        return batch, None
+    return (
+        WriteBatch(batch.events[:events], batch.samples, batch.acks, batch.retained),
+        WriteBatch(batch.events[events:]),
+    )
+
+
 class StoreWriter:
     """Owns the write side of an ``EventStore``; start with ``start``, end with ``stop``.
 
@@ -161,6 +175,7 @@ class StoreWriter:
         self.on_events = on_events
         self._wall_clock = wall_clock
         self._retry = retry
+        self._chunk = MAX_EVENTS_PER_COMMIT  # events per transaction now (see _commit)
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
         self._frames_queued = 0  # frames with zone states in the queue
@@ -428,8 +443,6 @@ class StoreWriter:
                 samples.extend(self._aggregator.flush())
             batch = WriteBatch(events, samples, acks, retained)
             if batch and self._commit(batch, give_up=stopped):
-                with self._cond:
-                    self._events_committed += len(events)
                 for callback, ids in done:
                     callback(ids)
                 if events and self.on_events is not None:
@@ -445,19 +458,25 @@ class StoreWriter:
 
     def _commit(self, batch: WriteBatch, give_up: bool) -> bool:
         """Commit, retrying with backoff while the disk refuses (a full disk may recover
-        through retention or an operator); at a stop, one more try and then give up."""
+        through retention or an operator); at a stop, one more try and then give up.
+
+        The events go in transactions of up to ``self._chunk``: as many as gathered while
+        all is well, halved after each refusal (down to ``MIN_EVENTS_PER_COMMIT``), so a
+        commit fits again in what a nearly full disk gets back."""
         attempt = 0
-        while True:
+        rest: WriteBatch | None = batch
+        while rest is not None:
+            part, later = _split(rest, self._chunk)
             try:
-                self._store.write(batch)
-                return True
+                self._store.write(part)
             except StoreError as exc:
                 with self._cond:
                     self._write_errors += 1
                     stopping = self._stopping
                 if give_up or stopping:
-                    log.error("%s; %d events were not stored", exc, len(batch.events))
+                    log.error("%s; %d events were not stored", exc, len(rest.events))
                     return False
+                self._chunk = max(MIN_EVENTS_PER_COMMIT, min(self._chunk, len(part.events)) // 2)
                 delay = self._retry.delay(attempt, random.random())
                 attempt += 1
                 self._log_every("commit", logging.ERROR, "%s; retrying in %.1f s", exc, delay)
@@ -465,6 +484,12 @@ class StoreWriter:
                 # Fresh connections and an emptied WAL for the next try: a connection that
                 # hit a full disk may not write again, even once space is back.
                 self._store.release_space()
+                continue
+            with self._cond:
+                self._events_committed += len(part.events)
+            rest = later
+        self._chunk = MAX_EVENTS_PER_COMMIT
+        return True
 
     def _apply_retention(self, policy: RetentionPolicy) -> None:
         try:
