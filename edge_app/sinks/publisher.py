@@ -376,7 +376,10 @@ class OutboxPublisher:
             return
         now = time.monotonic()
         due = now - self._last_ack_flush >= _ACK_FLUSH_S or len(self._acks) >= _ACK_BATCH
-        if not (force or due):
+        # Nothing more in flight: the outbox is drained, so mark it at once (a drain at a
+        # stop, or a backlog after an outage, ends when the store says so).
+        idle = not self._inflight and not self._buffer
+        if not (force or due or idle):
             return
         acks, self._acks = self._acks, []
         self._last_ack_flush = now
