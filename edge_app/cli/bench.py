@@ -19,8 +19,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         action="append",
-        choices=["pipeline", "analytics", "peer", "memory", "fleet"],
-        help="run only these parts (repeatable; default all but fleet)",
+        choices=["pipeline", "analytics", "peer", "memory", "fleet", "soak"],
+        help="run only these parts (repeatable; default all but fleet and soak)",
     )
     p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video for the pipeline part")
     p.add_argument("--zones", type=Path, default=DEFAULT_ZONES, help="its zone file")
@@ -37,6 +37,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=10.0, help="frame rate for memory")
     p.add_argument("--fleet-devices", type=int, default=1000, help="simulated stores (fleet)")
     p.add_argument("--fleet-events", type=int, default=20, help="events per store (fleet)")
+    p.add_argument("--soak-runs", type=int, default=12, help="daemon runs (soak)")
+    p.add_argument(
+        "--soak-minutes", type=float, default=10.0, help="store minutes per daemon run (soak)"
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(func=cmd_bench, threads=None)
 
@@ -55,6 +59,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             fps=args.fps,
             fleet_devices=args.fleet_devices,
             fleet_events=args.fleet_events,
+            soak_runs=args.soak_runs,
+            soak_minutes=args.soak_minutes,
         )
     )
     print_results(results)

@@ -12,7 +12,10 @@
 4. ``memory``: resident memory after a long replay of the synthetic camera minus after its
    first minute;
 5. ``fleet``: central ingest of a simulated fleet by 1 and 2 collectors, against a plain
-   psycopg COPY of the same rows (``tools/bench/fleet.py``; not in the default set).
+   psycopg COPY of the same rows (``tools/bench/fleet.py``; not in the default set);
+6. ``soak``: the daemon restarted, killed, cut off from its broker, its disk filled and its
+   zones reloaded over hours of synthetic store time, then its promises checked
+   (``tools/bench/soak.py``; not in the default set).
 
 Absolute times are printed for reference; they depend on the machine and its load.
 """
@@ -172,6 +175,8 @@ class BenchOptions:
     fps: float = 10.0
     fleet_devices: int = 1000
     fleet_events: int = 20
+    soak_runs: int = 12
+    soak_minutes: float = 10.0
 
 
 def run_bench(args: BenchOptions) -> dict[str, Any]:
@@ -218,6 +223,11 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
         from edge_app.tools.bench.fleet import fleet_ingest
 
         results["fleet"] = fleet_ingest(args.fleet_devices, args.fleet_events)
+    if "soak" in parts:
+        from edge_app.tools.bench.soak import SoakPlan, print_run, run_soak
+
+        plan = SoakPlan(runs=args.soak_runs, store_minutes=args.soak_minutes)
+        results["soak"] = run_soak(plan, print_run).to_dict()
     return results
 
 
@@ -232,6 +242,13 @@ def _cost(c: AnalyticsCost) -> dict[str, float]:
 
 
 def print_results(results: dict[str, Any]) -> None:
+    if "soak" in results:
+        s = results["soak"]
+        print(
+            f"soak: {len(s['runs'])} runs, {s['simulated_hours']:.1f} h of store time, "
+            f"{s['events']} events, {s['seconds']:.0f} s; "
+            + ("every promise held" if not s["failures"] else f"FAILED: {s['failures']}")
+        )
     if "fleet" in results:
         from edge_app.tools.bench.fleet import print_fleet
 
