@@ -8,24 +8,24 @@ connection (WAL lets readers run beside the writer). Times are UTC epoch seconds
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import edge_app.sinks.schema as schema
 from edge_app.core.errors import StoreError
-from edge_app.core.events import Event, EventStamper, ExitReason, ZoneEnter, ZoneEvent, ZoneExit
+from edge_app.core.events import Event
+from edge_app.sinks import visits
 from edge_app.sinks.aggregate import OccupancySample
 from edge_app.sinks.migrate import upgrade
+from edge_app.sinks.rows import insert_events, next_seq
 
 log = logging.getLogger(__name__)
 
@@ -71,47 +71,13 @@ class OutboxRow:
     payload: str
 
 
-def event_json(ev: Event) -> str:
-    """The compact JSON text of an event, stored once and published verbatim."""
-    return json.dumps(ev.to_dict(), separators=(",", ":"), ensure_ascii=False)
-
-
 # Served by the partial index ix_events_outbox (device, seq) WHERE published_at IS NULL.
 _OUTBOX = (
     "SELECT seq, id, payload FROM events WHERE device = ? AND published_at IS NULL "
     "AND seq > ? ORDER BY seq LIMIT ?"
 )
-# The high-water mark only ever rises, whatever order batches commit in.
-_RAISE_SEQ = (
-    "INSERT INTO device_seqs (device, last_seq) VALUES (?, ?) "
-    "ON CONFLICT (device) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)"
-)
 _ADD_RETAINED = "INSERT OR IGNORE INTO retained_topics (topic) VALUES (?)"
 _FORGET_RETAINED = "DELETE FROM retained_topics WHERE topic = ?"
-_INSERT_EVENT = (
-    "INSERT INTO events (id, device, seq, type, camera, zone, wall, payload, published_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
-)
-
-
-def _event_row(ev: Event) -> tuple[str, str, int, str, str, str | None, float, str]:
-    return (
-        ev.id,
-        ev.device,
-        ev.seq,
-        ev.type,
-        ev.camera,
-        ev.zone,
-        ev.wall.timestamp(),
-        event_json(ev),
-    )
-
-
-def _highest_seqs(events: Sequence[Event]) -> dict[str, int]:
-    highest: dict[str, int] = {}
-    for ev in events:
-        highest[ev.device] = max(ev.seq, highest.get(ev.device, 0))
-    return highest
 
 
 def store_error(path: Path, action: str, exc: BaseException) -> StoreError:
@@ -251,10 +217,9 @@ class EventStore:
             with self.engine.begin() as conn:
                 if batch.events:
                     # Plain DB-API parameters: this is the hot path of the store.
-                    conn.exec_driver_sql(_INSERT_EVENT, [_event_row(ev) for ev in batch.events])
-                    conn.exec_driver_sql(_RAISE_SEQ, list(_highest_seqs(batch.events).items()))
+                    insert_events(conn, batch.events)
                     for ev in batch.events:
-                        self._record_visit(conn, ev)
+                        visits.record_visit(conn, ev)
                 if batch.samples:
                     conn.execute(
                         insert(schema.occupancy_samples), [s.as_row() for s in batch.samples]
@@ -270,98 +235,23 @@ class EventStore:
         except DB_ERRORS as exc:
             raise store_error(self.path, "write to", exc) from exc
 
-    @staticmethod
-    def _record_visit(conn: Connection, ev: Event) -> None:
-        """Open a visit on ``zone.enter``, close it on ``zone.exit`` (same transaction)."""
-        if ev.zone is None:
-            return
-        v = schema.visits
-        wall = ev.wall.timestamp()
-        if isinstance(ev.payload, ZoneEnter):
-            conn.execute(
-                insert(v).values(
-                    camera=ev.camera,
-                    zone=ev.zone,
-                    track_id=ev.payload.track_id,
-                    entered_wall=wall,
-                    entered_t=ev.t,
-                )
-            )
-        elif isinstance(ev.payload, ZoneExit):
-            closed = conn.execute(
-                update(v)
-                .where(
-                    v.c.camera == ev.camera,
-                    v.c.zone == ev.zone,
-                    v.c.track_id == ev.payload.track_id,
-                    v.c.exited_wall.is_(None),
-                )
-                .values(
-                    exited_wall=wall, exited_t=ev.t, dwell_s=ev.payload.dwell_s, closed_by="exit"
-                )
-            )
-            if closed.rowcount == 0:
-                # The enter was never stored (it predates retention or this store).
-                conn.execute(
-                    insert(v).values(
-                        camera=ev.camera,
-                        zone=ev.zone,
-                        track_id=ev.payload.track_id,
-                        entered_wall=wall - ev.payload.dwell_s,
-                        entered_t=ev.payload.entered_t,
-                        exited_wall=wall,
-                        exited_t=ev.t,
-                        dwell_s=ev.payload.dwell_s,
-                        closed_by="exit",
-                    )
-                )
-
     def close_open_visits(
         self, device: str, last_t: Mapping[str, float], after_seq: int = 0
     ) -> list[Event]:
-        """At a clean stop: close the visits the analytics could not (a pipeline that did
-        not finish), at each camera's last source time ``last_t`` (zero dwell for a camera
-        missing there), each with its ``zone.exit`` (reason ``ended``) stored in the same
-        transaction, so it is published like any event. Their seqs follow the stored ones
-        and ``after_seq`` (handed out to events that may not be stored). Returns them."""
+        """At a clean stop: close the visits the analytics could not (see
+        ``visits.close_at_stop``); returns their ``zone.exit`` events, already stored."""
         try:
             with self.engine.begin() as conn:
-                closing = []
-                for row in _open_visits(conn):
-                    end_t = last_t.get(row.camera, row.entered_t)
-                    closing.append((row, max(0.0, end_t - row.entered_t)))
-                return _close_with_exits(conn, device, closing, "shutdown", "ended", after_seq)
+                return visits.close_at_stop(conn, device, last_t, after_seq)
         except DB_ERRORS as exc:
             raise store_error(self.path, "write to", exc) from exc
 
     def recover(self, device: str) -> list[Event]:
-        """At start: close visits a crash left open, at the camera's last known activity.
-
-        The last activity is the latest event or occupancy sample of that camera. Each
-        closed visit (``closed_by = 'restart'``) gets its ``zone.exit`` with reason
-        ``restart``, stamped with ``device``'s next seqs and stored in the same transaction
-        (so it is emitted once, and published like any event). Returns those events.
-        """
-        e, s = schema.events, schema.occupancy_samples
+        """At start: close visits a crash left open (see ``visits.close_after_crash``);
+        returns their ``zone.exit`` events (reason ``restart``), already stored."""
         try:
             with self.engine.begin() as conn:
-                last_seen: dict[str, float | None] = {}
-                closing = []
-                for row in _open_visits(conn):
-                    camera = row.camera
-                    if camera not in last_seen:
-                        ev_max = conn.execute(
-                            select(func.max(e.c.wall)).where(e.c.camera == camera)
-                        ).scalar()
-                        sample_max = conn.execute(
-                            select(func.max(s.c.wall_end)).where(s.c.camera == camera)
-                        ).scalar()
-                        known = [float(x) for x in (ev_max, sample_max) if x is not None]
-                        last_seen[camera] = max(known, default=None)
-                    last = last_seen[camera]
-                    end = last if last is not None else row.entered_wall
-                    closing.append((row, max(0.0, end - row.entered_wall)))
-                exits = _close_with_exits(conn, device, closing, "restart", "restart")
+                exits = visits.close_after_crash(conn, device)
         except DB_ERRORS as exc:
             raise store_error(self.path, "recover", exc) from exc
         if exits:
@@ -378,7 +268,7 @@ class EventStore:
         when retention has deleted that event since: numbering resumes past it."""
         try:
             with self.engine.connect() as conn:
-                return _next_seq(conn, device) - 1
+                return next_seq(conn, device) - 1
         except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
 
@@ -423,64 +313,3 @@ class EventStore:
             pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
             free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
         return int(page_size) * (int(pages) - int(free))
-
-
-@dataclass(frozen=True, slots=True)
-class _OpenVisit:
-    id: int
-    camera: str
-    zone: str
-    track_id: int
-    entered_wall: float
-    entered_t: float
-
-
-def _open_visits(conn: Connection) -> list[_OpenVisit]:
-    v = schema.visits
-    query = select(v.c.id, v.c.camera, v.c.zone, v.c.track_id, v.c.entered_wall, v.c.entered_t)
-    rows = conn.execute(query.where(v.c.exited_wall.is_(None))).all()
-    return [
-        _OpenVisit(int(i), str(c), str(z), int(tr), float(w), float(t))
-        for i, c, z, tr, w, t in rows
-    ]
-
-
-def _next_seq(conn: Connection, device: str) -> int:
-    e, d = schema.events, schema.device_seqs
-    stored = conn.execute(select(func.max(e.c.seq)).where(e.c.device == device)).scalar()
-    mark = conn.execute(select(d.c.last_seq).where(d.c.device == device)).scalar()
-    return max(int(stored or 0), int(mark or 0)) + 1
-
-
-def _close_with_exits(
-    conn: Connection,
-    device: str,
-    closing: Sequence[tuple[_OpenVisit, float]],
-    closed_by: str,
-    reason: ExitReason,
-    after_seq: int = 0,
-) -> list[Event]:
-    """Close each open visit ``(row, dwell)`` and store its ``zone.exit`` (same
-    transaction); the events are stamped with ``device``'s next seqs (past ``after_seq``)."""
-    if not closing:
-        return []
-    stamper = EventStamper(device, max(_next_seq(conn, device), after_seq + 1))
-    exits = []
-    for row, dwell in closing:
-        conn.execute(
-            update(schema.visits)
-            .where(schema.visits.c.id == row.id)
-            .values(
-                exited_wall=row.entered_wall + dwell,
-                exited_t=row.entered_t + dwell,
-                dwell_s=dwell,
-                closed_by=closed_by,
-            )
-        )
-        payload = ZoneExit(row.track_id, dwell, row.entered_t, reason)
-        exit_t = row.entered_t + dwell
-        wall = datetime.fromtimestamp(row.entered_wall + dwell, timezone.utc)
-        exits.append(stamper.stamp(ZoneEvent(row.camera, row.zone, exit_t, payload), wall))
-    conn.exec_driver_sql(_INSERT_EVENT, [_event_row(ev) for ev in exits])
-    conn.exec_driver_sql(_RAISE_SEQ, list(_highest_seqs(exits).items()))
-    return exits
