@@ -239,14 +239,19 @@ class Soak:
         except (OSError, ValueError):
             return None
 
+    def free_mb(self) -> float:
+        st = os.statvfs(self.store_dir)
+        return st.f_bavail * st.f_frsize / 1e6
+
     def fill_disk(self) -> Path:
+        """A file that takes every byte left (unbuffered: nothing left to flush at close)."""
         filler = self.store_dir / "filler"
-        with filler.open("wb") as f:
-            try:
+        try:
+            with filler.open("wb", buffering=0) as f:
                 while True:
                     f.write(bytes(1 << 16))
-            except OSError:
-                pass
+        except OSError:
+            pass  # full (or already full: then the file may not even be created)
         return filler
 
     def run_once(self, index: int, action: str) -> checks.RunFigures:
@@ -288,9 +293,10 @@ class Soak:
                 proc.send_signal(signal.SIGHUP)
             elif action == "disk" and self.disk:
                 wait_for(progressed(10), 60)
+                notes.append(f"{self.free_mb():.1f} MB free before")
                 filler = self.fill_disk()
                 time.sleep(1.5)
-                filler.unlink()
+                filler.unlink(missing_ok=True)
                 notes.append("disk full for 1.5 s")
             elif action == "disk":
                 notes.append("disk phase skipped")
