@@ -129,6 +129,7 @@ for frame in last:
     writer.submit(frame, [])
 time.sleep(0.5)
 writer.stop(10)
+os.unlink(folder / "filler")  # room to look at what was stored
 with store.engine.connect() as conn:  # which of those were stored
     ids = {row[0] for row in conn.exec_driver_sql("SELECT id FROM events")}
 stored = stored_before + sum(e.id in ids for frame in last for e in frame)

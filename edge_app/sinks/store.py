@@ -22,10 +22,10 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 import edge_app.sinks.schema as schema
 from edge_app.core.errors import StoreError
 from edge_app.core.events import Event
-from edge_app.sinks import visits
 from edge_app.sinks.aggregate import OccupancySample
 from edge_app.sinks.migrate import upgrade
 from edge_app.sinks.rows import insert_events, next_seq
+from edge_app.sinks.visits import close_after_crash, close_at_stop, record_visit
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class EventStore:
                     # Plain DB-API parameters: this is the hot path of the store.
                     insert_events(conn, batch.events)
                     for ev in batch.events:
-                        visits.record_visit(conn, ev)
+                        record_visit(conn, ev)
                 if batch.samples:
                     conn.execute(
                         insert(schema.occupancy_samples), [s.as_row() for s in batch.samples]
@@ -239,19 +239,19 @@ class EventStore:
         self, device: str, last_t: Mapping[str, float], after_seq: int = 0
     ) -> list[Event]:
         """At a clean stop: close the visits the analytics could not (see
-        ``visits.close_at_stop``); returns their ``zone.exit`` events, already stored."""
+        ``sinks.visits.close_at_stop``); returns their ``zone.exit`` events, already stored."""
         try:
             with self.engine.begin() as conn:
-                return visits.close_at_stop(conn, device, last_t, after_seq)
+                return close_at_stop(conn, device, last_t, after_seq)
         except DB_ERRORS as exc:
             raise store_error(self.path, "write to", exc) from exc
 
     def recover(self, device: str) -> list[Event]:
-        """At start: close visits a crash left open (see ``visits.close_after_crash``);
+        """At start: close visits a crash left open (see ``sinks.visits.close_after_crash``);
         returns their ``zone.exit`` events (reason ``restart``), already stored."""
         try:
             with self.engine.begin() as conn:
-                exits = visits.close_after_crash(conn, device)
+                exits = close_after_crash(conn, device)
         except DB_ERRORS as exc:
             raise store_error(self.path, "recover", exc) from exc
         if exits:
