@@ -319,3 +319,36 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._reader.join(timeout=5)
+
+
+# --- the daemon in this process ---------------------------------------------------------
+
+
+class InProcessApp:
+    """An ``App`` started here with ``run()`` in a thread; ``finish`` stops it (bounded).
+
+    ``error`` is what ``run()`` raised, if anything; ``ended`` is set when ``run()``
+    returned by itself (every finite source ended) or raised.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.error: BaseException | None = None
+        self.ended = threading.Event()
+        app.start()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="app-run")
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.app.run()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.ended.set()
+
+    def finish(self, drain_timeout_s: float = 5.0) -> None:
+        """Ask for a stop (if still running), wait for ``run()``, then ``stop()``."""
+        self.app.request_stop()
+        self.thread.join(30)
+        self.app.stop(drain_timeout_s)

@@ -15,7 +15,7 @@ from edge_app.analytics.zonemap import ZoneMap
 from edge_app.analytics.zonepolygons import ZonePolygons
 from edge_app.analytics.zonestate import ZoneStates
 from edge_app.core.domain import MaskMapping, PersonMask
-from edge_app.core.events import ZoneEnter, ZoneExit
+from edge_app.core.events import ZoneEnter, ZoneExit, ZoneOccupancy
 
 # --- debounce -------------------------------------------------------------------------
 
@@ -584,3 +584,18 @@ def test_feet_are_tested_against_the_exact_polygon_in_frame_pixels(
     result = za.update(PersonMask(m, MAPPING), 0.0)
     assert result.feet.tolist() == [[foot_x, 92.0]]
     assert result.states[0].count == int(inside)
+
+
+def test_the_last_occupancy_held_back_by_the_rate_limit_is_reported_at_the_end() -> None:
+    za = make_analyzer(enter_after_s=0.0, exit_after_s=0.0)
+    first = za.update(person_at([(100, 90)]), 0.0)
+    assert [e.payload for e in first.events if e.type == "zone.occupancy"] == [
+        ZoneOccupancy(1, pytest.approx(first.states[0].coverage, abs=1e-4), True)
+    ]
+    # A second person 0.3 s later: within the 1 s interval, so no event yet.
+    later = za.update(person_at([(100, 90), (130, 90)]), 0.3)
+    assert later.states[0].count == 2
+    assert not [e for e in later.events if e.type == "zone.occupancy"]
+    ended = [e for e in za.finish() if e.type == "zone.occupancy"]
+    assert [(e.t, e.payload.count, e.payload.occupied) for e in ended] == [(0.3, 2, True)]  # type: ignore[union-attr]
+    assert [e for e in za.finish() if e.type == "zone.occupancy"] == []  # reported once

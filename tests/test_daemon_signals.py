@@ -135,6 +135,7 @@ def test_sighup_swaps_zones_and_a_bad_zone_file_keeps_the_old_ones(
         assert daemon.wait_log("ready:", 30), daemon.log
         pid = int(pid_file.read_text())
         assert pid == daemon.proc.pid
+        assert pid_file.stat().st_mode & 0o777 == 0o600
         assert wait_until(lambda: any(e[2] == "left" for e in events(db)), 20), daemon.log
 
         write_zones(zones, "cam1", {"right": RIGHT_HALF})

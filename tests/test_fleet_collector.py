@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_app.core.events import EventStamper
 from edge_app.fleet.collector import Collector
 from edge_app.fleet.config import load_collector_config
-from edge_app.sinks.store import event_json
+from edge_app.sinks.rows import event_json
 from tests.daemon_support import wait_until
 from tests.fleet_support import collector_config
 from tests.mqtt_broker import Broker, running_broker

@@ -26,7 +26,8 @@ from edge_app.fleet.ingest import IngestDatabase
 from edge_app.fleet.messages import IncomingEvent, IncomingState
 from edge_app.sinks import schema
 from edge_app.sinks.migrate import head_revision
-from edge_app.sinks.store import EventStore, WriteBatch, event_json
+from edge_app.sinks.rows import event_json
+from edge_app.sinks.store import EventStore, WriteBatch
 from tests.pg_server import fleet_url, postgres  # noqa: F401 (fixtures)
 from tests.sinks_support import T0
 

@@ -146,6 +146,19 @@ def test_the_metrics_endpoint_serves_the_pipeline_figures(tmp_path: Path) -> Non
 
             assert wait_until(has_figures, 15, step_s=0.2)
             text = scrape()
+            # The endpoint's thread dies: the supervisor serves it again, counted.
+            assert app.metrics is not None
+            app.metrics.kill()
+            with pytest.raises(OSError):
+                scrape()
+
+            def served_again() -> bool:
+                try:
+                    return 'edge_app_thread_restarts_total{thread="metrics"} 1.0' in scrape()
+                except OSError:
+                    return False
+
+            assert wait_until(served_again, 15, step_s=0.2)
         finally:
             app.request_stop()
             runner.join(10)
@@ -161,6 +174,10 @@ def test_the_metrics_endpoint_serves_the_pipeline_figures(tmp_path: Path) -> Non
         "edge_app_uptime_seconds",
         'edge_app_build_info{python="',
         "process_start_time_seconds",
+        "edge_app_events_lost_total 0.0",
+        "edge_app_zone_states_dropped_total 0.0",
+        "edge_app_store_write_errors_total 0.0",
+        'edge_app_thread_restarts_total{thread="capture-net"} 0.0',
     ):
         assert name in text, name
     with pytest.raises(OSError):  # the endpoint is gone after the stop

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from edge_app.core.errors import ConfigError
@@ -82,8 +83,9 @@ def test_refused_credentials_are_reported_retried_and_the_events_kept(
         assert "check mqtt.username and mqtt.password" in line
         assert sink.publisher is not None and sink.publisher._thread.is_alive()
         sink.close(1.0)
-        assert unpublished(tmp_path) == 20
-        assert "20 events are not yet acknowledged" in caplog.text
+        # The 20, and the exit of the visit they left open, closed at the stop.
+        assert unpublished(tmp_path) == 21
+        assert "21 events are not yet acknowledged" in caplog.text
         assert "wrong-password" not in caplog.text
 
 
@@ -160,7 +162,7 @@ def test_hostname_verification_is_on_by_default(
         line = warnings_of(caplog, "not accepted")[0]
         assert "mismatch" in line and "verify_hostname" in line
         sink.close(0.5)
-        assert unpublished(tmp_path / "verify") == 5
+        assert unpublished(tmp_path / "verify") == 6  # and the exit of the visit left open
 
         off = {"ca_file": str(tls.ca), "verify_hostname": False}  # the CA is still checked
         sink = run_sink(opened, tmp_path / "off", broker, 5, tls=off)
@@ -178,7 +180,7 @@ def test_a_broker_requiring_client_certificates_accepts_ours(
         assert wait_for_lines(caplog, "closed the connection before accepting it", 2, 10)
         assert "set mqtt.tls.cert_file" in warnings_of(caplog, "before accepting it")[0]
         sink.close(0.5)
-        assert unpublished(tmp_path / "without") == 5
+        assert unpublished(tmp_path / "without") == 6  # and the exit of the visit left open
 
         mutual = {"ca_file": str(tls.ca), "cert_file": str(tls.client_cert),
                   "key_file": str(tls.client_key)}  # fmt: skip
@@ -217,3 +219,35 @@ def test_nothing_listening_at_start_backs_off_with_jitter_then_delivers(
         collector.close()
     finally:
         broker.kill()
+
+
+def test_a_publisher_that_fails_unexpectedly_is_restarted_counted_and_delivers(
+    opened: OpenSinks,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault: paho raises ValueError on publish (as it does for a topic it refuses) for a
+    while: the outbox thread must not die quietly with every event left behind."""
+    real_publish = mqtt.Client.publish
+    faults = {"left": 3}
+
+    def failing_publish(self: mqtt.Client, topic: str, *args: Any, **kwargs: Any) -> Any:
+        if topic == EVENTS and faults["left"] > 0:
+            faults["left"] -= 1
+            raise ValueError("Publish topic cannot contain wildcards.")
+        return real_publish(self, topic, *args, **kwargs)
+
+    monkeypatch.setattr(mqtt.Client, "publish", failing_publish)
+    with running_broker(tmp_path / "broker") as broker:
+        collector = Collector(broker, (EVENTS,)).start()
+        sink = run_sink(opened, tmp_path, broker, 30, stats_interval_s=0.2)
+        assert collector.wait_for(lambda m: len({x.payload for x in m}) >= 30, 20)
+        assert sink.publisher is not None and sink.publisher.restarts == 3
+        assert sink.health().restarts == {"mqtt-outbox": 3}
+        sink.close(5)
+        collector.close()
+    assert unpublished(tmp_path) == 0
+    assert "MQTT publisher failed: ValueError: Publish topic cannot contain wildcards." in (
+        caplog.text
+    )

@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from edge_app.core.events import EventStamper, ZoneEnter, ZoneEvent
 from edge_app.sinks import CameraStats, PipelineStats, create_sinks
 from edge_app.sinks.event_sink import EventSink
+from edge_app.sinks.store import Ack, EventStore, WriteBatch
 from tests.daemon_support import wait_until
 from tests.mqtt_broker import Broker, Collector, running_broker
-from tests.sinks_support import OpenSinks, app_config, closing_sinks, stamped, state
+from tests.sinks_support import T0, OpenSinks, app_config, closing_sinks, stamped, state
 
 EVENTS = "edge-app/edge-1/events"
 AVAILABILITY = "edge-app/edge-1/availability"
@@ -206,3 +208,93 @@ def test_a_broker_outage_mid_run_loses_nothing_and_keeps_the_order(
                 f"{sink.publisher.reconnects}"
             )
         collector.close()
+
+
+def test_a_visit_a_crash_left_open_is_closed_at_the_next_start_with_a_published_exit(
+    opened: OpenSinks, tmp_path: Path
+) -> None:
+    config = app_config(tmp_path)
+    stamper = EventStamper(config.device_id)
+    enter = stamper.stamp(ZoneEvent("cam1", "till", 10.0, ZoneEnter(7)), T0)
+    # The crash: the enter is stored (and was published), the visit is open, no stop.
+    store = EventStore.open(config.store.path)
+    store.write(WriteBatch([enter, *stamped(stamper, 1)], acks=[Ack(enter.id, 1.0)]))
+    store.close()
+    with running_broker(tmp_path / "broker") as broker:
+        collector = Collector(broker, (EVENTS,)).start()
+        _, sink = open_sink(opened, tmp_path, broker)
+        assert collector.wait_for(
+            lambda m: any(json.loads(x.payload)["type"] == "zone.exit" for x in m), 10
+        )
+        sink.close(5)
+        _, again = open_sink(opened, tmp_path, broker)  # a second start: nothing more
+        again.close(5)
+        exits = [
+            json.loads(m.payload)
+            for m in collector.on(EVENTS)
+            if json.loads(m.payload)["type"] == "zone.exit"
+        ]
+        collector.close()
+    assert len({e["id"] for e in exits}) == 1  # emitted once (an id may arrive twice)
+    (first, *_) = exits
+    assert (first["track_id"], first["zone"], first["reason"], first["seq"]) == (
+        7,
+        "till",
+        "restart",
+        3,
+    )
+    assert first["entered_t"] == 10.0
+
+
+DOOR_TOPICS = (
+    "edge-app/edge-1/cam1/door/state",
+    "homeassistant/sensor/edge-1/cam1_door_count/config",
+    "homeassistant/binary_sensor/edge-1/cam1_door_occupied/config",
+)
+TILL_TOPICS = (
+    "edge-app/edge-1/cam1/till/state",
+    "homeassistant/sensor/edge-1/cam1_till_count/config",
+    "homeassistant/binary_sensor/edge-1/cam1_till_occupied/config",
+)
+
+
+def on_broker(broker: Broker, topics: tuple[str, ...]) -> dict[str, int]:
+    """How many retained messages a new subscriber gets on each topic."""
+    return {topic: len(retained(broker, topic)) for topic in topics}
+
+
+def publish_both_zones(opened: OpenSinks, tmp_path: Path, broker: Broker) -> EventSink:
+    _, sink = open_sink(opened, tmp_path, broker, ha_discovery=True)
+    sink.set_zones({"cam1": ["till", "door"]})
+    sink.handle([], [state(1.0, count=1, occupied=True, since=0.5), state(1.0, zone="door")])
+    everything = DOOR_TOPICS + TILL_TOPICS
+    assert wait_until(lambda: set(on_broker(broker, everything).values()) == {1}, 10)
+    return sink
+
+
+def test_a_zone_removed_by_a_reload_leaves_no_retained_state_or_discovery_config(
+    opened: OpenSinks, tmp_path: Path
+) -> None:
+    with running_broker(tmp_path / "broker") as broker:
+        sink = publish_both_zones(opened, tmp_path, broker)
+        sink.set_zones({"cam1": ["till"]})  # the reload
+        sink.handle([], [state(2.0, zone="door"), state(2.0, count=2, occupied=True, since=0.5)])
+        assert wait_until(lambda: set(on_broker(broker, DOOR_TOPICS).values()) == {0}, 10)
+        assert set(on_broker(broker, TILL_TOPICS).values()) == {1}
+        sink.close(5)
+        assert set(on_broker(broker, DOOR_TOPICS).values()) == {0}  # a late frame too
+    with sqlite3.connect(tmp_path / "var" / "edge.db") as conn:
+        recorded = {t for (t,) in conn.execute("SELECT topic FROM retained_topics")}
+    assert recorded == set(TILL_TOPICS)
+
+
+def test_a_zone_removed_while_stopped_is_cleared_at_the_next_start(
+    opened: OpenSinks, tmp_path: Path
+) -> None:
+    with running_broker(tmp_path / "broker") as broker:
+        publish_both_zones(opened, tmp_path, broker).close(5)
+        _, sink = open_sink(opened, tmp_path, broker, ha_discovery=True)
+        sink.set_zones({"cam1": ["till"]})  # the new zone file has no door
+        assert wait_until(lambda: set(on_broker(broker, DOOR_TOPICS).values()) == {0}, 10)
+        assert set(on_broker(broker, TILL_TOPICS).values()) == {1}
+        sink.close(5)

@@ -199,3 +199,22 @@ def test_home_assistant_discovery_for_one_zone() -> None:
     assert count["value_template"] == "{{ value_json.count }}"
     assert occupied["device_class"] == "occupancy"
     assert count["unique_id"] != occupied["unique_id"]
+
+
+def test_occupied_since_stays_the_same_for_one_occupancy() -> None:
+    board = StateBoard(min_interval_s=0.0, refresh_s=0.0)  # every frame due
+    shown = []
+    # Frames 0.1 s apart on the camera's clock; they reach the sink a few ms late, varying.
+    for k, late_ms in enumerate((3, 17, 1, 40, 9)):
+        t = 100.0 + 0.1 * k
+        wall = WALL + timedelta(seconds=0.1 * k, milliseconds=late_ms)
+        board.offer([state(t, 1, 0.2, True, 95.0)], wall)
+        (due,) = board.due(now=float(k))
+        shown.append(state_payload(due.state, due.wall, due.since_wall)["occupied_since"])
+    assert shown == ["2026-11-23T11:59:55.003Z"] * 5  # 5 s before the first frame
+    board.offer([state(101.0, 0, 0.0, False, None)], WALL + timedelta(seconds=1))
+    board.offer([state(102.0, 1, 0.2, True, 101.5)], WALL + timedelta(seconds=2))
+    (due,) = board.due(now=10.0)  # a new occupancy: its own start
+    assert state_payload(due.state, due.wall, due.since_wall)["occupied_since"] == (
+        "2026-11-23T12:00:01.500Z"
+    )

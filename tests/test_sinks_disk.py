@@ -9,6 +9,7 @@ not available.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -89,3 +90,83 @@ def test_a_full_disk_under_the_store_is_a_clear_error_and_a_non_zero_exit(
         result.stderr
     )
     assert "free space on that filesystem" in result.stderr
+
+
+WRITER_ON_A_SMALL_DISK = """
+import json, os, sys, time
+from pathlib import Path
+from edge_app.core.backoff import Backoff
+from edge_app.core.events import EventStamper
+from edge_app.sinks.store import EventStore
+from edge_app.sinks.writer import StoreWriter
+from tests.sinks_support import stamped
+
+folder = Path(sys.argv[1])
+store = EventStore.open(folder / "edge.db", "FULL")
+writer = StoreWriter(store, "edge-1", 60, 1000, retry=Backoff(0.1, 0.3))
+writer.start()
+stamper = EventStamper("edge-1")
+writer.submit(stamped(stamper, 100), [])
+writer.flush(10)
+
+def fill():
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(bytes(65536))
+        except OSError:
+            pass
+
+fill()
+for _ in range(20):
+    writer.submit(stamped(stamper, 200), [])
+full = not writer.flush(2) and writer.counters().write_errors > 0
+os.unlink(folder / "filler")  # space is freed
+recovered = writer.flush(60)
+lost_before = writer.counters().events_lost
+stored_before = store.max_seq("edge-1")
+store.release_space()  # an emptied WAL: what comes next must grow it
+fill()
+last = [stamped(stamper, 200) for _ in range(40)]  # more than the WAL's slack
+for frame in last:
+    writer.submit(frame, [])
+time.sleep(0.5)
+writer.stop(10)
+os.unlink(folder / "filler")  # room to look at what was stored
+with store.engine.connect() as conn:  # which of those were stored
+    ids = {row[0] for row in conn.exec_driver_sql("SELECT id FROM events")}
+stored = stored_before + sum(e.id in ids for frame in last for e in frame)
+print(json.dumps({"full": full, "recovered": recovered, "lost_before": lost_before,
+                  "stored_before": stored_before, "lost": writer.counters().events_lost,
+                  "stored": stored}))
+"""
+
+
+def test_a_small_disk_that_fills_and_frees_gets_every_event_and_counts_the_rest(
+    mount_namespace: str, tmp_path: Path
+) -> None:
+    """A real 8 MB filesystem filled to the last byte under the writer, then freed."""
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    script = f"mount -t tmpfs -o size=8m tmpfs {shlex.quote(str(store_dir))} && exec " + shlex.join(
+        [sys.executable, "-c", WRITER_ON_A_SMALL_DISK, str(store_dir)]
+    )
+    result = subprocess.run(
+        [mount_namespace, "-rm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["full"]  # the disk did refuse the commits
+    assert figures["recovered"]  # once space was back, every queued event was stored
+    assert figures["stored_before"] == 4100
+    assert figures["lost_before"] == 0
+    # Full again and stopped meanwhile: whatever did not fit is counted, never silent.
+    lost = figures["lost"]
+    assert lost > 0
+    assert figures["stored"] - figures["stored_before"] + lost == 8000
+    assert f"{lost} events of this run were not stored" in result.stderr

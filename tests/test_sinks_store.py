@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData
 
 from edge_app.core.errors import StoreError
 from edge_app.core.events import EventStamper, ZoneEnter, ZoneEvent, ZoneExit
@@ -56,8 +57,11 @@ def test_an_existing_readable_file_is_made_private(tmp_path: Path) -> None:
 
 
 def test_the_migrated_schema_is_the_one_the_code_queries(store: EventStore) -> None:
+    both = MetaData()
+    for table in [*schema.metadata.tables.values(), *schema.device_metadata.tables.values()]:
+        table.to_metadata(both)
     with store.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn), both)
     assert diffs == []
 
 
@@ -123,10 +127,18 @@ def test_visits_open_on_enter_and_close_on_exit(store: EventStore) -> None:
         ("door", 1, 11.0, None, None, None, None),
         ("till", 9, 26.0, 30.0, 4.0, "exit", 4.0),
     ]
-    assert store.close_open_visits({"cam1": 41.0}) == 1
+    (closed,) = store.close_open_visits("edge-1", {"cam1": 41.0})
     assert rows(store, "SELECT dwell_s, closed_by FROM visits WHERE zone = 'door'") == [
         (30.0, "shutdown")
     ]
+    # Its exit is stored (in the outbox) with the next seq, like any event.
+    assert (closed.seq, closed.zone, closed.t, closed.payload) == (
+        5,
+        "door",
+        41.0,
+        ZoneExit(1, 30.0, 11.0, "ended"),
+    )
+    assert [r.seq for r in store.outbox("edge-1", 4, 10)] == [5]
 
 
 def test_recover_closes_visits_a_crash_left_open_at_the_last_activity(store: EventStore) -> None:
@@ -137,11 +149,21 @@ def test_recover_closes_visits_a_crash_left_open_at_the_last_activity(store: Eve
         "cam1", "till", T0.timestamp(), T0.timestamp() + 42.0, 100.0, 42.0, 10, 1.0, 1, 42.0, 0.1
     )
     store.write(WriteBatch([enter, later], [sample]))
-    assert store.recover() == 1
+    (exit_event,) = store.recover("edge-1")
     assert rows(store, "SELECT dwell_s, exited_t, closed_by FROM visits") == [
         (42.0, 142.0, "restart")
     ]
-    assert store.recover() == 0
+    assert (exit_event.seq, exit_event.camera, exit_event.zone, exit_event.t) == (
+        3,
+        "cam1",
+        "till",
+        142.0,
+    )
+    assert exit_event.payload == ZoneExit(3, 42.0, 100.0, "restart")
+    assert exit_event.wall.timestamp() == T0.timestamp() + 42.0
+    stored = rows(store, "SELECT payload FROM events WHERE seq = 3")
+    assert json.loads(stored[0][0]) == exit_event.to_dict()
+    assert store.recover("edge-1") == []  # once
 
 
 def test_dashboard_queries_are_served_by_indexes(store: EventStore) -> None:
@@ -247,22 +269,62 @@ def test_create_sinks_resumes_the_sequence_and_closes_what_a_crash_left_open(
     tmp_path: Path,
 ) -> None:
     config = app_config(tmp_path)  # MQTT off
-    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
-    events = [stamper.stamp(visit("cam1", "till", 1, 1.0), T0), *stamped(stamper, 4)]
-    sink.handle(events, ())
-    sink.writer.flush(10)  # type: ignore[attr-defined]
-    # A crash: nothing is closed, the visit of track 1 stays open.
-    sink.writer.stop(10)  # type: ignore[attr-defined]
-    with sqlite3.connect(config.store.path) as conn:
-        conn.execute("UPDATE visits SET exited_wall = NULL, closed_by = NULL WHERE track_id = 1")
-    sink.store.close()  # type: ignore[attr-defined]
+    stamper = EventStamper(config.device_id)
+    # What a crash leaves: the events stored, the visit of track 1 open, no stop.
+    store = EventStore.open(config.store.path)
+    store.write(
+        WriteBatch([stamper.stamp(visit("cam1", "till", 1, 1.0), T0), *stamped(stamper, 4)])
+    )
+    store.close()
 
     stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
     try:
-        assert stamper.stamp(visit("cam1", "till", 2, 9.0), T0).seq == 6
+        # The exit of the visit left open took seq 6.
+        assert stamper.stamp(visit("cam1", "till", 2, 9.0), T0).seq == 7
         with sqlite3.connect(config.store.path) as conn:
             closed = conn.execute("SELECT track_id, closed_by FROM visits ORDER BY id")
             assert closed.fetchall() == [(1, "restart"), (1000, "exit")]
+            (payload,) = conn.execute("SELECT payload FROM events WHERE seq = 6").fetchone()
+        assert json.loads(payload)["type"] == "zone.exit"
+        assert json.loads(payload)["reason"] == "restart"
         assert sink.outbox_backlog() is None  # type: ignore[attr-defined]
     finally:
         sink.close(5)
+
+
+def test_sequence_numbers_continue_after_retention_deleted_every_event(tmp_path: Path) -> None:
+    config = app_config(tmp_path)  # MQTT off: age retention may delete everything
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
+    sink.handle(stamped(stamper, 6), ())  # seqs 1..6, a month old by their wall time
+    sink.close(5)
+    store = EventStore.open(config.store.path)
+    month_later = T0.timestamp() + 31 * 86400
+    assert apply_retention(store, month_later, 30 * 86400, 10**9, keep_unpublished=False).events
+    assert rows(store, "SELECT count(*) FROM events") == [(0,)]
+    store.close()
+
+    stamper, (sink,) = create_sinks(config.store, config.mqtt, config.device_id)
+    try:
+        assert [e.seq for e in stamped(stamper, 3)] == [7, 8, 9]  # never 1 again
+    finally:
+        sink.close(5)
+
+
+def test_a_store_from_before_the_high_water_mark_starts_it_at_its_highest_seq(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edge.db"
+    store = EventStore.open(path)
+    store.write(WriteBatch(stamped(EventStamper("edge-1"), 5)))
+    store.close()
+    with sqlite3.connect(path) as conn:  # as the previous schema left it
+        conn.execute("DROP TABLE device_seqs")
+        conn.execute("DROP TABLE retained_topics")
+        conn.execute("UPDATE alembic_version SET version_num = '0003'")
+    store = EventStore.open(path)
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM events")
+        assert store.max_seq("edge-1") == 5
+    finally:
+        store.close()

@@ -31,7 +31,9 @@ def count(store: EventStore, table: str) -> int:
 
 def test_frames_become_committed_events_and_samples(store: EventStore) -> None:
     woken = threading.Event()
-    writer = StoreWriter(store, sample_interval_s=10, max_queued_frames=100, on_events=woken.set)
+    writer = StoreWriter(
+        store, "edge-1", sample_interval_s=10, max_queued_frames=100, on_events=woken.set
+    )
     writer.start()
     events = stamped(EventStamper("edge-1"), 30)
     for i in range(30):  # 30 frames, 1 s apart: 3 samples of the zone, one event each
@@ -44,23 +46,63 @@ def test_frames_become_committed_events_and_samples(store: EventStore) -> None:
     assert count(store, "occupancy_samples") == 3  # the open one, written at the stop
 
 
-def test_a_full_queue_drops_and_counts_instead_of_blocking(store: EventStore) -> None:
-    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=5)  # not started
+def test_a_full_queue_drops_zone_states_but_keeps_every_event(store: EventStore) -> None:
+    writer = StoreWriter(store, "edge-1", sample_interval_s=60, max_queued_frames=5)
     events = stamped(EventStamper("edge-1"), 8)
-    accepted = [writer.submit([e], []) for e in events]
-    assert accepted == [True] * 5 + [False] * 3
+    # Not started: the writer is behind. The states of frames 6-8 go, their events stay.
+    accepted = [writer.submit([e], [state(float(i), count=1)]) for i, e in enumerate(events)]
+    assert accepted == [True] * 8
     counters = writer.counters()
-    assert (counters.queued_frames, counters.dropped_frames, counters.dropped_events) == (5, 3, 3)
+    assert (counters.queued_frames, counters.queued_events) == (5, 8)
+    assert (counters.states_dropped, counters.events_lost) == (3, 0)
     writer.start()
     assert writer.flush(10)
-    assert count(store, "events") == 5
+    assert count(store, "events") == 8
     assert writer.stop(10)
+    assert writer.counters().events_lost == 0
     assert not writer.submit(events[:1], [])  # after the stop: refused, counted
-    assert writer.counters().dropped_frames == 4
+    assert writer.counters().events_lost == 1
+
+
+def test_a_full_event_queue_holds_the_pipeline_back_until_there_is_room(
+    store: EventStore,
+) -> None:
+    writer = StoreWriter(store, "edge-1", 60, max_queued_frames=100, max_queued_events=10)
+    stamper = EventStamper("edge-1")
+    assert writer.submit(stamped(stamper, 10), [])
+    second = stamped(stamper, 5)
+    done = threading.Event()
+    threading.Thread(target=lambda: done.set() if writer.submit(second, []) else None).start()
+    assert wait_until(lambda: writer.counters().waiting_s > 0, 10)  # it waits: no drop
+    assert not done.is_set()
+    writer.start()  # the disk takes them: room again
+    assert done.wait(10)
+    assert writer.flush(10)
+    assert count(store, "events") == 15
+    assert writer.stop(10)
+    assert writer.counters().events_lost == 0
+
+
+def test_at_a_stop_nothing_waits_and_every_event_not_stored_is_counted(
+    store: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = StoreWriter(store, "edge-1", 60, max_queued_frames=100, max_queued_events=10)
+    stamper = EventStamper("edge-1")
+    writer.submit(stamped(stamper, 10), [])
+    done = threading.Event()
+    threading.Thread(
+        target=lambda: done.set() if writer.submit(stamped(stamper, 5), []) else None
+    ).start()
+    assert wait_until(lambda: writer.counters().waiting_s > 0, 10)
+    writer.stop_waiting()  # the stop begins: the pipeline must be able to finish
+    assert done.wait(10)
+    assert writer.stop(0.1)  # the writer never ran (a disk that never answered)
+    assert writer.counters().events_lost == 15
+    assert "15 events of this run were not stored" in caplog.text
 
 
 def test_acks_are_committed_before_their_callback(store: EventStore) -> None:
-    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=100)
+    writer = StoreWriter(store, "edge-1", sample_interval_s=60, max_queued_frames=100)
     writer.start()
     events = stamped(EventStamper("edge-1"), 4)
     writer.submit(events, [])
@@ -79,7 +121,7 @@ def test_acks_are_committed_before_their_callback(store: EventStore) -> None:
 def test_a_disk_that_fills_up_is_retried_and_nothing_queued_is_lost(
     store: EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    writer = StoreWriter(store, sample_interval_s=60, max_queued_frames=1000)
+    writer = StoreWriter(store, "edge-1", sample_interval_s=60, max_queued_frames=1000)
     writer.start()
     stamper = EventStamper("edge-1")
     writer.submit(stamped(stamper, 10), [])
@@ -100,11 +142,28 @@ def test_a_disk_that_fills_up_is_retried_and_nothing_queued_is_lost(
     assert writer.stop(10)
 
 
+def test_a_stop_on_a_full_disk_counts_what_it_could_not_store(
+    store: EventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = StoreWriter(store, "edge-1", 60, max_queued_frames=100)
+    writer.start()
+    stamper = EventStamper("edge-1")
+    writer.submit(stamped(stamper, 10), [])
+    assert writer.flush(10)
+    fill_up(store)
+    writer.submit(stamped(stamper, 30), [state(1.0, count=1)])
+    assert wait_until(lambda: writer.counters().write_errors >= 1, 10)
+    assert writer.counters().events_lost == 0  # still retrying: nothing given up yet
+    assert writer.stop(10)
+    assert writer.counters().events_lost == 30
+    assert "30 events of this run were not stored" in caplog.text
+
+
 def test_a_stop_cuts_a_retry_wait_short(
     store: EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Retries ten minutes apart: a stop that waited for the next try would time out.
-    writer = StoreWriter(store, 60, max_queued_frames=100, retry=Backoff(1200.0, 1200.0))
+    writer = StoreWriter(store, "edge-1", 60, max_queued_frames=100, retry=Backoff(1200.0, 1200.0))
     writer.start()
     stamper = EventStamper("edge-1")
     writer.submit(stamped(stamper, 10), [])

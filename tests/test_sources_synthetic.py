@@ -85,7 +85,8 @@ def test_frames_clock_size_and_truth_stream() -> None:
         assert truth == src.truth(index)
         assert np.array_equal(frame.image, src.render(index))
     assert src.live is False
-    assert SyntheticSource("x", cfg.model_copy(update={"realtime": True})).live is True
+    # Paced or not, it ends after duration_s like a file: nothing reconnects it.
+    assert SyntheticSource("x", cfg.model_copy(update={"realtime": True})).live is False
 
 
 def test_close_stops_frames() -> None:

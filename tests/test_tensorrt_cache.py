@@ -122,6 +122,8 @@ def test_store_engine_writes_engine_and_sidecar(tmp_path: Path) -> None:
         "tensorrt_version '10.3.0' != '10.7.0' now"
     ]
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files
+    for written in (path, sidecar_path(path)):  # private, as the daemon's other files
+        assert written.stat().st_mode & 0o777 == 0o600
 
 
 def test_engine_without_or_with_a_broken_sidecar_is_not_judged_by_it(tmp_path: Path) -> None:

@@ -91,8 +91,9 @@ class ZoneAnalyzer:
         self._source_mapping = None
 
     def replace_rules(self, rules: Sequence[ZoneRule]) -> list[ZoneEvent]:
-        """Swap in new zones (a reload). Open visits end as ``ended``; tracks are kept."""
-        events = self._zones.close_all(reason="ended")
+        """Swap in new zones (a reload). Open visits end as ``ended`` and occupancy changes
+        held back by the rate limit are reported; tracks are kept."""
+        events = self._zones.close_all(reason="ended") + self._zones.flush_occupancy()
         self._set_rules(rules)
         return self._marked(events)
 
@@ -142,10 +143,20 @@ class ZoneAnalyzer:
         track_ids = np.array(ids, dtype=np.int64)
         return FrameAnalysis(states, tuple(events), feet_px, track_ids, len(blobs))
 
+    def break_timeline(self) -> list[ZoneEvent]:
+        """The camera's timeline broke (its clock jumped, see ``pipeline.camera``): open
+        visits end with ``reason='clock'`` at the time each visitor was last seen, and
+        tracks start anew. Zone occupancy goes on with the next frame's time."""
+        events = self._zones.close_all(reason="clock")
+        if self._tracker is not None:
+            self._tracker.end_all()
+        return events
+
     def finish(self) -> list[ZoneEvent]:
         """The stream ended: close every open visit (``reason='ended'``), at the time each
-        visitor was last seen inside."""
-        events = self._zones.close_all(reason="ended")
+        visitor was last seen inside, then report each zone's last count where the rate
+        limit held back its ``zone.occupancy``, so the events end on the zone's state."""
+        events = self._zones.close_all(reason="ended") + self._zones.flush_occupancy()
         if self._tracker is not None:
             self._tracker.end_all()
         return self._marked(events)

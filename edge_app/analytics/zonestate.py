@@ -51,12 +51,15 @@ class _Visit:
 
 class _Zone:
     __slots__ = (
+        "count",
+        "coverage",
         "last_count",
         "last_coverage",
         "last_event_t",
         "occupied",
         "over_capacity",
         "rule",
+        "t",
         "visits",
     )
 
@@ -64,10 +67,22 @@ class _Zone:
         self.rule = rule
         self.occupied = Debounce(rule.enter_after_s, rule.exit_after_s)
         self.over_capacity = Debounce(rule.enter_after_s, rule.exit_after_s)
+        # What the last zone.occupancy said, and what the last frame showed.
         self.last_count = 0
         self.last_coverage = 0.0
         self.last_event_t = float("-inf")
+        self.count = 0
+        self.coverage = 0.0
+        self.t: float | None = None
         self.visits: dict[int, _Visit] = {}
+
+    def occupancy_event(self, camera: str) -> ZoneEvent:
+        """A ``zone.occupancy`` with the last frame's values, which it now reports."""
+        if self.t is None:
+            raise RuntimeError(f"zone {self.rule.id!r}: no frame seen yet")
+        payload = ZoneOccupancy(self.count, round(self.coverage, 4), self.occupied.on)
+        self.last_count, self.last_coverage, self.last_event_t = self.count, self.coverage, self.t
+        return ZoneEvent(camera, self.rule.id, self.t, payload)
 
 
 class ZoneStates:
@@ -141,6 +156,20 @@ class ZoneStates:
             events.extend(self.end_track(tid, reason))
         return events
 
+    def flush_occupancy(self) -> list[ZoneEvent]:
+        """The ``zone.occupancy`` events the rate limit still holds back: for each zone whose
+        last frame's count or coverage differs from what its last event said (at a stop,
+        so the event stream ends on the count the zone's state shows)."""
+        return [
+            zone.occupancy_event(self.camera_id)
+            for zone in self._zones
+            if zone.t is not None
+            and (
+                zone.count != zone.last_count
+                or abs(zone.coverage - zone.last_coverage) >= self.coverage_step
+            )
+        ]
+
     def _drop_visit(self, k: int, tid: int) -> _Visit | None:
         visit = self._zones[k].visits.pop(tid, None)
         zones = self._track_zones.get(tid)
@@ -176,13 +205,12 @@ class ZoneStates:
                 events.append(ZoneEvent(camera, rule.id, t, CapacityExceeded(count, rule.capacity)))
             dwell = self._dwell(zone, t, events) if zone.visits else {}
             occupied = occ.on
+            zone.count, zone.coverage, zone.t = count, cov, t
             if occupied_change is not None or (
                 (count != zone.last_count or abs(cov - zone.last_coverage) >= step)
                 and t - zone.last_event_t >= interval
             ):
-                payload = ZoneOccupancy(count, round(cov, 4), occupied)
-                events.append(ZoneEvent(camera, rule.id, t, payload))
-                zone.last_count, zone.last_coverage, zone.last_event_t = count, cov, t
+                events.append(zone.occupancy_event(camera))
             since = occ.since if occupied else None
             states.append(ZoneState(camera, rule.id, t, count, cov, occupied, since, dwell))
         return tuple(states)

@@ -13,8 +13,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--only",
         action="append",
-        choices=[*DEFAULT_PARTS, "fleet"],
-        help="run only these parts (repeatable; default all but fleet)",
+        choices=[*DEFAULT_PARTS, "fleet", "soak"],
+        help="run only these parts (repeatable; default all but fleet and soak)",
     )
     p.add_argument(
         "--video",
@@ -55,6 +55,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=10.0, help="frame rate for memory")
     p.add_argument("--fleet-devices", type=int, default=1000, help="simulated stores (fleet)")
     p.add_argument("--fleet-events", type=int, default=20, help="events per store (fleet)")
+    p.add_argument("--soak-runs", type=int, default=12, help="daemon runs (soak)")
+    p.add_argument(
+        "--soak-minutes", type=float, default=10.0, help="store minutes per daemon run (soak)"
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     p.set_defaults(func=cmd_bench, threads=None)
 
@@ -77,6 +81,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             window_s=args.window,
             replay_passes=args.passes,
             model_cameras=tuple(args.model_cameras or (1, 4)),
+            soak_runs=args.soak_runs,
+            soak_minutes=args.soak_minutes,
         )
     )
     print_results(results)

@@ -2,6 +2,7 @@
 
 Every file edge-app writes for later (TensorRT engines and their sidecars, calibration
 caches, zone files, the learned person sizes, the pid file) goes through ``write_atomic``.
+The files the daemon writes are ``PRIVATE`` (0600), as its SQLite store is.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+
+PRIVATE = 0o600
+"""The mode of every file the daemon writes: readable and writable by its user only."""
 
 
 def write_atomic(

@@ -26,8 +26,9 @@ EventType = Literal[
     "camera.offline",
 ]
 
-ExitReason = Literal["left", "lost", "ended"]
-"""Why a visit ended: walked out, track lost, or the stream ended (see ``ZoneExit``)."""
+ExitReason = Literal["left", "lost", "ended", "restart", "clock"]
+"""Why a visit ended: walked out, track lost, the stream ended, the daemon restarted
+after a crash that left it open, or the camera's clock jumped (see ``ZoneExit``)."""
 
 SCHEMA_VERSION = 1
 
@@ -45,8 +46,11 @@ class ZoneExit:
     """A tracked person's visit ended; ``dwell_s`` is the stay.
 
     ``reason`` is ``left`` (walked out, after ``exit_after_s``), ``lost`` (the track was
-    lost inside the zone for longer than the tracker keeps it) or ``ended`` (the stream
-    ended). ``entered_t`` is source-clock seconds.
+    lost inside the zone for longer than the tracker keeps it), ``ended`` (the stream
+    ended), ``restart`` (a crash left the visit open; the next start closed it at the
+    camera's last known activity) or ``clock`` (the camera's timestamps jumped back, or
+    forward by more than a minute: what happened in between is unknown).
+    ``entered_t`` is source-clock seconds.
     """
 
     type: ClassVar[EventType] = "zone.exit"
@@ -211,8 +215,9 @@ def parse_wall(text: str) -> datetime:
 class EventStamper:
     """Gives events their id and the device's next sequence number. Thread-safe.
 
-    ``next_seq`` is where numbering resumes: 1 for a new device, ``max(seq) + 1`` from the
-    store after a restart, so sequence numbers never repeat on one device.
+    ``next_seq`` is where numbering resumes: 1 for a new device, the store's high-water
+    mark + 1 after a restart (kept even when retention deleted the events), so sequence
+    numbers never repeat on one device.
     """
 
     def __init__(self, device: str, next_seq: int = 1) -> None:

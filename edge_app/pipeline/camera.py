@@ -1,12 +1,31 @@
 """A camera's analytics: its configured zones resolved at its frame size, the pure
-``ZoneAnalyzer`` and event stamping; used by every driver through the stream runner."""
+``ZoneAnalyzer``, the camera's clock and event stamping; used by every driver through the
+stream runner.
+
+The camera's clock: ``Frame.t`` is the source's own clock, and sources can jump (a
+camera that restarts its timestamps at 0 on reconnect, a recording with a pause). The
+analytics need one clock per camera that never runs backwards, so each frame's ``t`` is
+re-based here, before the analyzer sees it:
+
+- a step back in time is a discontinuity: ``t`` continues from the previous frame by the
+  wall-clock time between the two frames (at least one frame period), and stays shifted
+  by that offset from then on;
+- a step forward of more than ``CLOCK_JUMP_S`` is a discontinuity too, but ``t`` is kept
+  (the gap really passed on this clock);
+- at a discontinuity open visits end (``zone.exit`` reason ``clock``) and tracks start
+  anew; the zones' occupied states carry on, so a zone empty after a jump is freed
+  ``exit_after_s`` after it, as always.
+
+Every event of the camera carries ``t`` on that one clock: frames' events, and the
+daemon's ``camera.online``/``camera.offline`` through ``camera_time``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -46,6 +65,11 @@ def zone_rules(zones: ZoneSet, frame_size: tuple[int, int], cfg: AnalyticsConfig
         )
         for zone, polygon in zip(zones.zones, zones.polygons_px(frame_size), strict=True)
     ]
+
+
+CLOCK_JUMP_S = 60.0
+"""A step of a camera's ``t`` forward by more than this is a discontinuity (seconds)."""
+_DEFAULT_PERIOD_S = 0.1  # frame period assumed before two frames gave a real one
 
 
 NO_ANALYSIS = FrameAnalysis((), (), np.zeros((0, 2)), np.zeros(0, dtype=np.int64), 0)
@@ -94,14 +118,63 @@ class CameraAnalytics:
         self.stretched_to = stretched_to
         self._size_state = size_state
         self.analyzer: ZoneAnalyzer | None = None
+        self.discontinuities = 0  # clock jumps seen (see the module docstring)
         self._frame_size: tuple[int, int] | None = None
-        self._last: Frame | None = None
+        self._last: Frame | None = None  # the last frame analysed, re-based
+        self._last_source_t: float | None = None
+        self._offset = 0.0
+        self._period = _DEFAULT_PERIOD_S
+
+    def _rebase(self, frame: Frame) -> tuple[Frame, bool]:
+        """The frame on the camera's monotonic clock, and whether its clock jumped."""
+        last, last_source_t = self._last, self._last_source_t
+        self._last_source_t = frame.t
+        jumped = False
+        if last is not None and last_source_t is not None:
+            step = frame.t - last_source_t
+            if step < 0:
+                elapsed = (frame.wall - last.wall).total_seconds()
+                self._offset = last.t + max(elapsed, self._period) - frame.t
+                jumped = True
+            elif step > CLOCK_JUMP_S:
+                jumped = True
+            elif step > 0:
+                self._period = step
+        if jumped:
+            self.discontinuities += 1
+            log.warning(
+                "camera %s: its clock jumped from %.3f s to %.3f s; open visits end "
+                "(reason clock), time goes on from %.3f s",
+                self.camera_id,
+                last_source_t,
+                frame.t,
+                frame.t + self._offset,
+            )
+        if self._offset:
+            frame = replace(frame, t=frame.t + self._offset)
+        return frame, jumped
+
+    def camera_time(self, wall: datetime) -> float:
+        """The camera's clock at ``wall`` (UTC), extrapolated from its last frame and never
+        before it; 0 before the first frame. For events outside frames (online, offline)."""
+        last = self._last
+        if last is None:
+            return 0.0
+        return last.t + max(0.0, (wall - last.wall).total_seconds())
 
     def process(self, frame: Frame, mask: PersonMask) -> CameraResult:
-        """Analyse one segmented frame; its events are stamped with the frame's wall time."""
+        """Analyse one segmented frame; its events are stamped with the frame's wall time.
+
+        The result's frame is on the camera's monotonic clock (see the module docstring).
+        """
+        previous = self._last
+        frame, jumped = self._rebase(frame)
         if self.zones is None:
             self._last = frame
             return CameraResult(frame, mask, NO_ANALYSIS, ())
+        broken: tuple[Event, ...] = ()
+        if jumped and self.analyzer is not None and previous is not None:
+            broken = self._stamp(self.analyzer.break_timeline(), previous)
         ended: list[ZoneEvent] = []
         if self.analyzer is None or frame.size != self._frame_size:
             self._check_fits(self.zones, frame.size)
@@ -115,7 +188,7 @@ class CameraAnalytics:
         analysis = self.analyzer.update(mask, frame.t)
         self._last = frame
         events = self._stamp((*ended, *analysis.events), frame)
-        return CameraResult(frame, mask, analysis, events)
+        return CameraResult(frame, mask, analysis, broken + events)
 
     def _check_fits(self, zones: ZoneSet, frame_size: tuple[int, int]) -> None:
         """``ConfigError`` when ``zones`` were drawn for another aspect ratio."""
@@ -134,9 +207,10 @@ class CameraAnalytics:
             log.warning("camera %s: saved person size ignored (%s)", self.camera_id, exc)
 
     def size_state(self) -> dict[str, Any] | None:
-        """The learned person size, to save for the next start (None before any frame)."""
+        """The person size as learned so far, to save for the next start; None when this
+        camera analysed no frame (nothing was learned: the saved state stands)."""
         if self.analyzer is None:
-            return self._size_state
+            return None
         return self.analyzer.size_model.state()
 
     def reload(self, zones: ZoneSet | None) -> tuple[Event, ...]:

@@ -28,8 +28,9 @@ from edge_app.pipeline.feed import FILE_FEED_DEPTH, FrameFeed
 from edge_app.pipeline.runner import RunnerCamera, StreamRunner, warm_up
 from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.capture import CameraCapture
-from edge_app.runtime.health import HealthSnapshot, WatchdogGate
+from edge_app.runtime.health import HealthSnapshot, StoreFigures, WatchdogGate
 from edge_app.runtime.learned_state import LearnedStateStore
+from edge_app.runtime.metrics import MetricsServer, start_metrics_server
 from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
 from edge_app.runtime.systemd import Notifier, watchdog_interval_s
 from edge_app.segmentation import (
@@ -112,7 +113,7 @@ class App:
         self._load_zones = load_zones
         self._stamper: EventStamper | None = None  # the sinks' one, resuming the stored seqs
         self._snapshot: HealthSnapshot | None = None
-        self._stop_metrics: Callable[[], None] | None = None
+        self.metrics: MetricsServer | None = None
         self._stopped = False
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -140,6 +141,8 @@ class App:
         started = time.monotonic()
         self.notifier.stopping("stopping: finishing the frames in flight")
         self.stop_event.set()
+        for sink in self.sinks:
+            sink.stopping()  # the pipeline must finish even when the store is full
         self._stop_capture()
         if self._stop_runner():
             self._finish_cameras()
@@ -147,11 +150,14 @@ class App:
             if self.segmenter is not None:
                 self.segmenter.close()
         self.segmenter = None
-        if self._stop_metrics is not None:
-            self._stop_metrics()
-            self._stop_metrics = None
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         for sink in reversed(self.sinks):
             sink.close(timeout_s)
+        lost = sum(sink.health().events_lost for sink in self.sinks)
+        if lost:
+            self.healthy_stop = False  # a run that lost events must not look fine
         self.sinks = []
         self.notifier.close()
         log.info("stopped in %.1f s", time.monotonic() - started)
@@ -162,6 +168,13 @@ class App:
         self._stamper, self.sinks = create_sinks(
             self.config.store, self.config.mqtt, self.config.device_id
         )
+        self._announce_zones()
+
+    def _announce_zones(self) -> None:
+        # What was published for zones that no longer exist is withdrawn by the sinks.
+        ids = {cid: [zone.id for zone in zones.zones] for cid, zones in self.zones.items()}
+        for sink in self.sinks:
+            sink.set_zones(ids)
 
     def _init_segmenter(self) -> None:
         self.segmenter = self._make_segmenter(self.config)
@@ -241,11 +254,7 @@ class App:
     def _start_metrics(self) -> None:
         metrics = self.config.daemon.metrics
         if metrics.enabled:
-            from edge_app.runtime.metrics import start_metrics_server
-
-            self._stop_metrics = start_metrics_server(
-                metrics.host, metrics.port, self.last_snapshot
-            )
+            self.metrics = start_metrics_server(metrics.host, metrics.port, self.last_snapshot)
 
     def _wait_for_cameras(self) -> None:
         # READY waits for each camera's first frame or first failure, not longer than its
@@ -279,12 +288,17 @@ class App:
         return False
 
     def _save_learned_state(self) -> None:
-        # What each camera learned survives a restart (runtime.learned_state).
+        # What each camera learned survives a restart (runtime.learned_state). Only cameras
+        # that analysed frames in this run learned anything: a refused start or a camera
+        # that never delivered a frame leaves what an earlier run learned as it was.
         store = LearnedStateStore.beside(self.config.store.path)
         segmenter = self.segmenter if isinstance(self.segmenter, LearningSegmenter) else None
         for cid, cam in self.cameras.items():
+            person_size = cam.analytics.size_state()
+            if person_size is None:
+                continue
             learned = {
-                "person_size": cam.analytics.size_state(),
+                "person_size": person_size,
                 "background": segmenter.state(cid) if segmenter is not None else None,
             }
             try:
@@ -293,11 +307,11 @@ class App:
                 log.error("%s", exc)
 
     def _finish_cameras(self) -> None:
-        now = time.monotonic()
         for cam in self.cameras.values():
             self._emit(cam.analytics.finish())
             if cam.capture.live and cam.capture.online:
-                self._emit((self._status_event(cam.config.id, False, "stopping", now),))
+                wall = datetime.now(timezone.utc)
+                self._emit((self._status_event(cam.config.id, False, "stopping", wall),))
 
     # --- supervisor (main thread) ------------------------------------------------------
 
@@ -319,7 +333,19 @@ class App:
                 cam.capture.check_stall(now)
             if self.runner.finished.is_set():
                 break  # before the watchdog: a runner done with its files is not a dead one
-            self.watchdog.tick(now, self.runner.busy_for(now), self.runner.alive)
+            sinks = [sink.health() for sink in self.sinks]
+            failure = next((h.failure for h in sinks if h.failure), None)
+            if failure is not None:
+                self.healthy_stop = False
+                self.notifier.status(f"failed: {failure}")
+                raise StoreError(failure)  # fatal: no more pings, a non-zero exit
+            if self.metrics is not None:
+                self.metrics.check()
+            # Waiting for a full or slow disk is not a hang: the writer retries and says
+            # so, and a restart would not bring the space back.
+            waiting = max((h.waiting_s for h in sinks), default=0.0)
+            busy = max(0.0, self.runner.busy_for(now) - waiting)
+            self.watchdog.tick(now, busy, self.runner.alive)
             if now >= next_report:
                 next_report = now + daemon.status_interval_s
                 self._report(log_it=now >= next_log)
@@ -337,7 +363,8 @@ class App:
         self.healthy_stop = False
         if isinstance(error, EdgeAppError):
             raise error
-        raise SegmenterError(f"inference failed: {type(error).__name__}: {error}") from error
+        # A stage of the runner or a file camera's capture failed unexpectedly: fatal.
+        raise EdgeAppError(f"the pipeline failed: {type(error).__name__}: {error}") from error
 
     def request_stop(self) -> None:
         self.stop_event.set()
@@ -365,6 +392,9 @@ class App:
                 self.runner.call(
                     lambda a=analytics, z=zones: self._emit(a.reload(z))  # type: ignore[misc]
                 )
+        if changed and self.runner is not None:
+            # After the reloads, on the same thread: no state of a removed zone follows.
+            self.runner.call(self._announce_zones)
         if not changed:
             log.info("zone reload: no zone file changed")
         self.notifier.reloaded(f"zones reloaded ({len(changed)} camera(s) changed)")
@@ -395,9 +425,12 @@ class App:
         if self.on_finish is not None:
             self.on_finish(events)
 
-    def _status_event(self, camera_id: str, online: bool, reason: str, t: float) -> Event:
+    def _status_event(self, camera_id: str, online: bool, reason: str, wall: datetime) -> Event:
+        # On the camera's own clock, as its zone events (runner's analysis thread, or after
+        # the runner ended).
+        t = self.cameras[camera_id].analytics.camera_time(wall)
         event = ZoneEvent(camera_id, None, t, CameraStatus(online, reason))
-        return self._stamper_of_sinks().stamp(event, datetime.now(timezone.utc))
+        return self._stamper_of_sinks().stamp(event, wall)
 
     def _stamper_of_sinks(self) -> EventStamper:
         if self._stamper is None:
@@ -408,22 +441,36 @@ class App:
         """A live camera went offline or came back (capture thread). Handled on the runner's
         analysis thread, which owns the analytics: an offline camera's open visits end
         first."""
-        t = time.monotonic()
+        wall = datetime.now(timezone.utc)
         cam = self.cameras[camera_id]
 
         def apply() -> None:
             ended = () if online else cam.analytics.finish()
-            self._emit((*ended, self._status_event(camera_id, online, reason, t)))
+            self._emit((*ended, self._status_event(camera_id, online, reason, wall)))
 
         if self.runner is not None:
             self.runner.call(apply)
 
     def health_snapshot(self) -> HealthSnapshot:
         now = time.monotonic()
+        sinks = [sink.health() for sink in self.sinks]
+        restarts: dict[str, int] = {}
+        for h in sinks:
+            restarts.update(h.restarts)
+        for cid, cam in self.cameras.items():
+            restarts[f"capture-{cid}"] = cam.capture.failures
+        if self.metrics is not None:
+            restarts["metrics"] = self.metrics.restarts
         return self.health.snapshot(
             (cam.figures(now) for cam in self.cameras.values()),
             self.runner.batch_size if self.runner else 1,
             outbox_backlog(self.sinks),
+            store=StoreFigures(
+                events_lost=sum(h.events_lost for h in sinks),
+                states_dropped=sum(h.states_dropped for h in sinks),
+                write_errors=sum(h.write_errors for h in sinks),
+            ),
+            thread_restarts=restarts,
         )
 
     def last_snapshot(self) -> HealthSnapshot | None:

@@ -82,6 +82,7 @@ class CameraCapture:
         self.min_interval_s = min_interval_s
         self.settled = threading.Event()  # the first attempt got a frame or failed
         self.reconnects = 0
+        self.failures = 0  # unexpected errors in the capture (each one reconnects or stops)
         self.skipped = 0  # frames skipped by the processing-rate limit
         self.online: bool | None = None  # None until the first frame or failure
         self._make_source = make_source
@@ -193,15 +194,29 @@ class CameraCapture:
                 self._progress_at = self._clock()
 
     def _run(self, generation: int, wait_first: bool) -> None:
+        try:
+            self._capture(generation, wait_first)
+        except Exception as exc:  # a bug: never a capture thread that ends quietly
+            self.failures += 1
+            log.exception("camera %s: capture thread failed", self.camera_id)
+            if not self.live:
+                self.feed.end(exc)  # the runner raises it: the daemon stops, non-zero
+                self._enter(generation, Phase.ENDED)
+                self.settled.set()
+            elif self._current(generation):
+                self._start_thread(wait_first=True)  # a new thread, after the backoff
+
+    def _capture(self, generation: int, wait_first: bool) -> None:
         if wait_first and not self._wait_backoff(generation):
             return
         while self._current(generation):
             self._enter(generation, Phase.OPENING)
-            reason = self._connect(generation)
+            reason, error = self._connect(generation)
             if not self._current(generation):
                 return
             if not self.live:
-                self.feed.end()
+                # A file that could not be read to its end stops the daemon (non-zero).
+                self.feed.end(error)
                 self._enter(generation, Phase.ENDED)
                 self.settled.set()
                 log.info("camera %s: source ended", self.camera_id)
@@ -221,8 +236,9 @@ class CameraCapture:
         self._enter(generation, Phase.WAITING)
         return not self._stop.wait(delay) and self._current(generation)
 
-    def _connect(self, generation: int) -> str:
-        """Read one connection until it ends; the reason it ended."""
+    def _connect(self, generation: int) -> tuple[str, Exception | None]:
+        """Read one connection until it ends; the reason it ended, and the error that ended
+        it (None when the stream simply ended or was stopped)."""
         with self._lock:
             source, self._pending = self._pending, None
         try:
@@ -232,14 +248,15 @@ class CameraCapture:
                     self._source = source
                 if self._stop.is_set():  # stop() closed the previous source, not this one
                     source.close()
-            return self._stream(source, generation)
+            return self._stream(source, generation), None
         except EdgeAppError as exc:  # SourceError, or a secret that cannot be read
             if not self.live:
                 log.error("camera %s: %s", self.camera_id, exc)
-            return str(exc)
+            return str(exc), exc
         except Exception as exc:  # a bug or an unexpected backend error: log it, go on
+            self.failures += 1
             log.exception("camera %s: capture failed", self.camera_id)
-            return f"capture failed: {type(exc).__name__}: {exc}"
+            return f"capture failed: {type(exc).__name__}: {exc}", exc
         finally:
             if source is not None:
                 source.close()
@@ -259,7 +276,8 @@ class CameraCapture:
             elif self._attempt and now - connected_at >= self.stall_timeout_s:
                 self._attempt = 0  # a connection that held this long was a good one
             # The processing-rate limit runs on the source's own clock: replays stay exact.
-            if last_t is not None and frame.t - last_t < self.min_interval_s - 1e-6:
+            # A clock that stepped back starts it again (the analytics re-base the time).
+            if last_t is not None and 0.0 <= frame.t - last_t < self.min_interval_s - 1e-6:
                 self.skipped += 1
                 continue
             last_t = frame.t

@@ -143,12 +143,25 @@ class CameraFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreFigures:
+    """The event store's figures since start: ``events_lost`` (events not stored and never
+    to be), ``states_dropped`` (frames whose zone states were dropped because the writer
+    was behind), ``write_errors`` (commits the disk refused, each retried)."""
+
+    events_lost: int = 0
+    states_dropped: int = 0
+    write_errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSnapshot:
     """Everything the daemon reports about itself at one moment.
 
     ``inference`` is the histogram of segmenter calls (seconds per batch);
     ``inference_ms`` the recent mean per frame; ``outbox_backlog`` the events not yet
-    acknowledged by the MQTT broker (None when unknown).
+    acknowledged by the MQTT broker (None when unknown); ``store`` the event store's
+    figures; ``thread_restarts`` how often each worker thread started over after an
+    unexpected error (``mqtt-outbox``, ``capture-CAMERA``, ``metrics``).
     """
 
     cameras: tuple[CameraFigures, ...]
@@ -158,6 +171,8 @@ class HealthSnapshot:
     events_by_type: Mapping[str, int] = field(default_factory=dict)
     outbox_backlog: int | None = None
     uptime_s: float = 0.0
+    store: StoreFigures = field(default_factory=StoreFigures)
+    thread_restarts: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def cameras_up(self) -> int:
@@ -182,6 +197,11 @@ class HealthSnapshot:
             text += f"; offline: {', '.join(down)}"
         if self.outbox_backlog:
             text += f"; outbox {self.outbox_backlog}"
+        if self.store.events_lost:
+            text += f"; {self.store.events_lost} events not stored"
+        restarts = sum(self.thread_restarts.values())
+        if restarts:
+            text += f"; {restarts} thread restarts"
         return text
 
 

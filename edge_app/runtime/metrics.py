@@ -13,6 +13,10 @@ and ``systemctl status`` show too)::
     edge_app_inference_frame_seconds                 recent mean per frame
     edge_app_events_total{type}                      events handed to the sinks
     edge_app_outbox_backlog                          events not yet acknowledged by MQTT
+    edge_app_events_lost_total                       events of this run not stored
+    edge_app_zone_states_dropped_total               frames whose zone states were dropped
+    edge_app_store_write_errors_total                commits the disk refused
+    edge_app_thread_restarts_total{thread}           worker threads started over
     edge_app_uptime_seconds
     edge_app_build_info{version, python}             always 1
 
@@ -28,16 +32,21 @@ from __future__ import annotations
 import importlib
 import logging
 import platform
+import random
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from edge_app import __version__
+from edge_app.core.backoff import Backoff
 from edge_app.core.errors import ConfigError
 from edge_app.runtime.health import HealthSnapshot
 
 log = logging.getLogger(__name__)
 
 SnapshotProvider = Callable[[], HealthSnapshot | None]
+RESTART_BACKOFF = Backoff(1.0, 30.0)
+"""Delays before the endpoint is served again after its thread died."""
 
 
 def _prometheus() -> Any:
@@ -125,6 +134,29 @@ class SnapshotCollector:
                 "Events stored but not yet acknowledged by the MQTT broker",
                 value=snap.outbox_backlog,
             )
+        store = snap.store
+        for name, text, value in (
+            ("edge_app_events_lost", "Events of this run not stored", store.events_lost),
+            (
+                "edge_app_zone_states_dropped",
+                "Frames whose zone states were dropped (the store's writer was behind)",
+                store.states_dropped,
+            ),
+            (
+                "edge_app_store_write_errors",
+                "Commits the disk refused (each is retried)",
+                store.write_errors,
+            ),
+        ):
+            yield self._counter(name, text, value=value)
+        restarts = self._counter(
+            "edge_app_thread_restarts",
+            "Restarts of a worker thread after an unexpected error",
+            labels=["thread"],
+        )
+        for thread, n in sorted(snap.thread_restarts.items()):
+            restarts.add_metric([thread], n)
+        yield restarts
         yield self._gauge(
             "edge_app_uptime_seconds", "Seconds since the daemon started", value=snap.uptime_s
         )
@@ -145,27 +177,100 @@ def metrics_registry(prometheus: Any, provider: SnapshotProvider) -> Any:
     return registry
 
 
-def start_metrics_server(host: str, port: int, provider: SnapshotProvider) -> Callable[[], None]:
-    """Serve ``/metrics`` on ``host:port`` in a thread; returns the function that stops it.
+class MetricsServer:
+    """The endpoint's HTTP server and its thread. ``check`` (every supervisor tick)
+    restarts a server whose thread died, after a backoff, and counts it in ``restarts``:
+    the endpoint never goes away quietly. ``stop`` ends it."""
+
+    def __init__(
+        self, host: str, port: int, registry: Any, backoff: Backoff = RESTART_BACKOFF
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.restarts = 0
+        self._registry = registry
+        self._backoff = backoff
+        self._server: Any = None
+        self._thread: Any = None
+        self._retry_at: float | None = None
+        self._attempt = 0
+        self._serve()
+
+    def _serve(self) -> None:
+        prometheus = _prometheus()
+        try:
+            self._server, self._thread = prometheus.start_http_server(
+                self.port, addr=self.host, registry=self._registry
+            )
+        except OSError as exc:
+            raise ConfigError(
+                "(config)",
+                "daemon.metrics.port",
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}",
+                "choose a free port or another host address",
+            ) from exc
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and bool(self._thread.is_alive())
+
+    def check(self, now: float | None = None) -> bool:
+        """Restart the server if its thread has died (after a backoff); True when it
+        serves now."""
+        if self.alive:
+            self._attempt = 0
+            return True
+        now = time.monotonic() if now is None else now
+        if self._retry_at is None:
+            delay = self._backoff.delay(self._attempt, random.random())
+            self._attempt += 1
+            self._retry_at = now + delay
+            log.error(
+                "metrics: the Prometheus endpoint on %s:%d stopped; restarting it in %.1f s",
+                self.host,
+                self.port,
+                delay,
+            )
+            self._close()
+        if now < self._retry_at:
+            return False
+        self._retry_at = None
+        self.restarts += 1
+        try:
+            self._serve()
+        except ConfigError as exc:
+            log.error("metrics: %s; trying again", exc)
+            return False
+        log.info("metrics: Prometheus endpoint on http://%s:%d/metrics again", self.host, self.port)
+        return True
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=2.0)
+
+    def kill(self) -> None:
+        """Stop serving as a crash would (for tests of ``check``)."""
+        if self._server is not None:
+            self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+    def stop(self) -> None:
+        self._close()
+
+
+def start_metrics_server(host: str, port: int, provider: SnapshotProvider) -> MetricsServer:
+    """Serve ``/metrics`` on ``host:port`` in a thread; returns the server (``stop`` it).
 
     Raises ``ConfigError`` when prometheus-client is missing or the port cannot be bound.
     """
     prometheus = _prometheus()
     registry = metrics_registry(prometheus, provider)
-    try:
-        server, thread = prometheus.start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        raise ConfigError(
-            "(config)",
-            "daemon.metrics.port",
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            "choose a free port or another host address",
-        ) from exc
+    server = MetricsServer(host, port, registry)
     log.info("metrics: Prometheus endpoint on http://%s:%d/metrics", host, port)
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=2.0)
-
-    return stop
+    return server

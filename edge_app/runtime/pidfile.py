@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from edge_app.core.atomic import write_atomic
+from edge_app.core.atomic import PRIVATE, write_atomic
 from edge_app.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class PidFile:
             return self
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, f"{os.getpid()}\n")
+            write_atomic(self.path, f"{os.getpid()}\n", PRIVATE)
         except OSError as exc:
             raise ConfigError(
                 str(self.path),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 
 from edge_app.core.errors import EdgeAppError
@@ -20,6 +20,7 @@ from edge_app.runtime.health import (
     HealthSnapshot,
     LatencyHistogram,
     RecentMean,
+    StoreFigures,
 )
 from edge_app.sinks.base import CameraStats, PipelineStats, Sink
 
@@ -41,7 +42,12 @@ class HealthBook:
         self.frame_ms.add(seconds * 1000 / max(1, frames))
 
     def snapshot(
-        self, cameras: Iterable[CameraFigures], batch_size: int, outbox_backlog: int | None
+        self,
+        cameras: Iterable[CameraFigures],
+        batch_size: int,
+        outbox_backlog: int | None,
+        store: StoreFigures | None = None,
+        thread_restarts: Mapping[str, int] | None = None,
     ) -> HealthSnapshot:
         return HealthSnapshot(
             cameras=tuple(cameras),
@@ -51,6 +57,8 @@ class HealthBook:
             events_by_type=self.events.snapshot(),
             outbox_backlog=outbox_backlog,
             uptime_s=round(time.monotonic() - self.started_at, 1),
+            store=store or StoreFigures(),
+            thread_restarts=dict(thread_restarts or {}),
         )
 
 
@@ -66,6 +74,7 @@ def pipeline_stats(snap: HealthSnapshot) -> PipelineStats:
         frames_dropped=snap.frames_dropped,
         inference_p95_ms=None if p95_s is None else round(p95_s * 1000, 1),
         events=dict(snap.events_by_type),
+        thread_restarts=dict(snap.thread_restarts),
     )
 
 

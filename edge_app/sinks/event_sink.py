@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from edge_app.core.domain import ZoneState
 from edge_app.core.errors import StoreError
 from edge_app.core.events import Event
-from edge_app.sinks.base import PipelineStats
+from edge_app.sinks.base import PipelineStats, SinkHealth
 from edge_app.sinks.publisher import OutboxPublisher
 from edge_app.sinks.store import EventStore
 from edge_app.sinks.topics import utc_now
@@ -39,12 +39,32 @@ class EventSink:
         self._closed = False
 
     def handle(self, events: Sequence[Event], states: Sequence[ZoneState]) -> None:
-        if self._closed:
-            log.warning("event sink is closed: %d events not stored", len(events))
-            return
+        # After close the writer refuses (and counts) what still comes.
         self.writer.submit(events, states)
-        if self.publisher is not None:
+        if self.publisher is not None and not self._closed:
             self.publisher.offer_states(states, utc_now())
+
+    def stopping(self) -> None:
+        self.writer.stop_waiting()
+
+    def health(self) -> SinkHealth:
+        counters = self.writer.counters()
+        restarts: dict[str, int] = {}
+        failure = counters.failure
+        if self.publisher is not None:
+            restarts["mqtt-outbox"] = self.publisher.restarts
+        return SinkHealth(
+            events_lost=counters.events_lost,
+            states_dropped=counters.states_dropped,
+            write_errors=counters.write_errors,
+            waiting_s=counters.waiting_s,
+            restarts=restarts,
+            failure=failure,
+        )
+
+    def set_zones(self, zones: Mapping[str, Sequence[str]]) -> None:
+        if self.publisher is not None:
+            self.publisher.set_zones(zones)
 
     def outbox_backlog(self) -> int | None:
         """Events the MQTT broker has not acknowledged yet; ``None`` with MQTT disabled.
@@ -87,6 +107,9 @@ class EventSink:
 
         if not self.writer.flush(left(reserve)):
             log.warning("event store writer did not catch up before the stop deadline")
+        # Visits the pipeline could not close get their exits now, so they are published
+        # in this run's drain.
+        self.writer.close_visits(left(reserve))
         if self.publisher is not None:
             drained = self._drain(self.publisher.device, left(reserve))
             self.publisher.stop(max(left(), 0.5 + _CLOSE_RESERVE_MAX_S))

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from edge_app.config import MqttConfig
@@ -33,6 +33,7 @@ from edge_app.sinks.mqtt_client import (
     tls_context,
 )
 from edge_app.sinks.mqtt_session import Session
+from edge_app.sinks.retained import RetainedTopics
 from edge_app.sinks.states import StateBoard
 from edge_app.sinks.store import Ack, EventStore, OutboxRow
 from edge_app.sinks.topics import (
@@ -70,7 +71,8 @@ class OutboxPublisher:
     ``wake`` is called after events are committed, ``offer_states`` with each frame's
     states (any thread, non-blocking); ``stop`` publishes ``offline`` and disconnects.
     ``connected`` is set while a session is up; ``published`` counts events acknowledged
-    since start, ``reconnects`` the sessions after the first.
+    since start, ``reconnects`` the sessions after the first, ``restarts`` how often the
+    thread started over after an unexpected error (backoff in between, never silently).
     """
 
     def __init__(
@@ -94,6 +96,10 @@ class OutboxPublisher:
         self._rng = rng or random.Random()
         self._started = time.monotonic()
         self._states = StateBoard(config.state_min_interval_s, config.stats_interval_s)
+        prefix = config.ha_discovery_prefix if config.ha_discovery else None
+        self._retained = RetainedTopics(
+            self.topics, prefix, store.retained_topics(), writer.retained
+        )
         # Shared with other threads.
         self._lock = threading.Lock()
         self._pipeline_stats: PipelineStats | None = None
@@ -107,6 +113,7 @@ class OutboxPublisher:
         self.connected = threading.Event()
         self.published = 0
         self.reconnects = 0
+        self.restarts = 0  # the thread started over after an unexpected error
         self.peak_inflight = 0  # most events ever awaiting PUBACK at once
         # Owned by the publisher thread.
         self._session: Session | None = None
@@ -115,6 +122,8 @@ class OutboxPublisher:
         self._failures = 0  # failed attempts since the last session came up
         self._next_attempt = 0.0
         self._last_failure: tuple[str, float] = ("", 0.0)
+        self._last_crash: tuple[str, float] = ("", 0.0)
+        self._restart_attempt = 0  # restarts since the last session came up
         self._inflight: dict[int, OutboxRow] = {}
         self._buffer: deque[OutboxRow] = deque()
         self._read_seq = 0
@@ -146,6 +155,15 @@ class OutboxPublisher:
         with self._lock:
             self._pipeline_stats = stats
 
+    def set_zones(self, zones: Mapping[str, Sequence[str]]) -> None:
+        """The zone ids of each camera from now on (at start, after a reload): the retained
+        topics of every other zone are cleared on the broker (see ``sinks.retained``)."""
+        self._retained.set_zones(zones)
+        current = self._retained.zones()
+        if current is not None:
+            self._states.keep_only(current)
+        self._wakeup.set()
+
     def stop(self, timeout_s: float) -> bool:
         """Publish ``offline``, disconnect cleanly, end the thread (within ``timeout_s``)."""
         self._stop.set()
@@ -156,25 +174,65 @@ class OutboxPublisher:
     # --- the publisher thread --------------------------------------------------------
 
     def _run(self) -> None:
+        # An unexpected error (a bug, or paho refusing something) must not end publishing
+        # quietly: the session is dropped and the thread starts over after a backoff,
+        # counted in ``restarts``; the events wait in the outbox meanwhile.
+        while not self._stop.is_set():
+            try:
+                self._publish_until_stopped()
+            except Exception as exc:
+                self._recover_from(exc)
         try:
-            while not self._stop.is_set():
-                session = self._session
-                if session is None:
-                    delay = self._next_attempt - time.monotonic()
-                    if delay > 0:
-                        self._stop.wait(min(delay, 0.25))
-                    else:
-                        self._connect()
-                    continue
-                try:
-                    self._service(session)
-                except StoreError as exc:
-                    log.error("%s; MQTT publishing pauses for 1 s", exc)
-                    self._stop.wait(1.0)
             self._shutdown()
         except Exception:
-            log.exception("MQTT publisher failed; events stay in the outbox for the next start")
-            raise
+            log.exception("MQTT publisher: the clean disconnect failed")
+
+    def _publish_until_stopped(self) -> None:
+        while not self._stop.is_set():
+            session = self._session
+            if session is None:
+                delay = self._next_attempt - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(min(delay, 0.25))
+                else:
+                    self._connect()
+                continue
+            try:
+                self._service(session)
+            except StoreError as exc:
+                log.error("%s; MQTT publishing pauses for 1 s", exc)
+                self._stop.wait(1.0)
+
+    def _recover_from(self, exc: Exception) -> None:
+        self.restarts += 1
+        delay = self._backoff.delay(self._restart_attempt, self._rng.random())
+        self._restart_attempt += 1
+        reason = f"MQTT publisher failed: {type(exc).__name__}: {exc}"
+        previous, when = self._last_crash
+        now = time.monotonic()
+        if reason == previous and now - when < _SAME_FAILURE_LOG_S:
+            log.debug("%s; restarting it in %.2f s (restart %d)", reason, delay, self.restarts)
+        else:
+            self._last_crash = (reason, now)
+            log.error(
+                "%s; restarting it in %.2f s (restart %d; the events wait in the outbox)",
+                reason,
+                delay,
+                self.restarts,
+                exc_info=exc,
+            )
+        session, self._session = self._session, None
+        self._ready = False
+        self.connected.clear()
+        if session is not None:
+            try:
+                session.close()
+            except Exception:
+                log.debug("MQTT publisher: closing the failed session failed", exc_info=True)
+        self._inflight.clear()
+        self._buffer.clear()
+        self._next_attempt = 0.0
+        self._stop.wait(delay)
 
     def _connect(self) -> None:
         client = new_client(
@@ -210,6 +268,7 @@ class OutboxPublisher:
         if session.lost is not None:
             self._drop(f"connection to MQTT broker {self._where} lost")
             return
+        self._clear_removed_zones(session)
         self._publish_states(session)
         self._fill_window(session)
         self._flush_acks(force=False)
@@ -222,6 +281,7 @@ class OutboxPublisher:
         self._sessions += 1
         self.reconnects = self._sessions - 1
         self._failures = 0
+        self._restart_attempt = 0
         self._last_failure = ("", 0.0)
         log.info("MQTT: connected to %s as %s", self._where, self._client_id)
         session.publish(self.topics.availability, ONLINE, qos=1, retain=True)
@@ -229,6 +289,7 @@ class OutboxPublisher:
         # broker that lost its retained messages gets the discovery configs again.
         self._states.reset()
         self._discovered.clear()
+        self._retained.new_session()
         # The outbox restarts at the oldest unacknowledged event.
         self._inflight.clear()
         self._buffer.clear()
@@ -241,6 +302,7 @@ class OutboxPublisher:
         """Turn the session's acknowledged ids into acks of events; returns all the ids."""
         now = time.time()
         acked = session.take_acked()
+        self._retained.acked(acked)
         for mid in acked:
             row = self._inflight.pop(mid, None)
             if row is not None:
@@ -314,7 +376,10 @@ class OutboxPublisher:
             return
         now = time.monotonic()
         due = now - self._last_ack_flush >= _ACK_FLUSH_S or len(self._acks) >= _ACK_BATCH
-        if not (force or due):
+        # Nothing more in flight: the outbox is drained, so mark it at once (a drain at a
+        # stop, or a backlog after an outage, ends when the store says so).
+        idle = not self._inflight and not self._buffer
+        if not (force or due or idle):
             return
         acks, self._acks = self._acks, []
         self._last_ack_flush = now
@@ -342,16 +407,31 @@ class OutboxPublisher:
             self._read_seq = 0
             self._more_in_db = True
 
+    def _clear_removed_zones(self, session: Session) -> None:
+        """Empty retained messages on the topics of zones that no longer exist."""
+        stale = self._retained.stale()
+        for topic in stale:
+            mid = session.publish(topic, "", qos=1, retain=True)
+            if mid is None:
+                return  # the connection is going; the next session sweeps again
+            self._retained.clearing(mid, topic)
+        if stale:
+            log.info("MQTT: clearing %d retained topic(s) of removed zones", len(stale))
+
     def _publish_states(self, session: Session) -> None:
         for due in self._states.due(time.monotonic()):
             key = (due.camera, due.zone)
+            published = []
             if self.config.ha_discovery and key not in self._discovered:
                 prefix = self.config.ha_discovery_prefix
                 for topic, config in discovery_messages(self.topics, prefix, *key):
                     session.publish(topic, dumps(config), qos=1, retain=True)
+                    published.append(topic)
                 self._discovered.add(key)
-            payload = dumps(state_payload(due.state, due.wall))
+            payload = dumps(state_payload(due.state, due.wall, due.since_wall))
             session.publish(self.topics.state(*key), payload, qos=1, retain=True)
+            published.append(self.topics.state(*key))
+            self._retained.published(published)
 
     def _maybe_stats(self, session: Session) -> None:
         now = time.monotonic()
@@ -367,9 +447,10 @@ class OutboxPublisher:
             "events_published": self.published,
             "events_inflight": len(self._inflight),
             "mqtt_reconnects": self.reconnects,
-            "sink_frames_dropped": counters.dropped_frames,
-            "sink_events_dropped": counters.dropped_events,
+            "sink_frames_dropped": counters.states_dropped,
+            "sink_events_dropped": counters.events_lost,
             "store_write_errors": counters.write_errors,
+            "mqtt_restarts": self.restarts,
         }
         stats = stats_payload(self.device, pipeline, sink, utc_now())
         session.publish(self.topics.stats, dumps(stats), qos=0)

@@ -17,9 +17,8 @@ import sqlite3
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import SQLAlchemyError
 
-from edge_app.sinks.store import EventStore, store_error
+from edge_app.sinks.store import DB_ERRORS, EventStore, store_error
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +148,7 @@ def apply_retention(
         if events or unpublished or samples or visits:
             _give_back_free_pages(store)
         used = store.used_bytes()
-    except SQLAlchemyError as exc:
+    except DB_ERRORS as exc:
         raise store_error(store.path, "apply retention to", exc) from exc
     report = RetentionReport(events, unpublished, samples, visits, used)
     if report.deleted:

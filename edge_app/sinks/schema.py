@@ -9,6 +9,10 @@ migrated database and this module agree.
   null until the broker acknowledged it: the rows with a null there are the outbox.
 - ``occupancy_samples``: one row per zone per ``store.sample_interval_s`` of source time.
 - ``visits``: one row per person per stay in a zone; ``exited_wall`` is null while open.
+- ``device_seqs`` (a device's own store only, ``device_metadata``): the highest ``seq``
+  ever stored per device, so numbering resumes past it even after retention deleted it.
+- ``retained_topics`` (a device's own store only): every retained MQTT topic published
+  (zone states, discovery configs) and not yet cleared, so a removed zone's are cleared.
 
 The same tables, with the same columns, hold a whole fleet in the central PostgreSQL that
 ``edge-app collect`` writes (``docs/fleet.md``): there ``device`` is set in every row, while a
@@ -113,6 +117,26 @@ Index(
     visits.c.track_id,
     sqlite_where=text("exited_wall IS NULL"),
     postgresql_where=text("exited_wall IS NULL"),
+)
+
+
+# --- a device's own SQLite store only (migration 0004 creates these there) ------------
+
+device_metadata = MetaData()
+
+# The highest seq ever stored per device: retention may delete the events that held it.
+device_seqs = Table(
+    "device_seqs",
+    device_metadata,
+    Column("device", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# Retained MQTT topics published and not cleared since (migration 0005).
+retained_topics = Table(
+    "retained_topics",
+    device_metadata,
+    Column("topic", Text, primary_key=True),
 )
 
 

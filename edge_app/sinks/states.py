@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from edge_app.core.domain import ZoneState
 from edge_app.sinks.topics import state_change
@@ -20,12 +20,14 @@ Change = tuple[int, bool, float]
 
 @dataclass(frozen=True, slots=True)
 class DueState:
-    """A zone state to publish now; ``wall`` is when its frame reached the sink."""
+    """A zone state to publish now; ``wall`` is when its frame reached the sink;
+    ``since_wall`` the UTC time the zone's current occupancy began (None when free)."""
 
     camera: str
     zone: str
     state: ZoneState
     wall: datetime
+    since_wall: datetime | None = None
 
 
 class StateBoard:
@@ -35,6 +37,10 @@ class StateBoard:
     coverage changed (at most every ``min_interval_s`` seconds), or when nothing changed
     for ``refresh_s`` seconds (so dwell and timestamp stay fresh). ``reset`` (on every
     new MQTT session) makes every known zone due again.
+
+    The UTC time an occupancy began is worked out once, from its first state, and kept
+    for the whole occupancy: the wall time each frame reaches the sink jitters, and
+    ``occupied_since`` must not change with it.
 
     >>> board = StateBoard(min_interval_s=1.0, refresh_s=30.0)
     >>> board.offer([ZoneState("cam", "door", 0.0, 1, 0.2, True, 0.0)], datetime.now())
@@ -49,6 +55,8 @@ class StateBoard:
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
         self._latest: dict[Key, tuple[ZoneState, datetime]] = {}
+        self._since: dict[Key, tuple[float, datetime]] = {}  # occupied_since: t, then UTC
+        self._zones: frozenset[Key] | None = None  # None: every zone is welcome
         self._dirty: set[Key] = set()
         self._shown: dict[Key, tuple[Change, float]] = {}
 
@@ -59,8 +67,26 @@ class StateBoard:
         with self._lock:
             for state in states:
                 key = (state.camera, state.zone)
+                if self._zones is not None and key not in self._zones:
+                    continue  # a zone removed by a reload, from a frame still in flight
                 self._latest[key] = (state, wall)
                 self._dirty.add(key)
+                since = state.occupied_since if state.occupied else None
+                if since is None:
+                    self._since.pop(key, None)
+                elif key not in self._since or self._since[key][0] != since:
+                    began = wall - timedelta(seconds=max(0.0, state.t - since))
+                    self._since[key] = (since, began)
+
+    def keep_only(self, zones: frozenset[Key]) -> None:
+        """Forget every zone but ``zones`` (a reload removed them) and take no states of
+        others from now on, so a removed zone is never published again."""
+        with self._lock:
+            self._zones = zones
+            for table in (self._latest, self._shown, self._since):
+                for key in [k for k in table if k not in zones]:
+                    del table[key]
+            self._dirty &= zones
 
     def reset(self) -> None:
         """Forget what was published: every known zone is due again."""
@@ -88,5 +114,7 @@ class StateBoard:
                         self._dirty.add(key)  # publish it a little later
                         continue
                 self._shown[key] = (change, now)
-                result.append(DueState(key[0], key[1], state, wall))
+                began = self._since.get(key)
+                since_wall = None if began is None else began[1]
+                result.append(DueState(key[0], key[1], state, wall, since_wall))
         return result

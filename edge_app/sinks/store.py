@@ -8,7 +8,6 @@ connection (WAL lets readers run beside the writer). Times are UTC epoch seconds
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import sqlite3
@@ -17,18 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 import edge_app.sinks.schema as schema
 from edge_app.core.errors import StoreError
-from edge_app.core.events import Event, ZoneEnter, ZoneExit
+from edge_app.core.events import Event
 from edge_app.sinks.aggregate import OccupancySample
 from edge_app.sinks.migrate import upgrade
+from edge_app.sinks.rows import insert_events, next_seq
+from edge_app.sinks.visits import close_after_crash, close_at_stop, record_visit
 
 log = logging.getLogger(__name__)
 
 Synchronous = Literal["NORMAL", "FULL"]
+
+DB_ERRORS = (SQLAlchemyError, sqlite3.Error)
+"""What a database call can raise: SQLAlchemy's errors, and sqlite3's own from the
+connection set-up (its pragmas run on a full disk too)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +44,22 @@ class Ack:
     published_at: float
 
 
+RetainedChange = tuple[bool, str]
+"""``(True, topic)``: a retained topic was published; ``(False, topic)``: it was cleared."""
+
+
 @dataclass(frozen=True, slots=True)
 class WriteBatch:
-    """Everything one commit writes: new events (with their visits), samples and acks."""
+    """Everything one commit writes: new events (with their visits), samples, acks and
+    changes to the retained topics (applied in order)."""
 
     events: Sequence[Event] = ()
     samples: Sequence[OccupancySample] = ()
     acks: Sequence[Ack] = ()
+    retained: Sequence[RetainedChange] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.samples or self.acks)
+        return bool(self.events or self.samples or self.acks or self.retained)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,33 +71,13 @@ class OutboxRow:
     payload: str
 
 
-def event_json(ev: Event) -> str:
-    """The compact JSON text of an event, stored once and published verbatim."""
-    return json.dumps(ev.to_dict(), separators=(",", ":"), ensure_ascii=False)
-
-
 # Served by the partial index ix_events_outbox (device, seq) WHERE published_at IS NULL.
 _OUTBOX = (
     "SELECT seq, id, payload FROM events WHERE device = ? AND published_at IS NULL "
     "AND seq > ? ORDER BY seq LIMIT ?"
 )
-_INSERT_EVENT = (
-    "INSERT INTO events (id, device, seq, type, camera, zone, wall, payload, published_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
-)
-
-
-def _event_row(ev: Event) -> tuple[str, str, int, str, str, str | None, float, str]:
-    return (
-        ev.id,
-        ev.device,
-        ev.seq,
-        ev.type,
-        ev.camera,
-        ev.zone,
-        ev.wall.timestamp(),
-        event_json(ev),
-    )
+_ADD_RETAINED = "INSERT OR IGNORE INTO retained_topics (topic) VALUES (?)"
+_FORGET_RETAINED = "DELETE FROM retained_topics WHERE topic = ?"
 
 
 def store_error(path: Path, action: str, exc: BaseException) -> StoreError:
@@ -133,9 +124,12 @@ def _create_private_file(path: Path) -> None:
         os.close(fd)
 
 
-# The WAL file is truncated back to this after a checkpoint, so it cannot keep the space
-# of a past burst.
-_WAL_SIZE_LIMIT = 16 * 1024 * 1024
+# The WAL is truncated back to this after a checkpoint (SQLite checkpoints it every 1000
+# pages, 4 MiB), so it cannot keep the space of a past burst: committed data sits in the
+# WAL until a checkpoint copies it into the database, which needs room to grow, and a WAL
+# that is a large share of a small, full disk could never be checkpointed again.
+_WAL_SIZE_LIMIT = 4 * 1024 * 1024
+_RELEASE_WAIT_S = 0.2  # how long release_space waits for a lock
 
 
 def _create_engine(path: Path, synchronous: Synchronous) -> Engine:
@@ -185,7 +179,7 @@ class EventStore:
         try:
             with engine.begin() as conn:
                 upgrade(conn, str(path))
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             engine.dispose()
             raise store_error(path, "initialise", exc) from exc
         except StoreError:
@@ -197,6 +191,24 @@ class EventStore:
         """Release every connection; the file stays consistent (WAL checkpoint on close)."""
         self.engine.dispose()
 
+    def release_space(self) -> None:
+        """After a write the disk refused: drop every connection (a new one starts clean)
+        and try to checkpoint and truncate the WAL, handing its space back to a full disk.
+        Best effort and brief (readers are not waited for): a disk still full is simply
+        refused again at the next write."""
+        self.engine.dispose()
+        try:
+            conn = sqlite3.connect(self.path, timeout=_RELEASE_WAIT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            log.debug("event store %s: cannot reconnect after a refused write: %s", self.path, exc)
+            return
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.debug("event store %s: WAL checkpoint after a refused write: %s", self.path, exc)
+        finally:
+            conn.close()
+
     # --- writing (the writer thread only) -------------------------------------------
 
     def write(self, batch: WriteBatch) -> None:
@@ -205,9 +217,9 @@ class EventStore:
             with self.engine.begin() as conn:
                 if batch.events:
                     # Plain DB-API parameters: this is the hot path of the store.
-                    conn.exec_driver_sql(_INSERT_EVENT, [_event_row(ev) for ev in batch.events])
+                    insert_events(conn, batch.events)
                     for ev in batch.events:
-                        self._record_visit(conn, ev)
+                        record_visit(conn, ev)
                 if batch.samples:
                     conn.execute(
                         insert(schema.occupancy_samples), [s.as_row() for s in batch.samples]
@@ -217,121 +229,47 @@ class EventStore:
                         "UPDATE events SET published_at = ? WHERE id = ?",
                         [(a.published_at, a.event_id) for a in batch.acks],
                     )
-        except SQLAlchemyError as exc:
+                for published, topic in batch.retained:
+                    statement = _ADD_RETAINED if published else _FORGET_RETAINED
+                    conn.exec_driver_sql(statement, (topic,))
+        except DB_ERRORS as exc:
             raise store_error(self.path, "write to", exc) from exc
 
-    @staticmethod
-    def _record_visit(conn: Connection, ev: Event) -> None:
-        """Open a visit on ``zone.enter``, close it on ``zone.exit`` (same transaction)."""
-        if ev.zone is None:
-            return
-        v = schema.visits
-        wall = ev.wall.timestamp()
-        if isinstance(ev.payload, ZoneEnter):
-            conn.execute(
-                insert(v).values(
-                    camera=ev.camera,
-                    zone=ev.zone,
-                    track_id=ev.payload.track_id,
-                    entered_wall=wall,
-                    entered_t=ev.t,
-                )
-            )
-        elif isinstance(ev.payload, ZoneExit):
-            closed = conn.execute(
-                update(v)
-                .where(
-                    v.c.camera == ev.camera,
-                    v.c.zone == ev.zone,
-                    v.c.track_id == ev.payload.track_id,
-                    v.c.exited_wall.is_(None),
-                )
-                .values(
-                    exited_wall=wall, exited_t=ev.t, dwell_s=ev.payload.dwell_s, closed_by="exit"
-                )
-            )
-            if closed.rowcount == 0:
-                # The enter was never stored (it predates retention or this store).
-                conn.execute(
-                    insert(v).values(
-                        camera=ev.camera,
-                        zone=ev.zone,
-                        track_id=ev.payload.track_id,
-                        entered_wall=wall - ev.payload.dwell_s,
-                        entered_t=ev.payload.entered_t,
-                        exited_wall=wall,
-                        exited_t=ev.t,
-                        dwell_s=ev.payload.dwell_s,
-                        closed_by="exit",
-                    )
-                )
-
-    def close_open_visits(self, last_t: Mapping[str, float]) -> int:
-        """At a clean stop: close open visits at each camera's last source time ``last_t``.
-
-        A camera missing from ``last_t`` closes its visits with zero dwell. Returns how many.
-        """
-        v = schema.visits
-        closed = 0
+    def close_open_visits(
+        self, device: str, last_t: Mapping[str, float], after_seq: int = 0
+    ) -> list[Event]:
+        """At a clean stop: close the visits the analytics could not (see
+        ``sinks.visits.close_at_stop``); returns their ``zone.exit`` events, already stored."""
         try:
             with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(v.c.id, v.c.camera, v.c.entered_wall, v.c.entered_t).where(
-                        v.c.exited_wall.is_(None)
-                    )
-                ).all()
-                for row_id, camera, entered_wall, entered_t in rows:
-                    dwell = max(0.0, last_t.get(camera, entered_t) - entered_t)
-                    _close_visit(conn, row_id, entered_wall, entered_t, dwell, "shutdown")
-                    closed += 1
-        except SQLAlchemyError as exc:
+                return close_at_stop(conn, device, last_t, after_seq)
+        except DB_ERRORS as exc:
             raise store_error(self.path, "write to", exc) from exc
-        return closed
 
-    def recover(self) -> int:
-        """At start: close visits a crash left open, at the camera's last known activity.
-
-        The last activity is the latest event or occupancy sample of that camera. Returns
-        how many visits were closed (``closed_by = 'restart'``).
-        """
-        v, e, s = schema.visits, schema.events, schema.occupancy_samples
+    def recover(self, device: str) -> list[Event]:
+        """At start: close visits a crash left open (see ``sinks.visits.close_after_crash``);
+        returns their ``zone.exit`` events (reason ``restart``), already stored."""
         try:
             with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(v.c.id, v.c.camera, v.c.entered_wall, v.c.entered_t).where(
-                        v.c.exited_wall.is_(None)
-                    )
-                ).all()
-                last_seen: dict[str, float | None] = {}
-                for row_id, camera, entered_wall, entered_t in rows:
-                    if camera not in last_seen:
-                        ev_max = conn.execute(
-                            select(func.max(e.c.wall)).where(e.c.camera == camera)
-                        ).scalar()
-                        sample_max = conn.execute(
-                            select(func.max(s.c.wall_end)).where(s.c.camera == camera)
-                        ).scalar()
-                        known = [float(x) for x in (ev_max, sample_max) if x is not None]
-                        last_seen[camera] = max(known, default=None)
-                    last = last_seen[camera]
-                    dwell = max(0.0, (last if last is not None else entered_wall) - entered_wall)
-                    _close_visit(conn, row_id, entered_wall, entered_t, dwell, "restart")
-        except SQLAlchemyError as exc:
+                exits = close_after_crash(conn, device)
+        except DB_ERRORS as exc:
             raise store_error(self.path, "recover", exc) from exc
-        if rows:
-            log.info("closed %d visit(s) left open by the previous run", len(rows))
-        return len(rows)
+        if exits:
+            log.info(
+                "closed %d visit(s) left open by the previous run (zone.exit, reason restart)",
+                len(exits),
+            )
+        return exits
 
     # --- reading (any thread) ---------------------------------------------------------
 
     def max_seq(self, device: str) -> int:
-        """The highest sequence number stored for ``device``; 0 when it has none."""
-        e = schema.events
+        """The highest sequence number ever stored for ``device`` (0 when none), also
+        when retention has deleted that event since: numbering resumes past it."""
         try:
             with self.engine.connect() as conn:
-                value = conn.execute(select(func.max(e.c.seq)).where(e.c.device == device))
-                return int(value.scalar() or 0)
-        except SQLAlchemyError as exc:
+                return next_seq(conn, device) - 1
+        except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
 
     def outbox(self, device: str, after_seq: int, limit: int) -> list[OutboxRow]:
@@ -340,7 +278,7 @@ class EventStore:
             with self.engine.connect() as conn:
                 # Plain DB-API rows fetched at once: this runs for every chunk of a drain.
                 rows = conn.exec_driver_sql(_OUTBOX, (device, after_seq, limit)).fetchall()
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
         return [OutboxRow(int(seq), str(event_id), str(payload)) for seq, event_id, payload in rows]
 
@@ -351,8 +289,17 @@ class EventStore:
         try:
             with self.engine.connect() as conn:
                 return int(conn.execute(query).scalar_one())
-        except SQLAlchemyError as exc:
+        except DB_ERRORS as exc:
             raise store_error(self.path, "read", exc) from exc
+
+    def retained_topics(self) -> set[str]:
+        """The retained MQTT topics published and not cleared since (see migration 0005)."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.exec_driver_sql("SELECT topic FROM retained_topics").fetchall()
+        except DB_ERRORS as exc:
+            raise store_error(self.path, "read", exc) from exc
+        return {str(topic) for (topic,) in rows}
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for an intact file."""
@@ -366,19 +313,3 @@ class EventStore:
             pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
             free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
         return int(page_size) * (int(pages) - int(free))
-
-
-def _close_visit(
-    conn: Connection, row_id: int, entered_wall: float, entered_t: float, dwell: float, by: str
-) -> None:
-    """Close one open visit after ``dwell`` seconds, saying what closed it."""
-    conn.execute(
-        update(schema.visits)
-        .where(schema.visits.c.id == row_id)
-        .values(
-            exited_wall=entered_wall + dwell,
-            exited_t=entered_t + dwell,
-            dwell_s=dwell,
-            closed_by=by,
-        )
-    )

@@ -64,18 +64,23 @@ def dumps(data: Mapping[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def state_payload(state: ZoneState, wall: datetime) -> dict[str, Any]:
+def state_payload(
+    state: ZoneState, wall: datetime, since_wall: datetime | None = None
+) -> dict[str, Any]:
     """The retained state of a zone; ``wall`` is when the frame reached the sink (UTC).
 
-    ``occupied_since`` is turned from source-clock seconds into a UTC time with the same
-    offset as ``wall``; ``occupied_s`` and ``longest_dwell_s`` are seconds; ``warming_up``
-    is there (true) only while the camera's segmenter is warming up after a cold start.
+    ``occupied_since`` is ``since_wall`` when given (the occupancy's start as first worked
+    out, see ``StateBoard``), else turned from source-clock seconds into a UTC time with
+    the same offset as ``wall``; ``occupied_s`` and ``longest_dwell_s`` are seconds;
+    ``warming_up`` is there (true) only while the camera's segmenter is warming up after a
+    cold start.
     """
     since: str | None = None
     occupied_s = 0.0
     if state.occupied and state.occupied_since is not None:
         occupied_s = max(0.0, state.t - state.occupied_since)
-        since = format_wall(wall - timedelta(seconds=occupied_s))
+        began = since_wall if since_wall is not None else wall - timedelta(seconds=occupied_s)
+        since = format_wall(began)
     payload: dict[str, Any] = {
         "camera": state.camera,
         "zone": state.zone,
@@ -122,6 +127,7 @@ def stats_payload(
         "inference_p95_ms": pipeline.inference_p95_ms if pipeline else None,
         "frames_dropped": pipeline.frames_dropped if pipeline else 0,
         "events": dict(pipeline.events) if pipeline else {},
+        "thread_restarts": dict(pipeline.thread_restarts) if pipeline else {},
         **sink,
     }
 

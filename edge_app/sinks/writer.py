@@ -3,8 +3,22 @@
 ``submit`` (the pipeline's thread) and ``ack`` (the MQTT thread) only append to a queue;
 the writer thread folds zone states into samples, writes events with their visits, marks
 acknowledged events published and applies retention, committing whatever has gathered in
-one transaction. Frames beyond ``max_queued_frames`` are dropped and counted, so a stalled
-disk cannot grow memory without bound.
+one transaction (after a refused commit, in smaller ones, so a transaction fits again
+once some space is free).
+
+Events and zone states take separate paths, so a slow or full disk never costs an event to
+make room for states:
+
+- zone states are bounded by ``max_queued_frames`` frames; beyond that a frame's states
+  are dropped (its events are kept) and counted (``states_dropped``);
+- events are bounded by ``max_queued_events``; beyond that ``submit`` waits for room
+  (back-pressure: the pipeline's analysis waits, and live cameras' latest-frame slots
+  turn that into dropped frames, counted there). ``stop_waiting`` (at a stop) ends the
+  waiting: what then cannot be stored is counted.
+
+A commit the disk refuses is retried with backoff, on fresh connections (a full disk
+that gets space back is written to again). Every event that is not stored is counted
+(``events_lost``), logged at the stop, and makes the daemon's exit status non-zero.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from edge_app.core.errors import StoreError
 from edge_app.core.events import Event
 from edge_app.sinks.aggregate import OccupancyAggregator, OccupancySample
 from edge_app.sinks.retention import apply_retention
-from edge_app.sinks.store import Ack, EventStore, WriteBatch
+from edge_app.sinks.store import Ack, EventStore, RetainedChange, WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +45,18 @@ log = logging.getLogger(__name__)
 _COMMIT_PAUSE_S = 0.02
 # Most items one transaction takes (frames and ack lists): bounds a transaction's length.
 _MAX_ITEMS_PER_COMMIT = 5000
+MAX_EVENTS_PER_COMMIT = 20_000
+"""Most events one transaction writes while the disk takes them (large transactions are
+fast); after a refused commit the events go in smaller ones, halving down to
+``MIN_EVENTS_PER_COMMIT``, so a commit fits in what a nearly full disk gets back."""
+MIN_EVENTS_PER_COMMIT = 100
+MAX_QUEUED_EVENTS = 10_000
+"""Events waiting for the disk before ``submit`` waits for room (about 10 MB)."""
 # A commit the disk refused is retried after about 0.5 s, doubling up to 10 s, until it
 # succeeds or the writer stops.
 RETRY_BACKOFF = Backoff(0.5, 10.0)
-_DROP_LOG_EVERY_S = 10.0
+_LOG_EVERY_S = 10.0
+_WAIT_SLICE_S = 0.25  # how often a waiting submit re-checks the writer's state
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +73,23 @@ class RetentionPolicy:
 
 @dataclass(frozen=True, slots=True)
 class WriterCounters:
-    """Totals since start: frames and events dropped at a full queue, failed commits."""
+    """Totals since start.
+
+    ``queued_frames``: frames waiting now; ``queued_events``: events waiting now;
+    ``states_dropped``: frames whose zone states were dropped (the writer was behind);
+    ``events_lost``: events that were not and will not be stored (refused after the
+    writer stopped or failed, or still unstored when it stopped); ``write_errors``:
+    commits the disk refused; ``waiting_s``: how long ``submit`` has been waiting for room
+    (0 when it is not); ``failure``: why the writer thread died (None while it runs).
+    """
 
     queued_frames: int
-    dropped_frames: int
-    dropped_events: int
+    queued_events: int
+    states_dropped: int
+    events_lost: int
     write_errors: int
+    waiting_s: float = 0.0
+    failure: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +106,17 @@ class _Acks:
 
 
 @dataclass(frozen=True, slots=True)
+class _Retained:
+    changes: Sequence[RetainedChange]
+
+
+@dataclass(frozen=True, slots=True)
 class _Barrier:
+    reached: threading.Event
+
+
+@dataclass(frozen=True, slots=True)
+class _CloseVisits:
     reached: threading.Event
 
 
@@ -82,11 +125,25 @@ class _Stop:
     pass
 
 
-_Item = _Frame | _Acks | _Barrier | _Stop
+_Item = _Frame | _Acks | _Retained | _Barrier | _CloseVisits | _Stop
+
+
+def _split(batch: WriteBatch, events: int) -> tuple[WriteBatch, WriteBatch | None]:
+    """The first ``events`` events of ``batch`` with its samples, acks and retained topic
+    changes, and the rest of its events (None when nothing is left)."""
+    if len(batch.events) <= events:
+        return batch, None
+    return (
+        WriteBatch(batch.events[:events], batch.samples, batch.acks, batch.retained),
+        WriteBatch(batch.events[events:]),
+    )
 
 
 class StoreWriter:
     """Owns the write side of an ``EventStore``; start with ``start``, end with ``stop``.
+
+    ``device`` is the device id the events belong to: the ``zone.exit`` events of visits
+    still open at the stop are stamped with its next seqs.
 
     ``on_events`` is called (on the writer thread) after each commit that stored new
     events, e.g. to wake the MQTT publisher; it may be set until ``start``. ``retry`` spaces
@@ -96,30 +153,45 @@ class StoreWriter:
     def __init__(
         self,
         store: EventStore,
+        device: str,
         sample_interval_s: float,
         max_queued_frames: int,
         retention: RetentionPolicy | None = None,
         on_events: Callable[[], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
         retry: Backoff = RETRY_BACKOFF,
+        max_queued_events: int = MAX_QUEUED_EVENTS,
     ) -> None:
         if max_queued_frames < 1:
             raise ValueError(f"max_queued_frames must be >= 1, got {max_queued_frames}")
+        if max_queued_events < 1:
+            raise ValueError(f"max_queued_events must be >= 1, got {max_queued_events}")
         self._store = store
+        self.device = device
         self._aggregator = OccupancyAggregator(sample_interval_s)
         self._max_frames = max_queued_frames
+        self._max_events = max_queued_events
         self._retention = retention
         self.on_events = on_events
         self._wall_clock = wall_clock
         self._retry = retry
+        self._chunk = MAX_EVENTS_PER_COMMIT  # events per transaction now (see _commit)
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
-        self._frames_queued = 0
-        self._dropped_frames = 0
-        self._dropped_events = 0
+        self._frames_queued = 0  # frames with zone states in the queue
+        self._events_queued = 0
+        self._states_dropped = 0
+        self._events_accepted = 0
+        self._events_committed = 0
+        self._events_refused = 0
+        self._highest_seq = 0  # of the events accepted: never handed out again
         self._write_errors = 0
-        self._last_drop_log = 0.0
+        self._waiting_since: float | None = None
+        self._last_log: dict[str, float] = {}
+        self._no_waiting = False
         self._stopping = False
+        self._ended = False  # the thread ended (or was given up on at the stop)
+        self._failure: str | None = None
         self._stop_requested = threading.Event()  # ends a retry's wait at once
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
 
@@ -129,24 +201,96 @@ class StoreWriter:
         self._thread.start()
 
     def submit(self, events: Sequence[Event], states: Sequence[ZoneState]) -> bool:
-        """Queue one frame's events and states; ``False`` when dropped (full or stopped)."""
-        item = _Frame(tuple(events), tuple(states), self._wall_clock())
+        """Queue one frame's events and states; ``False`` when its events were refused
+        (the writer stopped or failed: they are counted as lost).
+
+        The states are dropped (and counted) when ``max_queued_frames`` frames' states
+        already wait; the events wait for room when ``max_queued_events`` events already
+        wait, until there is room, the writer ends or ``stop_waiting`` is called.
+        """
+        events = tuple(events)
+        item = _Frame(events, tuple(states), self._wall_clock())
         with self._cond:
-            if self._stopping or self._frames_queued >= self._max_frames:
-                self._dropped_frames += 1
-                self._dropped_events += len(item.events)
-                self._log_drop()
-                return False
+            if item.states and self._frames_queued >= self._max_frames:
+                self._states_dropped += 1
+                item = _Frame(events, (), item.wall)
+                self._log_every(
+                    "states",
+                    logging.WARNING,
+                    "event store writer is behind (%d frames queued): dropped the zone "
+                    "states of %d frames so far (events are kept); check the disk "
+                    "holding the store",
+                    self._frames_queued,
+                    self._states_dropped,
+                )
+            if events:
+                self._wait_for_room(len(events))
+            if self._closed_for_events():
+                self._events_refused += len(events)
+                if events:
+                    self._log_every(
+                        "refused",
+                        logging.ERROR,
+                        "event store writer is %s: %d events not stored so far",
+                        "stopped" if self._failure is None else "dead",
+                        self._events_refused,
+                    )
+                return not events
+            if not (item.events or item.states):
+                return True
             self._items.append(item)
-            self._frames_queued += 1
-            self._cond.notify()
+            self._events_queued += len(events)
+            self._events_accepted += len(events)
+            self._highest_seq = max([self._highest_seq, *(e.seq for e in events)])
+            if item.states:
+                self._frames_queued += 1
+            self._cond.notify_all()
         return True
+
+    def _closed_for_events(self) -> bool:
+        return self._stopping or self._failure is not None or self._ended
+
+    def _wait_for_room(self, n: int) -> None:
+        """Back-pressure (``self._cond`` held): wait while the events queue is full."""
+        started = time.monotonic()
+        while (
+            self._events_queued
+            and self._events_queued + n > self._max_events
+            and not self._no_waiting
+            and not self._closed_for_events()
+        ):
+            if self._waiting_since is None:
+                self._waiting_since = started
+                self._log_every(
+                    "waiting",
+                    logging.WARNING,
+                    "event store writer is behind (%d events queued): the pipeline waits "
+                    "for the disk holding the store (frames of live cameras are dropped "
+                    "meanwhile, events are kept)",
+                    self._events_queued,
+                )
+            self._cond.wait(_WAIT_SLICE_S)
+        self._waiting_since = None
+
+    def stop_waiting(self) -> None:
+        """From now on ``submit`` never waits for room (at a stop: the pipeline must be
+        able to finish; what the writer cannot store in the end is counted as lost)."""
+        with self._cond:
+            self._no_waiting = True
+            self._cond.notify_all()
 
     def ack(self, acks: Sequence[Ack], done: Callable[[Sequence[str]], None] | None) -> None:
         """Mark events published; ``done(ids)`` is called once that is committed."""
         with self._cond:
             self._items.append(_Acks(tuple(acks), done))
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def retained(self, changes: Sequence[RetainedChange]) -> None:
+        """Record retained MQTT topics published (``True``) or cleared (``False``)."""
+        if changes:
+            with self._cond:
+                self._items.append(_Retained(tuple(changes)))
+                self._cond.notify_all()
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything queued before this call is committed; ``False`` on timeout."""
@@ -155,42 +299,83 @@ class StoreWriter:
             if not self._thread.is_alive():
                 return False
             self._items.append(barrier)
-            self._cond.notify()
+            self._cond.notify_all()
         return barrier.reached.wait(timeout_s)
+
+    def close_visits(self, timeout_s: float) -> bool:
+        """Once everything queued is committed, close the visits still open (the pipeline
+        has ended: they are the ones it could not finish) with their ``zone.exit`` events,
+        which ``on_events`` then announces. ``False`` when that did not happen in time."""
+        request = _CloseVisits(threading.Event())
+        with self._cond:
+            if not self._thread.is_alive():
+                return False
+            self._items.append(request)
+            self._cond.notify_all()
+        return request.reached.wait(timeout_s)
 
     def stop(self, timeout_s: float) -> bool:
         """Write what is queued and the open samples, close open visits, end the thread.
 
-        Returns ``False`` when the thread did not finish within ``timeout_s``.
+        Returns ``False`` when the thread did not finish within ``timeout_s``; every event
+        not stored by then counts as lost. Logs the run's tally of what was not stored.
         """
         with self._cond:
             if not self._stopping:
                 self._stopping = True
+                self._no_waiting = True
                 self._items.append(_Stop())
-                self._cond.notify()
+                self._cond.notify_all()
         self._stop_requested.set()
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        if self._thread.ident:
+            self._thread.join(timeout_s)
+        finished = not self._thread.is_alive()
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+        self._log_tally()
+        return finished
 
     def counters(self) -> WriterCounters:
         with self._cond:
+            lost = self._events_refused
+            if self._ended or self._failure is not None:
+                lost += self._events_accepted - self._events_committed
+            waiting = self._waiting_since
             return WriterCounters(
                 self._frames_queued,
-                self._dropped_frames,
-                self._dropped_events,
+                self._events_queued,
+                self._states_dropped,
+                lost,
                 self._write_errors,
+                0.0 if waiting is None else time.monotonic() - waiting,
+                self._failure,
             )
 
-    def _log_drop(self) -> None:
+    def _log_every(self, key: str, level: int, message: str, *args: object) -> None:
+        """Log at ``level`` at most every ``_LOG_EVERY_S`` per ``key``; DEBUG in between."""
         now = time.monotonic()
-        if now - self._last_drop_log >= _DROP_LOG_EVERY_S:
-            self._last_drop_log = now
+        if now - self._last_log.get(key, float("-inf")) < _LOG_EVERY_S:
+            level = logging.DEBUG
+        else:
+            self._last_log[key] = now
+        log.log(level, message, *args)
+
+    def _log_tally(self) -> None:
+        counters = self.counters()
+        if counters.events_lost:
+            log.error(
+                "event store %s: %d events of this run were not stored (see the errors "
+                "above); the daemon exits with a failure",
+                self._store.path,
+                counters.events_lost,
+            )
+        if counters.states_dropped:
             log.warning(
-                "event store writer is behind (%d frames queued): dropped %d frames with "
-                "%d events so far; check the disk holding the store",
-                self._frames_queued,
-                self._dropped_frames,
-                self._dropped_events,
+                "event store %s: the zone states of %d frames were dropped in this run "
+                "(the writer was behind); their occupancy samples are incomplete",
+                self._store.path,
+                counters.states_dropped,
             )
 
     # --- the writer thread ----------------------------------------------------------
@@ -200,14 +385,31 @@ class StoreWriter:
             if not self._items:
                 self._cond.wait(timeout_s)
             taken: list[_Item] = []
+            events = 0
             while self._items and len(taken) < _MAX_ITEMS_PER_COMMIT:
-                item = self._items.popleft()
+                item = self._items[0]
                 if isinstance(item, _Frame):
-                    self._frames_queued -= 1
-                taken.append(item)
+                    if taken and events + len(item.events) > MAX_EVENTS_PER_COMMIT:
+                        break
+                    events += len(item.events)
+                    self._events_queued -= len(item.events)
+                    if item.states:
+                        self._frames_queued -= 1
+                taken.append(self._items.popleft())
+            if taken:
+                self._cond.notify_all()  # room for a waiting submit
             return taken
 
     def _run(self) -> None:
+        try:
+            self._write_until_stopped()
+        except BaseException as exc:  # a bug: the writer cannot go on; the daemon stops
+            log.exception("event store writer failed; the daemon stops")
+            with self._cond:
+                self._failure = f"event store writer failed: {type(exc).__name__}: {exc}"
+                self._cond.notify_all()
+
+    def _write_until_stopped(self) -> None:
         next_retention = time.monotonic()
         stopped = False
         while not stopped:
@@ -219,8 +421,9 @@ class StoreWriter:
             events: list[Event] = []
             samples: list[OccupancySample] = []
             acks: list[Ack] = []
+            retained: list[RetainedChange] = []
             done: list[tuple[Callable[[Sequence[str]], None], list[str]]] = []
-            barriers: list[_Barrier] = []
+            barriers: list[_Barrier | _CloseVisits] = []
             for item in items:
                 if isinstance(item, _Frame):
                     events.extend(item.events)
@@ -230,19 +433,24 @@ class StoreWriter:
                     acks.extend(item.acks)
                     if item.done is not None:
                         done.append((item.done, [a.event_id for a in item.acks]))
-                elif isinstance(item, _Barrier):
+                elif isinstance(item, _Retained):
+                    retained.extend(item.changes)
+                elif isinstance(item, (_Barrier, _CloseVisits)):
                     barriers.append(item)
                 else:
                     stopped = True
             if stopped:
                 samples.extend(self._aggregator.flush())
-            batch = WriteBatch(events, samples, acks)
+            batch = WriteBatch(events, samples, acks, retained)
             if batch and self._commit(batch, give_up=stopped):
                 for callback, ids in done:
                     callback(ids)
                 if events and self.on_events is not None:
                     self.on_events()
             for barrier in barriers:
+                closed = isinstance(barrier, _CloseVisits) and self._close_visits()
+                if closed and self.on_events is not None:
+                    self.on_events()
                 barrier.reached.set()
             if batch and not stopped:
                 time.sleep(_COMMIT_PAUSE_S)
@@ -250,23 +458,38 @@ class StoreWriter:
 
     def _commit(self, batch: WriteBatch, give_up: bool) -> bool:
         """Commit, retrying with backoff while the disk refuses (a full disk may recover
-        through retention or an operator); at a stop, one more try and then give up."""
+        through retention or an operator); at a stop, one more try and then give up.
+
+        The events go in transactions of up to ``self._chunk``: as many as gathered while
+        all is well, halved after each refusal (down to ``MIN_EVENTS_PER_COMMIT``), so a
+        commit fits again in what a nearly full disk gets back."""
         attempt = 0
-        while True:
+        rest: WriteBatch | None = batch
+        while rest is not None:
+            part, later = _split(rest, self._chunk)
             try:
-                self._store.write(batch)
-                return True
+                self._store.write(part)
             except StoreError as exc:
                 with self._cond:
                     self._write_errors += 1
                     stopping = self._stopping
                 if give_up or stopping:
-                    log.error("%s; %d events were not stored", exc, len(batch.events))
+                    log.error("%s; %d events were not stored", exc, len(rest.events))
                     return False
+                self._chunk = max(MIN_EVENTS_PER_COMMIT, min(self._chunk, len(part.events)) // 2)
                 delay = self._retry.delay(attempt, random.random())
                 attempt += 1
-                log.error("%s; retrying in %.1f s", exc, delay)
+                self._log_every("commit", logging.ERROR, "%s; retrying in %.1f s", exc, delay)
                 self._stop_requested.wait(delay)  # a stop ends the wait: one last try
+                # Fresh connections and an emptied WAL for the next try: a connection that
+                # hit a full disk may not write again, even once space is back.
+                self._store.release_space()
+                continue
+            with self._cond:
+                self._events_committed += len(part.events)
+            rest = later
+        self._chunk = MAX_EVENTS_PER_COMMIT
+        return True
 
     def _apply_retention(self, policy: RetentionPolicy) -> None:
         try:
@@ -280,11 +503,15 @@ class StoreWriter:
         except StoreError as exc:
             log.error("%s; will try again in %.0f s", exc, policy.interval_s)
 
-    def _close_visits(self) -> None:
+    def _close_visits(self) -> int:
         try:
-            closed = self._store.close_open_visits(self._aggregator.last_t())
+            with self._cond:
+                after = self._highest_seq
+            last_t = self._aggregator.last_t()
+            closed = self._store.close_open_visits(self.device, last_t, after_seq=after)
         except StoreError as exc:
             log.error("%s; open visits will be closed at the next start", exc)
-            return
+            return 0
         if closed:
-            log.info("closed %d open visit(s) at stop", closed)
+            log.info("closed %d open visit(s) at stop (zone.exit, reason ended)", len(closed))
+        return len(closed)

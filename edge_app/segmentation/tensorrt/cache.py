@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from edge_app.core.atomic import write_atomic
+from edge_app.core.atomic import PRIVATE, write_atomic
 from edge_app.core.errors import SegmenterError
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,9 @@ def store_engine(path: Path, data: bytes, key: EngineKey, *, onnx: Path | None) 
             "onnx": str(onnx) if onnx else None,
             "bytes": len(data),
         }
-        write_atomic(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        write_atomic(path, data)
+        sidecar = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        write_atomic(sidecar_path(path), sidecar, PRIVATE)
+        write_atomic(path, data, PRIVATE)
     except OSError as exc:
         raise SegmenterError(
             f"cannot write the engine {path}: {exc.strerror or exc} (check that "

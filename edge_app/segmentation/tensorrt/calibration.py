@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from edge_app.config import PreprocessConfig
-from edge_app.core.atomic import write_atomic
+from edge_app.core.atomic import PRIVATE, write_atomic
 from edge_app.core.errors import SegmenterError
 from edge_app.segmentation.preprocess import input_shape, prepare_batch
 from edge_app.segmentation.tensorrt.cuda_buffers import DeviceBuffer, HostBuffer
@@ -80,7 +80,7 @@ class CalibrationSource:
 def write_cache(path: Path, data: bytes) -> None:
     """Write a calibration cache atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
+    write_atomic(path, data, PRIVATE)
 
 
 def make_calibrator(

@@ -90,7 +90,9 @@ def _hidden_fractions(boxes: Sequence[tuple[int, int, int, int]]) -> list[float]
 
 
 class SyntheticSource:
-    """The synthetic shop camera. ``live`` (paced at ``cfg.fps``) when ``cfg.realtime``.
+    """The synthetic shop camera: paced at ``cfg.fps`` when ``cfg.realtime``, as fast as
+    it renders otherwise, and finite either way (it ends after ``duration_s``, like a
+    file: ``live`` is false, so nothing reconnects it and no frame is dropped).
 
     Frame ``index`` is at ``t = index / fps`` seconds of the camera's clock and at
     ``start_s + t`` of the shop's (``shop_time``); there are
@@ -103,7 +105,7 @@ class SyntheticSource:
         self.camera_id = camera_id
         self.cfg = cfg
         self.layout = layout
-        self.live = cfg.realtime
+        self.live = False
         self.size = (cfg.width, cfg.height)
         self.frame_count = max(math.ceil(cfg.duration_s * cfg.fps - 1e-9), 1)
         shop_s = cfg.start_s + cfg.duration_s
@@ -202,7 +204,8 @@ class SyntheticSource:
         return image
 
     def frames(self) -> Iterator[Frame]:
-        """Every frame from ``t = 0`` to ``duration_s``, paced in real time when live."""
+        """Every frame from ``t = 0`` to ``duration_s``, paced in real time with
+        ``cfg.realtime``."""
         for frame, _ in self.frames_with_truth():
             yield frame
 
@@ -214,7 +217,7 @@ class SyntheticSource:
             if self._stop.is_set():
                 return
             t = self.time_of(index)
-            if self.live:
+            if self.cfg.realtime:
                 # Paced against a monotonic clock so rendering time does not add up as drift.
                 delay = t - (time.monotonic() - mono0)
                 if delay > 0 and self._stop.wait(delay):

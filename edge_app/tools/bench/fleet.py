@@ -42,7 +42,7 @@ from edge_app.core.events import (
     ZoneExit,
     ZoneOccupancy,
 )
-from edge_app.sinks.store import event_json
+from edge_app.sinks.rows import event_json
 from edge_app.tools.bench.postgres import PostgresServer, private_postgres
 
 ZONES = ("entrance", "checkout-1", "shelf-left", "shelf-back")

@@ -20,7 +20,10 @@
 7. ``models``: a model backend on N cameras through the runner against the bare model at
    the same batch (``tools/bench/throughput.py``);
 8. ``fleet``: central ingest of a simulated fleet by 1 and 2 collectors, against a plain
-   psycopg COPY of the same rows (``tools/bench/fleet.py``; not in the default set).
+   psycopg COPY of the same rows (``tools/bench/fleet.py``; not in the default set);
+9. ``soak``: the daemon restarted, killed, cut off from its broker, its disk filled and its
+   zones reloaded over hours of synthetic store time, then its promises checked
+   (``tools/bench/soak.py``; not in the default set).
 
 Without ``../shared/data`` (a fresh clone) the video parts use a clip of the synthetic
 shop and the model parts a stand-in model of the selfie model's cost (``inputs.py``).
@@ -169,6 +172,8 @@ class BenchOptions:
     window_s: float = 6.0
     replay_passes: int = 20
     model_cameras: tuple[int, ...] = (1, 4)
+    soak_runs: int = 12
+    soak_minutes: float = 10.0
 
 
 def run_bench(args: BenchOptions) -> dict[str, Any]:
@@ -227,6 +232,11 @@ def run_bench(args: BenchOptions) -> dict[str, Any]:
         from edge_app.tools.bench.fleet import fleet_ingest
 
         results["fleet"] = fleet_ingest(args.fleet_devices, args.fleet_events)
+    if "soak" in parts:
+        from edge_app.tools.bench.soak import SoakPlan, print_run, run_soak
+
+        plan = SoakPlan(runs=args.soak_runs, store_minutes=args.soak_minutes)
+        results["soak"] = run_soak(plan, print_run).to_dict()
     return results
 
 
@@ -268,6 +278,13 @@ def _cost(c: AnalyticsCost) -> dict[str, float]:
 
 
 def print_results(results: dict[str, Any]) -> None:
+    if "soak" in results:
+        s = results["soak"]
+        print(
+            f"soak: {len(s['runs'])} runs, {s['simulated_hours']:.1f} h of store time, "
+            f"{s['events']} events, {s['seconds']:.0f} s; "
+            + ("every promise held" if not s["failures"] else f"FAILED: {s['failures']}")
+        )
     if "fleet" in results:
         from edge_app.tools.bench.fleet import print_fleet
 

@@ -66,7 +66,7 @@ def make_events(n: int, device: str = "bench") -> list[Event]:
 def ours_write(path: Path, events: list[Event]) -> float:
     """Seconds to commit ``events`` through the writer thread, frame by frame."""
     store = EventStore.open(path)
-    writer = StoreWriter(store, 60.0, max_queued_frames=len(events))
+    writer = StoreWriter(store, "bench", 60.0, max_queued_frames=len(events))
     writer.start()
     start = time.perf_counter()
     for i in range(0, len(events), EVENTS_PER_FRAME):
@@ -144,7 +144,7 @@ def private_mosquitto(folder: Path) -> Iterator[int]:
 
 def fill_outbox(path: Path, events: list[Event]) -> None:
     store = EventStore.open(path)
-    writer = StoreWriter(store, 60.0, max_queued_frames=len(events))
+    writer = StoreWriter(store, "bench", 60.0, max_queued_frames=len(events))
     writer.start()
     for i in range(0, len(events), PLAIN_BATCH):
         writer.submit(events[i : i + PLAIN_BATCH], ())
@@ -162,7 +162,7 @@ def wait_drained(store: EventStore, device: str, timeout_s: float) -> bool:
 def ours_drain(path: Path, port: int, device: str) -> float:
     """Seconds for the publisher to get every stored event acknowledged and marked."""
     store = EventStore.open(path)
-    writer = StoreWriter(store, 60.0, max_queued_frames=16)
+    writer = StoreWriter(store, "bench", 60.0, max_queued_frames=16)
     config = MqttConfig(port=port, inflight_max=WINDOW, client_id="bench-ours")
     publisher = OutboxPublisher(config, device, store, writer)
     writer.on_events = publisher.wake
