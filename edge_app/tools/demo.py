@@ -293,7 +293,9 @@ def run_demo(
         parts.append(comparison_table(results))
         parts.extend(Text(line) for line in explain(results))
     console.print(Group(*parts))
+    # Not wrapped: the command must stay copyable whatever the terminal's width.
     console.print(
-        f"events stored in {config.store.path}; show them with: {query_hint(config.store.path)}"
+        f"events stored in {config.store.path}; show them with: {query_hint(config.store.path)}",
+        soft_wrap=True,
     )
     return 0
