@@ -274,6 +274,9 @@ main() {
         ROOT="$(cd "$ROOT" && pwd)"
         [ -z "$(ls -A "$ROOT")" ] || die "$ROOT is not empty"
     fi
+    # It becomes the machine's /: mktemp's 0700 would keep every user but root out of it
+    # (the tests' private PostgreSQL runs as the postgres user).
+    chmod 755 "$ROOT"
     trap remove_root EXIT
     make_root
     unshare --mount --pid --fork --propagation private -- bash "$SELF" --inside "$ROOT" "$LOGS"
