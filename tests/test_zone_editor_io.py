@@ -12,13 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from edge_app.config.zone_io import (
-    backups_of,
-    format_value,
-    render_fresh,
-    render_zone_file,
-    write_zone_file,
-)
+from edge_app.config.zone_io import backups_of, write_zone_file
+from edge_app.config.zone_render import format_value, render_fresh, render_zone_file
 from edge_app.config.zones import parse_zones
 from edge_app.core.errors import ConfigError
 

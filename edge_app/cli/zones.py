@@ -195,7 +195,8 @@ def cmd_zones_edit(args: argparse.Namespace) -> int:
 def cmd_zones_import(args: argparse.Namespace) -> int:
     """Write the zone file of one nvdsanalytics stream, checked like every zone file."""
     from edge_app.config.nvdsanalytics import zones_from_nvdsanalytics
-    from edge_app.config.zone_io import render_fresh, write_zone_file
+    from edge_app.config.zone_io import write_zone_file
+    from edge_app.config.zone_render import render_fresh
     from edge_app.config.zones import describe_zones, parse_zones
 
     out: Path = args.out or Path("zones") / f"{args.camera}.yaml"

@@ -42,7 +42,6 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -58,6 +57,7 @@ import numpy as np
 from edge_app.core.domain import Frame, PersonMask
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
 from edge_app.pipeline.feed import FrameFeed, SourceReader, collect_batch
+from edge_app.pipeline.stages import END, IDLE_WAIT_S, Stage, hand_over, take
 from edge_app.segmentation import PerCameraSegmenter, Segmenter, TwoStageSegmenter
 from edge_app.sources.base import Source
 
@@ -69,8 +69,6 @@ BatchObserver = Callable[[int, float], None]
 """``(frames, seconds)``: one segmenter call of ``frames`` frames took ``seconds`` (called on
 the segmenting thread: with a ``PerCameraSegmenter``, from several threads at once)."""
 
-IDLE_WAIT_S = 0.25
-"""Longest sleep of a stage between checks of its stop request."""
 _WARMUP_SIZE = (640, 360)  # (w, h) of the blank frames that warm the model up
 
 
@@ -93,37 +91,6 @@ def warm_up(segmenter: Segmenter) -> float:
     start = time.perf_counter()
     segmenter.segment([Frame("warmup", i, 0.0, wall, blank) for i in range(segmenter.batch_size)])
     return time.perf_counter() - start
-
-
-class _End:
-    """Put after the last item of a hand-over."""
-
-
-_END = _End()
-
-
-class _Stage:
-    """A stage thread's bookkeeping: when its current call started (for the watchdog)."""
-
-    def __init__(self, name: str, clock: Callable[[], float]) -> None:
-        self.name = name
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._busy_since: float | None = None
-
-    @contextlib.contextmanager
-    def busy(self) -> Iterator[None]:
-        with self._lock:
-            self._busy_since = self._clock()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._busy_since = None
-
-    def busy_for(self, now: float) -> float:
-        with self._lock:
-            return 0.0 if self._busy_since is None else max(0.0, now - self._busy_since)
 
 
 class StreamRunner:
@@ -167,31 +134,31 @@ class StreamRunner:
         self._drain = threading.Event()  # finish the frames already waiting, take no more
         self._halt = threading.Event()  # a source failed: take no more, finish what was taken
         self._calls: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        producers: list[tuple[_Stage, Callable[[], None]]] = []  # hand masks to the analysis
-        helpers: list[tuple[_Stage, Callable[[], None]]] = []
+        producers: list[tuple[Stage, Callable[[], None]]] = []  # hand masks to the analysis
+        helpers: list[tuple[Stage, Callable[[], None]]] = []
         if isinstance(segmenter, PerCameraSegmenter):
             for cid, cam in self.cameras.items():
-                stage = _Stage(f"segment-{cid}", clock)
+                stage = Stage(f"segment-{cid}", clock)
                 run = partial(self._run_camera, segmenter, cid, cam.feed, stage)
                 producers.append((stage, run))
             depth = 2 * len(self.cameras)
         elif isinstance(segmenter, TwoStageSegmenter) and segmenter.prepare_apart:
             # The next batch is prepared while the model runs on this one.
             prepared: queue.Queue[Any] = queue.Queue(maxsize=2)
-            infer = _Stage("inference", clock)
+            infer = Stage("inference", clock)
             helpers.append(
-                (_Stage("prepare", clock), partial(self._run_prepare, segmenter, prepared))
+                (Stage("prepare", clock), partial(self._run_prepare, segmenter, prepared))
             )
             producers.append((infer, partial(self._run_infer_prepared, segmenter, prepared, infer)))
             depth = 2 * self.batch_size
         else:
-            infer = _Stage("inference", clock)
+            infer = Stage("inference", clock)
             producers.append((infer, partial(self._run_infer, infer)))
             depth = 2 * self.batch_size
         # Masks waiting for analysis: a few per producer, so segmentation runs ahead of it.
         self._masks: queue.Queue[Any] = queue.Queue(maxsize=depth + 2)
         self._producers = len(producers)
-        self._analyse = _Stage("analysis", clock)
+        self._analyse = Stage("analysis", clock)
         # The watchdog looks at the segmenter and analysis calls (a prepare stage waits for
         # the model's).
         self._watched = [stage for stage, _ in producers] + [self._analyse]
@@ -320,29 +287,8 @@ class StreamRunner:
                 return
             feed.wakeup.wait(IDLE_WAIT_S)
 
-    def _hand_over(self, into: queue.Queue[Any], item: Any) -> bool:
-        """Put ``item`` when there is room; False when the runner stops meanwhile."""
-        while not self._stop.is_set():
-            try:
-                into.put(item, timeout=IDLE_WAIT_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _take(self, source: queue.Queue[Any], on_idle: Callable[[], None] | None = None) -> Any:
-        """The next item of a hand-over (``_END`` when the runner stops meanwhile);
-        ``on_idle`` runs whenever nothing came for a while."""
-        while not self._stop.is_set():
-            try:
-                return source.get(timeout=IDLE_WAIT_S)
-            except queue.Empty:
-                if on_idle is not None:
-                    on_idle()
-        return _END
-
     def _run_camera(
-        self, segmenter: PerCameraSegmenter, camera_id: str, feed: FrameFeed, stage: _Stage
+        self, segmenter: PerCameraSegmenter, camera_id: str, feed: FrameFeed, stage: Stage
     ) -> None:
         own = segmenter.for_camera(camera_id)
         try:
@@ -352,39 +298,39 @@ class StreamRunner:
                     return
         finally:
             own.close()
-            self._hand_over(self._masks, _END)
+            hand_over(self._masks, END, self._stop)
 
     def _run_prepare(self, segmenter: TwoStageSegmenter, into: queue.Queue[Any]) -> None:
         try:
             for batch in self._batches():
                 prepared = segmenter.prepare([frame for _, frame in batch])
-                if not self._hand_over(into, (batch, prepared)):
+                if not hand_over(into, (batch, prepared), self._stop):
                     return
         finally:
-            self._hand_over(into, _END)
+            hand_over(into, END, self._stop)
 
-    def _run_infer(self, stage: _Stage) -> None:
+    def _run_infer(self, stage: Stage) -> None:
         try:
             for batch in self._batches():
                 frames = [frame for _, frame in batch]
                 if not self._infer_batch(batch, partial(self.segmenter.segment, frames), stage):
                     return
         finally:
-            self._hand_over(self._masks, _END)
+            hand_over(self._masks, END, self._stop)
 
     def _run_infer_prepared(
-        self, segmenter: TwoStageSegmenter, prepared: queue.Queue[Any], stage: _Stage
+        self, segmenter: TwoStageSegmenter, prepared: queue.Queue[Any], stage: Stage
     ) -> None:
         try:
-            while (item := self._take(prepared)) is not _END:
+            while (item := take(prepared, self._stop)) is not END:
                 batch, model_input = item
                 if not self._infer_batch(batch, partial(segmenter.infer, model_input), stage):
                     return
         finally:
-            self._hand_over(self._masks, _END)
+            hand_over(self._masks, END, self._stop)
 
     def _infer_batch(
-        self, batch: list[tuple[str, Frame]], run: Callable[[], list[PersonMask]], stage: _Stage
+        self, batch: list[tuple[str, Frame]], run: Callable[[], list[PersonMask]], stage: Stage
     ) -> bool:
         start = self._clock()
         with stage.busy():
@@ -401,7 +347,7 @@ class StreamRunner:
         if self.on_batch is not None:
             self.on_batch(len(batch), elapsed)
         return all(
-            self._hand_over(self._masks, (camera_id, frame, mask))
+            hand_over(self._masks, (camera_id, frame, mask), self._stop)
             for (camera_id, frame), mask in zip(batch, masks, strict=True)
         )
 
@@ -409,8 +355,8 @@ class StreamRunner:
         producers = self._producers
         while producers:
             self._run_calls()
-            item = self._take(self._masks, on_idle=self._run_calls)
-            if item is _END:
+            item = take(self._masks, self._stop, on_idle=self._run_calls)
+            if item is END:
                 if self._stop.is_set():
                     break
                 producers -= 1  # one segmenting stage has ended

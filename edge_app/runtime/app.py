@@ -3,10 +3,11 @@
 ``App.start()`` is a readable list of steps and ``App.stop()`` undoes them in reverse.
 Threads, not processes: one capture thread per camera (``runtime.capture``), the stream
 runner's stages (``pipeline.runner``: batches across cameras, segmenter, analytics), the
-sinks' own writer and network threads, and the main thread as supervisor (``App.run``): it
-acts on stop and reload requests, notices stalled cameras, pings systemd's watchdog while
-the pipeline makes progress, and reports health. Running it as a daemon (signals, pid
-file) is ``runtime.daemon``.
+sinks' own writer and network threads, and the main thread as supervisor (``App.run``,
+``runtime.supervisor``): it acts on stop and reload requests, notices stalled cameras,
+pings systemd's watchdog while the pipeline makes progress, and reports health. What is
+done with all the cameras at once is in ``runtime.camera``. Running it as a daemon
+(signals, pid file) is ``runtime.daemon``.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ from typing import Any
 
 from edge_app.config import AppConfig, CameraConfig
 from edge_app.config.zones import ZoneSet, load_camera_zones
-from edge_app.core.backoff import Backoff
 from edge_app.core.errors import EdgeAppError, SegmenterError, StoreError
-from edge_app.core.events import CameraStatus, Event, EventStamper, ZoneEvent
-from edge_app.pipeline.camera import CameraAnalytics, CameraResult
-from edge_app.pipeline.feed import FILE_FEED_DEPTH, FrameFeed
+from edge_app.core.events import Event, EventStamper
+from edge_app.pipeline.camera import CameraResult
 from edge_app.pipeline.runner import RunnerCamera, StreamRunner, warm_up
-from edge_app.runtime.camera import CameraParts
-from edge_app.runtime.capture import CameraCapture
-from edge_app.runtime.health import HealthSnapshot, StoreFigures, WatchdogGate
+from edge_app.runtime.camera import (
+    CameraParts,
+    learned_states,
+    open_cameras,
+    stop_capture,
+    wait_for_first_frames,
+)
+from edge_app.runtime.health import HealthSnapshot, WatchdogGate
 from edge_app.runtime.learned_state import LearnedStateStore
 from edge_app.runtime.metrics import MetricsServer, start_metrics_server
-from edge_app.runtime.report import HealthBook, log_events, outbox_backlog, pipeline_stats
+from edge_app.runtime.report import HealthBook, daemon_snapshot, hand_out, pipeline_stats
+from edge_app.runtime.supervisor import supervise
 from edge_app.runtime.systemd import Notifier, watchdog_interval_s
 from edge_app.segmentation import (
     LearningSegmenter,
@@ -50,15 +55,7 @@ ResultCallback = Callable[[CameraResult], None]
 EventsCallback = Callable[[tuple[Event, ...]], None]
 ZonesLoader = Callable[[AppConfig], dict[str, ZoneSet]]
 
-_CAPTURE_JOIN_S = 2.0  # at a stop, for every capture thread together
 _PIPELINE_DRAIN_S = 5.0  # at a stop, for the frames in flight
-_SUPERVISOR_TICK_S = 0.5  # the longest the supervisor sleeps between its checks
-_STALL_GRACE = 1.5
-"""A live camera is declared stalled after ``stall_timeout_s`` times this: the backend's own
-read timeout (``stall_timeout_s``) gets to fire first, with a clear reason."""
-_OPEN_GRACE = 1.5
-"""READY waits for the cameras' first frames up to ``stall_timeout_s`` times this: opening a
-stream may take a little longer than its read timeout (connect, then the first frame)."""
 
 
 def _same(a: ZoneSet, b: ZoneSet) -> bool:
@@ -197,36 +194,18 @@ class App:
         )
 
     def _init_cameras(self) -> None:
-        daemon = self.config.daemon
-        backoff = Backoff(daemon.reconnect_min_s, daemon.reconnect_max_s)
-        now = time.monotonic()
-        learned = LearnedStateStore.beside(self.config.store.path)
-        for cam in self.config.cameras:
-            saved = learned.load(cam.id)
-            source = self._make_source(cam)
-            feed = FrameFeed(source.live, 1 if source.live else FILE_FEED_DEPTH)
-            capture = CameraCapture(
-                cam.id,
-                source,
-                lambda cam=cam: self._make_source(cam),  # type: ignore[misc]
-                feed,
-                backoff=backoff,
-                stall_timeout_s=daemon.stall_timeout_s * _STALL_GRACE,
-                on_status=self._on_camera_status,
-                min_interval_s=1.0 / cam.fps if cam.fps else 0.0,
-            )
-            analytics = CameraAnalytics(
-                cam.id,
-                self.zones[cam.id],
-                self.config.analytics,
-                self._stamper_of_sinks(),
-                saved.get("person_size"),
-                stretched_to=None
-                if self.segmenter is None
-                else stretched_input_size(self.segmenter),
-            )
-            self.cameras[cam.id] = CameraParts(cam, capture, analytics, now)
-            self._restore_scene(cam.id, saved.get("background"))
+        stretched_to = None if self.segmenter is None else stretched_input_size(self.segmenter)
+        opened = open_cameras(
+            self.config,
+            self.zones,
+            self._make_source,
+            self._stamper_of_sinks,
+            self._on_camera_status,
+            stretched_to,
+        )
+        for parts, saved in opened:  # each kept at once: a later failure leaves it to stop
+            self.cameras[parts.config.id] = parts
+            self._restore_scene(parts.config.id, saved.get("background"))
 
     def _restore_scene(self, camera_id: str, state: dict[str, Any] | None) -> None:
         # A restart is not a cold start: the segmenter checks the saved scene against the
@@ -257,21 +236,12 @@ class App:
             self.metrics = start_metrics_server(metrics.host, metrics.port, self.last_snapshot)
 
     def _wait_for_cameras(self) -> None:
-        # READY waits for each camera's first frame or first failure, not longer than its
-        # open timeout: an unreachable camera must not keep the whole service from starting.
-        deadline = time.monotonic() + self.config.daemon.stall_timeout_s * _OPEN_GRACE
-        for cam in self.cameras.values():
-            while not cam.capture.settled.wait(0.1):
-                if self.stop_event.is_set() or time.monotonic() > deadline:
-                    return
+        stall_timeout_s = self.config.daemon.stall_timeout_s
+        wait_for_first_frames(self.cameras.values(), stall_timeout_s, self.stop_event)
 
     def _stop_capture(self) -> None:
-        for cam in self.cameras.values():
-            cam.capture.stop()
-        deadline = time.monotonic() + _CAPTURE_JOIN_S
-        for cam in self.cameras.values():
-            if not cam.capture.join(max(0.0, deadline - time.monotonic())):
-                log.warning("camera %s: capture is stuck in a read; leaving it", cam.config.id)
+        for camera_id in stop_capture(self.cameras.values()):
+            log.warning("camera %s: capture is stuck in a read; leaving it", camera_id)
 
     def _stop_runner(self) -> bool:
         if self.runner is None:
@@ -292,15 +262,7 @@ class App:
         # that analysed frames in this run learned anything: a refused start or a camera
         # that never delivered a frame leaves what an earlier run learned as it was.
         store = LearnedStateStore.beside(self.config.store.path)
-        segmenter = self.segmenter if isinstance(self.segmenter, LearningSegmenter) else None
-        for cid, cam in self.cameras.items():
-            person_size = cam.analytics.size_state()
-            if person_size is None:
-                continue
-            learned = {
-                "person_size": person_size,
-                "background": segmenter.state(cid) if segmenter is not None else None,
-            }
+        for cid, learned in learned_states(self.cameras, self.segmenter):
             try:
                 store.save(cid, learned)
             except StoreError as exc:
@@ -311,47 +273,21 @@ class App:
             self._emit(cam.analytics.finish())
             if cam.capture.live and cam.capture.online:
                 wall = datetime.now(timezone.utc)
-                self._emit((self._status_event(cam.config.id, False, "stopping", wall),))
+                stamper = self._stamper_of_sinks()
+                self._emit((cam.status_event(False, "stopping", wall, stamper),))
 
     # --- supervisor (main thread) ------------------------------------------------------
 
     def run(self) -> None:
-        """Supervise until a stop, or until every finite source has ended."""
+        """Supervise until a stop, or until every finite source has ended
+        (``runtime.supervisor``)."""
         if self.runner is None:
             raise SegmenterError("App.run() needs App.start() first")
-        daemon = self.config.daemon
-        # Several looks per stall timeout, so a stalled camera is noticed close to it.
-        tick = min(_SUPERVISOR_TICK_S, daemon.stall_timeout_s / 4)
-        next_report = time.monotonic() + daemon.status_interval_s
-        next_log = time.monotonic() + (daemon.log_stats_interval_s or float("inf"))
-        while not self.stop_event.is_set():
-            now = time.monotonic()
-            if self.reload_event.is_set():
-                self.reload_event.clear()
-                self.reload_zones()
-            for cam in self.cameras.values():
-                cam.capture.check_stall(now)
-            if self.runner.finished.is_set():
-                break  # before the watchdog: a runner done with its files is not a dead one
-            sinks = [sink.health() for sink in self.sinks]
-            failure = next((h.failure for h in sinks if h.failure), None)
-            if failure is not None:
-                self.healthy_stop = False
-                self.notifier.status(f"failed: {failure}")
-                raise StoreError(failure)  # fatal: no more pings, a non-zero exit
-            if self.metrics is not None:
-                self.metrics.check()
-            # Waiting for a full or slow disk is not a hang: the writer retries and says
-            # so, and a restart would not bring the space back.
-            waiting = max((h.waiting_s for h in sinks), default=0.0)
-            busy = max(0.0, self.runner.busy_for(now) - waiting)
-            self.watchdog.tick(now, busy, self.runner.alive)
-            if now >= next_report:
-                next_report = now + daemon.status_interval_s
-                self._report(log_it=now >= next_log)
-                if now >= next_log:
-                    next_log = now + daemon.log_stats_interval_s
-            self.stop_event.wait(tick)
+        failure = supervise(self, self.runner, self._report)
+        if failure is not None:
+            self.healthy_stop = False
+            self.notifier.status(f"failed: {failure}")
+            raise StoreError(failure)  # fatal: no more pings, a non-zero exit
         self._raise_runner_error()
         if self.runner.finished.is_set():
             log.info("all sources ended")
@@ -405,11 +341,7 @@ class App:
     def _on_result(self, result: CameraResult) -> None:
         """One analysed frame (the runner's analysis thread): the sinks, health, logs."""
         cam = self.cameras[result.frame.camera_id]
-        for sink in self.sinks:
-            sink.handle(result.events, result.analysis.states)
-        for event in result.events:
-            self.health.events.add(event.type)
-        log_events(result.events)
+        hand_out(result.events, result.analysis.states, self.sinks, self.health)
         cam.fps.count()
         if self.on_result is not None:
             self.on_result(result)
@@ -417,20 +349,9 @@ class App:
     def _emit(self, events: tuple[Event, ...]) -> None:
         if not events:
             return
-        for sink in self.sinks:
-            sink.handle(events, ())
-        for event in events:
-            self.health.events.add(event.type)
-        log_events(events)
+        hand_out(events, (), self.sinks, self.health)
         if self.on_finish is not None:
             self.on_finish(events)
-
-    def _status_event(self, camera_id: str, online: bool, reason: str, wall: datetime) -> Event:
-        # On the camera's own clock, as its zone events (runner's analysis thread, or after
-        # the runner ended).
-        t = self.cameras[camera_id].analytics.camera_time(wall)
-        event = ZoneEvent(camera_id, None, t, CameraStatus(online, reason))
-        return self._stamper_of_sinks().stamp(event, wall)
 
     def _stamper_of_sinks(self) -> EventStamper:
         if self._stamper is None:
@@ -446,31 +367,18 @@ class App:
 
         def apply() -> None:
             ended = () if online else cam.analytics.finish()
-            self._emit((*ended, self._status_event(camera_id, online, reason, wall)))
+            self._emit((*ended, cam.status_event(online, reason, wall, self._stamper_of_sinks())))
 
         if self.runner is not None:
             self.runner.call(apply)
 
     def health_snapshot(self) -> HealthSnapshot:
-        now = time.monotonic()
-        sinks = [sink.health() for sink in self.sinks]
-        restarts: dict[str, int] = {}
-        for h in sinks:
-            restarts.update(h.restarts)
-        for cid, cam in self.cameras.items():
-            restarts[f"capture-{cid}"] = cam.capture.failures
-        if self.metrics is not None:
-            restarts["metrics"] = self.metrics.restarts
-        return self.health.snapshot(
-            (cam.figures(now) for cam in self.cameras.values()),
+        return daemon_snapshot(
+            self.health,
+            self.cameras,
             self.runner.batch_size if self.runner else 1,
-            outbox_backlog(self.sinks),
-            store=StoreFigures(
-                events_lost=sum(h.events_lost for h in sinks),
-                states_dropped=sum(h.states_dropped for h in sinks),
-                write_errors=sum(h.write_errors for h in sinks),
-            ),
-            thread_restarts=restarts,
+            self.sinks,
+            self.metrics.restarts if self.metrics is not None else None,
         )
 
     def last_snapshot(self) -> HealthSnapshot | None:

@@ -2,7 +2,8 @@
 
 ``HealthBook`` counts what the worker and the sinks see (inference time per batch and per
 frame, events by type); ``snapshot`` combines that with each camera's figures into the
-``HealthSnapshot`` that STATUS, the log line, the MQTT ``stats`` topic and Prometheus share.
+``HealthSnapshot`` that STATUS, the log line, the MQTT ``stats`` topic and Prometheus share,
+and ``daemon_snapshot`` gathers those figures from the daemon's parts.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 
+from edge_app.core.domain import ZoneState
 from edge_app.core.errors import EdgeAppError
 from edge_app.core.events import Event
+from edge_app.runtime.camera import CameraParts
 from edge_app.runtime.health import (
     CameraFigures,
     EventCounter,
@@ -60,6 +63,38 @@ class HealthBook:
             store=store or StoreFigures(),
             thread_restarts=dict(thread_restarts or {}),
         )
+
+
+def daemon_snapshot(
+    book: HealthBook,
+    cameras: Mapping[str, CameraParts],
+    batch_size: int,
+    sinks: Sequence[Sink],
+    metrics_restarts: int | None,
+) -> HealthSnapshot:
+    """The daemon's figures now: ``book``'s, each camera's, and the sinks' (store figures,
+    outbox backlog); thread restarts of the sinks, each capture and the metrics server
+    (``metrics_restarts``, None when it does not run)."""
+    now = time.monotonic()
+    health = [sink.health() for sink in sinks]
+    restarts: dict[str, int] = {}
+    for h in health:
+        restarts.update(h.restarts)
+    for cid, cam in cameras.items():
+        restarts[f"capture-{cid}"] = cam.capture.failures
+    if metrics_restarts is not None:
+        restarts["metrics"] = metrics_restarts
+    return book.snapshot(
+        (cam.figures(now) for cam in cameras.values()),
+        batch_size,
+        outbox_backlog(sinks),
+        store=StoreFigures(
+            events_lost=sum(h.events_lost for h in health),
+            states_dropped=sum(h.states_dropped for h in health),
+            write_errors=sum(h.write_errors for h in health),
+        ),
+        thread_restarts=restarts,
+    )
 
 
 def pipeline_stats(snap: HealthSnapshot) -> PipelineStats:
@@ -115,3 +150,14 @@ def log_events(events: tuple[Event, ...]) -> None:
                 event.seq,
                 fields,
             )
+
+
+def hand_out(
+    events: tuple[Event, ...], states: Sequence[ZoneState], sinks: Sequence[Sink], book: HealthBook
+) -> None:
+    """Events (and zone states) to every sink, counted in ``book``, logged (``log_events``)."""
+    for sink in sinks:
+        sink.handle(events, states)
+    for event in events:
+        book.events.add(event.type)
+    log_events(events)

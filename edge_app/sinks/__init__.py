@@ -15,9 +15,9 @@ from edge_app.core.events import EventStamper
 from edge_app.sinks.base import CameraStats, PipelineStats, Sink, SinkHealth, StatsSink
 from edge_app.sinks.event_sink import EventSink
 from edge_app.sinks.publisher import OutboxPublisher
-from edge_app.sinks.retention import BYTES_PER_MB
+from edge_app.sinks.retention import BYTES_PER_MB, RetentionPolicy
 from edge_app.sinks.store import EventStore
-from edge_app.sinks.writer import RetentionPolicy, StoreWriter
+from edge_app.sinks.writer import StoreWriter
 
 __all__ = [
     "CameraStats",

@@ -6,7 +6,8 @@ connects (backoff with jitter), announces ``online``, publishes the retained zon
 then streams the outbox in sequence order with at most ``inflight_max`` unacknowledged
 events. A lost connection ends the session and its queue: the next session resends from
 the oldest unacknowledged event (at-least-once; subscribers dedupe by ``id``). Memory is
-bounded by the window, one read chunk and the acks waiting to be committed.
+bounded by the window (``sinks.outbox``), one read chunk and the acks waiting to be
+committed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -33,9 +33,10 @@ from edge_app.sinks.mqtt_client import (
     tls_context,
 )
 from edge_app.sinks.mqtt_session import Session
+from edge_app.sinks.outbox import OutboxWindow
 from edge_app.sinks.retained import RetainedTopics
 from edge_app.sinks.states import StateBoard
-from edge_app.sinks.store import Ack, EventStore, OutboxRow
+from edge_app.sinks.store import EventStore
 from edge_app.sinks.topics import (
     OFFLINE,
     ONLINE,
@@ -50,14 +51,7 @@ from edge_app.sinks.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
-_READ_CHUNK = 500  # outbox rows read per query
-_MAX_UNCONFIRMED = 20_000  # acked events whose "published" is not committed yet
-# Hand acks to the writer this often (or per 2,000): fewer, larger "published" commits.
-# A crash loses at most this much of the marking, which only means a few resends.
-_ACK_FLUSH_S = 0.25
-_ACK_BATCH = 2000
 _WAIT_S = 0.05  # longest sleep of the thread; an ack or a commit wakes it at once
-_RESCAN_EVERY_S = 1.0  # when idle, check the outbox for rows committed out of order
 _OFFLINE_WAIT_S = 2.0  # at stop, wait this long for the broker to take "offline"
 _SAME_FAILURE_LOG_S = 60.0  # repeat an unchanged failure at WARNING this often
 # paho's in-flight window is this much larger than mqtt.inflight_max (the events alone):
@@ -100,21 +94,18 @@ class OutboxPublisher:
         self._retained = RetainedTopics(
             self.topics, prefix, store.retained_topics(), writer.retained
         )
+        self._outbox = OutboxWindow(store, device, writer, self.topics.events, config.inflight_max)
         # Shared with other threads.
         self._lock = threading.Lock()
         self._pipeline_stats: PipelineStats | None = None
-        self._unconfirmed: set[str] = set()
         # One event for the publisher's life: paho's callbacks (every session's), wake() and
         # stop() set it, so a wake-up that races a reconnect is never lost.
         self._wakeup = threading.Event()
-        self._new_events = threading.Event()
-        self._new_events.set()
         self._stop = threading.Event()
         self.connected = threading.Event()
         self.published = 0
         self.reconnects = 0
         self.restarts = 0  # the thread started over after an unexpected error
-        self.peak_inflight = 0  # most events ever awaiting PUBACK at once
         # Owned by the publisher thread.
         self._session: Session | None = None
         self._ready = False
@@ -124,16 +115,14 @@ class OutboxPublisher:
         self._last_failure: tuple[str, float] = ("", 0.0)
         self._last_crash: tuple[str, float] = ("", 0.0)
         self._restart_attempt = 0  # restarts since the last session came up
-        self._inflight: dict[int, OutboxRow] = {}
-        self._buffer: deque[OutboxRow] = deque()
-        self._read_seq = 0
-        self._more_in_db = True
-        self._acks: list[Ack] = []
-        self._last_ack_flush = 0.0
-        self._next_rescan = 0.0
         self._discovered: set[tuple[str, str]] = set()
         self._next_stats = 0.0
         self._thread = threading.Thread(target=self._run, name="mqtt-outbox", daemon=True)
+
+    @property
+    def peak_inflight(self) -> int:
+        """Most events ever awaiting PUBACK at once."""
+        return self._outbox.peak_inflight
 
     # --- any thread -----------------------------------------------------------------
 
@@ -144,7 +133,7 @@ class OutboxPublisher:
 
     def wake(self) -> None:
         """New events were committed: read the outbox again."""
-        self._new_events.set()
+        self._outbox.wake()
         self._wakeup.set()
 
     def offer_states(self, states: Sequence[ZoneState], wall: datetime) -> None:
@@ -229,8 +218,7 @@ class OutboxPublisher:
                 session.close()
             except Exception:
                 log.debug("MQTT publisher: closing the failed session failed", exc_info=True)
-        self._inflight.clear()
-        self._buffer.clear()
+        self._outbox.forget()
         self._next_attempt = 0.0
         self._stop.wait(delay)
 
@@ -270,9 +258,9 @@ class OutboxPublisher:
             return
         self._clear_removed_zones(session)
         self._publish_states(session)
-        self._fill_window(session)
-        self._flush_acks(force=False)
-        self._rescan_if_idle()
+        self._outbox.fill(session)
+        self._outbox.flush_acks(force=False)
+        self._outbox.rescan_if_idle()
         self._maybe_stats(session)
 
     def _begin(self, session: Session) -> None:
@@ -291,10 +279,7 @@ class OutboxPublisher:
         self._discovered.clear()
         self._retained.new_session()
         # The outbox restarts at the oldest unacknowledged event.
-        self._inflight.clear()
-        self._buffer.clear()
-        self._read_seq = 0
-        self._more_in_db = True
+        self._outbox.restart()
         self._next_stats = time.monotonic()
         self.connected.set()
 
@@ -303,11 +288,7 @@ class OutboxPublisher:
         now = time.time()
         acked = session.take_acked()
         self._retained.acked(acked)
-        for mid in acked:
-            row = self._inflight.pop(mid, None)
-            if row is not None:
-                self._acks.append(Ack(row.event_id, now))
-                self.published += 1
+        self.published += self._outbox.acked(acked, now)
         return acked
 
     def _retry_later(self, reason: str) -> None:
@@ -336,76 +317,9 @@ class OutboxPublisher:
         if session is not None:
             session.close()
             self._collect_acks(session)
-        self._inflight.clear()
-        self._buffer.clear()
-        self._flush_acks(force=True)
+        self._outbox.forget()
+        self._outbox.flush_acks(force=True)
         self._retry_later(reason)
-
-    def _fill_window(self, session: Session) -> None:
-        with self._lock:
-            if len(self._unconfirmed) > _MAX_UNCONFIRMED:
-                return  # the writer is behind: let it catch up before sending more
-        while len(self._inflight) < self.config.inflight_max:
-            if not self._buffer and not self._refill():
-                return
-            row = self._buffer[0]
-            mid = session.publish(self.topics.events, row.payload, qos=1)
-            if mid is None:
-                return  # the connection is going; the next round notices
-            self._buffer.popleft()
-            self._inflight[mid] = row
-            self.peak_inflight = max(self.peak_inflight, len(self._inflight))
-
-    def _refill(self) -> bool:
-        if not (self._more_in_db or self._new_events.is_set()):
-            return False
-        # Clear before reading: a commit after the read sets it again.
-        self._new_events.clear()
-        rows = self._store.outbox(self.device, self._read_seq, _READ_CHUNK)
-        self._more_in_db = len(rows) == _READ_CHUNK
-        with self._lock:
-            skip = set(self._unconfirmed)
-        for row in rows:
-            self._read_seq = max(self._read_seq, row.seq)
-            if row.event_id not in skip:
-                self._buffer.append(row)
-        return bool(self._buffer)
-
-    def _flush_acks(self, force: bool) -> None:
-        if not self._acks:
-            return
-        now = time.monotonic()
-        due = now - self._last_ack_flush >= _ACK_FLUSH_S or len(self._acks) >= _ACK_BATCH
-        # Nothing more in flight: the outbox is drained, so mark it at once (a drain at a
-        # stop, or a backlog after an outage, ends when the store says so).
-        idle = not self._inflight and not self._buffer
-        if not (force or due or idle):
-            return
-        acks, self._acks = self._acks, []
-        self._last_ack_flush = now
-        with self._lock:
-            self._unconfirmed.update(a.event_id for a in acks)
-        self._writer.ack(acks, self._confirmed)
-
-    def _confirmed(self, ids: Sequence[str]) -> None:
-        """Called by the writer once the acks are committed."""
-        with self._lock:
-            self._unconfirmed.difference_update(ids)
-
-    def _rescan_if_idle(self) -> None:
-        """Catch rows committed out of sequence order (behind the read cursor)."""
-        if self._buffer or self._inflight or self._acks:
-            return
-        now = time.monotonic()
-        if now < self._next_rescan:
-            return
-        self._next_rescan = now + _RESCAN_EVERY_S
-        with self._lock:
-            if self._unconfirmed:
-                return
-        if self._store.backlog(self.device) > 0:
-            self._read_seq = 0
-            self._more_in_db = True
 
     def _clear_removed_zones(self, session: Session) -> None:
         """Empty retained messages on the topics of zones that no longer exist."""
@@ -445,7 +359,7 @@ class OutboxPublisher:
             "uptime_s": round(now - self._started, 1),
             "outbox_backlog": self._store.backlog(self.device),
             "events_published": self.published,
-            "events_inflight": len(self._inflight),
+            "events_inflight": self._outbox.inflight,
             "mqtt_reconnects": self.reconnects,
             "sink_frames_dropped": counters.states_dropped,
             "sink_events_dropped": counters.events_lost,
@@ -462,7 +376,7 @@ class OutboxPublisher:
                 self._say_offline(session)
             session.close()
             self._collect_acks(session)
-        self._flush_acks(force=True)
+        self._outbox.flush_acks(force=True)
         self._ready = False
         self.connected.clear()
         log.info("MQTT: disconnected from %s (%d events published)", self._where, self.published)

@@ -25,6 +25,19 @@ log = logging.getLogger(__name__)
 BYTES_PER_MB = 1_000_000
 """``store.max_size_mb`` and the sizes in the logs count decimal megabytes, as disks do."""
 
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """Delete rows older than ``max_age_s`` and keep the data under ``max_bytes``, checked
+    every ``interval_s`` seconds (and once at start). ``keep_unpublished`` protects the
+    outbox from age retention (false when MQTT is off: nothing would ever publish it)."""
+
+    max_age_s: float
+    max_bytes: int
+    interval_s: float = 600.0
+    keep_unpublished: bool = True
+
+
 # Per round, delete at least this and at most that fraction of each table's old rows:
 # enough to make progress, little enough not to throw away far more than needed.
 _MIN_SLICE = 0.05

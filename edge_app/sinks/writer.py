@@ -17,17 +17,16 @@ make room for states:
   waiting: what then cannot be stored is counted.
 
 A commit the disk refuses is retried with backoff, on fresh connections (a full disk
-that gets space back is written to again). Every event that is not stored is counted
-(``events_lost``), logged at the stop, and makes the daemon's exit status non-zero.
+that gets space back is written to again; ``sinks.commit``). Every event that is not
+stored is counted (``events_lost``), logged at the stop, and makes the daemon's exit
+status non-zero.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,9 +34,21 @@ from edge_app.core.backoff import Backoff
 from edge_app.core.domain import ZoneState
 from edge_app.core.errors import StoreError
 from edge_app.core.events import Event
-from edge_app.sinks.aggregate import OccupancyAggregator, OccupancySample
-from edge_app.sinks.retention import apply_retention
+from edge_app.sinks.aggregate import OccupancyAggregator
+from edge_app.sinks.commit import MAX_EVENTS_PER_COMMIT, RETRY_BACKOFF, ChunkedCommit
+from edge_app.sinks.retention import RetentionPolicy, apply_retention
 from edge_app.sinks.store import Ack, EventStore, RetainedChange, WriteBatch
+from edge_app.sinks.write_queue import (
+    Barrier,
+    CloseVisits,
+    Item,
+    QueuedAcks,
+    QueuedFrame,
+    QueuedRetained,
+    Stop,
+    WriteQueue,
+    gather,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +56,10 @@ log = logging.getLogger(__name__)
 _COMMIT_PAUSE_S = 0.02
 # Most items one transaction takes (frames and ack lists): bounds a transaction's length.
 _MAX_ITEMS_PER_COMMIT = 5000
-MAX_EVENTS_PER_COMMIT = 20_000
-"""Most events one transaction writes while the disk takes them (large transactions are
-fast); after a refused commit the events go in smaller ones, halving down to
-``MIN_EVENTS_PER_COMMIT``, so a commit fits in what a nearly full disk gets back."""
-MIN_EVENTS_PER_COMMIT = 100
 MAX_QUEUED_EVENTS = 10_000
 """Events waiting for the disk before ``submit`` waits for room (about 10 MB)."""
-# A commit the disk refused is retried after about 0.5 s, doubling up to 10 s, until it
-# succeeds or the writer stops.
-RETRY_BACKOFF = Backoff(0.5, 10.0)
 _LOG_EVERY_S = 10.0
 _WAIT_SLICE_S = 0.25  # how often a waiting submit re-checks the writer's state
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionPolicy:
-    """Delete rows older than ``max_age_s`` and keep the data under ``max_bytes``, checked
-    every ``interval_s`` seconds (and once at start). ``keep_unpublished`` protects the
-    outbox from age retention (false when MQTT is off: nothing would ever publish it)."""
-
-    max_age_s: float
-    max_bytes: int
-    interval_s: float = 600.0
-    keep_unpublished: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,53 +81,6 @@ class WriterCounters:
     write_errors: int
     waiting_s: float = 0.0
     failure: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    events: Sequence[Event]
-    states: Sequence[ZoneState]
-    wall: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Acks:
-    acks: Sequence[Ack]
-    done: Callable[[Sequence[str]], None] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Retained:
-    changes: Sequence[RetainedChange]
-
-
-@dataclass(frozen=True, slots=True)
-class _Barrier:
-    reached: threading.Event
-
-
-@dataclass(frozen=True, slots=True)
-class _CloseVisits:
-    reached: threading.Event
-
-
-@dataclass(frozen=True, slots=True)
-class _Stop:
-    pass
-
-
-_Item = _Frame | _Acks | _Retained | _Barrier | _CloseVisits | _Stop
-
-
-def _split(batch: WriteBatch, events: int) -> tuple[WriteBatch, WriteBatch | None]:
-    """The first ``events`` events of ``batch`` with its samples, acks and retained topic
-    changes, and the rest of its events (None when nothing is left)."""
-    if len(batch.events) <= events:
-        return batch, None
-    return (
-        WriteBatch(batch.events[:events], batch.samples, batch.acks, batch.retained),
-        WriteBatch(batch.events[events:]),
-    )
 
 
 class StoreWriter:
@@ -174,12 +118,8 @@ class StoreWriter:
         self._retention = retention
         self.on_events = on_events
         self._wall_clock = wall_clock
-        self._retry = retry
-        self._chunk = MAX_EVENTS_PER_COMMIT  # events per transaction now (see _commit)
         self._cond = threading.Condition()
-        self._items: deque[_Item] = deque()
-        self._frames_queued = 0  # frames with zone states in the queue
-        self._events_queued = 0
+        self._queue = WriteQueue()
         self._states_dropped = 0
         self._events_accepted = 0
         self._events_committed = 0
@@ -193,6 +133,7 @@ class StoreWriter:
         self._ended = False  # the thread ended (or was given up on at the stop)
         self._failure: str | None = None
         self._stop_requested = threading.Event()  # ends a retry's wait at once
+        self._commits = ChunkedCommit(store, retry, self._stop_requested, self._log_every)
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
 
     # --- any thread -----------------------------------------------------------------
@@ -209,18 +150,18 @@ class StoreWriter:
         wait, until there is room, the writer ends or ``stop_waiting`` is called.
         """
         events = tuple(events)
-        item = _Frame(events, tuple(states), self._wall_clock())
+        item = QueuedFrame(events, tuple(states), self._wall_clock())
         with self._cond:
-            if item.states and self._frames_queued >= self._max_frames:
+            if item.states and self._queue.frames >= self._max_frames:
                 self._states_dropped += 1
-                item = _Frame(events, (), item.wall)
+                item = QueuedFrame(events, (), item.wall)
                 self._log_every(
                     "states",
                     logging.WARNING,
                     "event store writer is behind (%d frames queued): dropped the zone "
                     "states of %d frames so far (events are kept); check the disk "
                     "holding the store",
-                    self._frames_queued,
+                    self._queue.frames,
                     self._states_dropped,
                 )
             if events:
@@ -238,12 +179,9 @@ class StoreWriter:
                 return not events
             if not (item.events or item.states):
                 return True
-            self._items.append(item)
-            self._events_queued += len(events)
+            self._queue.append(item)
             self._events_accepted += len(events)
             self._highest_seq = max([self._highest_seq, *(e.seq for e in events)])
-            if item.states:
-                self._frames_queued += 1
             self._cond.notify_all()
         return True
 
@@ -254,8 +192,8 @@ class StoreWriter:
         """Back-pressure (``self._cond`` held): wait while the events queue is full."""
         started = time.monotonic()
         while (
-            self._events_queued
-            and self._events_queued + n > self._max_events
+            self._queue.events
+            and self._queue.events + n > self._max_events
             and not self._no_waiting
             and not self._closed_for_events()
         ):
@@ -267,7 +205,7 @@ class StoreWriter:
                     "event store writer is behind (%d events queued): the pipeline waits "
                     "for the disk holding the store (frames of live cameras are dropped "
                     "meanwhile, events are kept)",
-                    self._events_queued,
+                    self._queue.events,
                 )
             self._cond.wait(_WAIT_SLICE_S)
         self._waiting_since = None
@@ -282,23 +220,23 @@ class StoreWriter:
     def ack(self, acks: Sequence[Ack], done: Callable[[Sequence[str]], None] | None) -> None:
         """Mark events published; ``done(ids)`` is called once that is committed."""
         with self._cond:
-            self._items.append(_Acks(tuple(acks), done))
+            self._queue.append(QueuedAcks(tuple(acks), done))
             self._cond.notify_all()
 
     def retained(self, changes: Sequence[RetainedChange]) -> None:
         """Record retained MQTT topics published (``True``) or cleared (``False``)."""
         if changes:
             with self._cond:
-                self._items.append(_Retained(tuple(changes)))
+                self._queue.append(QueuedRetained(tuple(changes)))
                 self._cond.notify_all()
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything queued before this call is committed; ``False`` on timeout."""
-        barrier = _Barrier(threading.Event())
+        barrier = Barrier(threading.Event())
         with self._cond:
             if not self._thread.is_alive():
                 return False
-            self._items.append(barrier)
+            self._queue.append(barrier)
             self._cond.notify_all()
         return barrier.reached.wait(timeout_s)
 
@@ -306,11 +244,11 @@ class StoreWriter:
         """Once everything queued is committed, close the visits still open (the pipeline
         has ended: they are the ones it could not finish) with their ``zone.exit`` events,
         which ``on_events`` then announces. ``False`` when that did not happen in time."""
-        request = _CloseVisits(threading.Event())
+        request = CloseVisits(threading.Event())
         with self._cond:
             if not self._thread.is_alive():
                 return False
-            self._items.append(request)
+            self._queue.append(request)
             self._cond.notify_all()
         return request.reached.wait(timeout_s)
 
@@ -324,7 +262,7 @@ class StoreWriter:
             if not self._stopping:
                 self._stopping = True
                 self._no_waiting = True
-                self._items.append(_Stop())
+                self._queue.append(Stop())
                 self._cond.notify_all()
         self._stop_requested.set()
         if self._thread.ident:
@@ -343,8 +281,8 @@ class StoreWriter:
                 lost += self._events_accepted - self._events_committed
             waiting = self._waiting_since
             return WriterCounters(
-                self._frames_queued,
-                self._events_queued,
+                self._queue.frames,
+                self._queue.events,
                 self._states_dropped,
                 lost,
                 self._write_errors,
@@ -380,22 +318,11 @@ class StoreWriter:
 
     # --- the writer thread ----------------------------------------------------------
 
-    def _take(self, timeout_s: float) -> list[_Item]:
+    def _take(self, timeout_s: float) -> list[Item]:
         with self._cond:
-            if not self._items:
+            if not self._queue:
                 self._cond.wait(timeout_s)
-            taken: list[_Item] = []
-            events = 0
-            while self._items and len(taken) < _MAX_ITEMS_PER_COMMIT:
-                item = self._items[0]
-                if isinstance(item, _Frame):
-                    if taken and events + len(item.events) > MAX_EVENTS_PER_COMMIT:
-                        break
-                    events += len(item.events)
-                    self._events_queued -= len(item.events)
-                    if item.states:
-                        self._frames_queued -= 1
-                taken.append(self._items.popleft())
+            taken = self._queue.take(_MAX_ITEMS_PER_COMMIT, MAX_EVENTS_PER_COMMIT)
             if taken:
                 self._cond.notify_all()  # room for a waiting submit
             return taken
@@ -417,38 +344,15 @@ class StoreWriter:
                 self._apply_retention(self._retention)
                 next_retention = time.monotonic() + self._retention.interval_s
             wait = max(0.0, next_retention - time.monotonic()) if self._retention else 1.0
-            items = self._take(min(wait, 1.0))
-            events: list[Event] = []
-            samples: list[OccupancySample] = []
-            acks: list[Ack] = []
-            retained: list[RetainedChange] = []
-            done: list[tuple[Callable[[Sequence[str]], None], list[str]]] = []
-            barriers: list[_Barrier | _CloseVisits] = []
-            for item in items:
-                if isinstance(item, _Frame):
-                    events.extend(item.events)
-                    for state in item.states:
-                        samples.extend(self._aggregator.add(state, item.wall))
-                elif isinstance(item, _Acks):
-                    acks.extend(item.acks)
-                    if item.done is not None:
-                        done.append((item.done, [a.event_id for a in item.acks]))
-                elif isinstance(item, _Retained):
-                    retained.extend(item.changes)
-                elif isinstance(item, (_Barrier, _CloseVisits)):
-                    barriers.append(item)
-                else:
-                    stopped = True
-            if stopped:
-                samples.extend(self._aggregator.flush())
-            batch = WriteBatch(events, samples, acks, retained)
+            taken = gather(self._take(min(wait, 1.0)), self._aggregator)
+            batch, stopped = taken.batch, taken.stopped
             if batch and self._commit(batch, give_up=stopped):
-                for callback, ids in done:
+                for callback, ids in taken.done:
                     callback(ids)
-                if events and self.on_events is not None:
+                if batch.events and self.on_events is not None:
                     self.on_events()
-            for barrier in barriers:
-                closed = isinstance(barrier, _CloseVisits) and self._close_visits()
+            for barrier in taken.barriers:
+                closed = isinstance(barrier, CloseVisits) and self._close_visits()
                 if closed and self.on_events is not None:
                     self.on_events()
                 barrier.reached.set()
@@ -457,39 +361,17 @@ class StoreWriter:
         self._close_visits()
 
     def _commit(self, batch: WriteBatch, give_up: bool) -> bool:
-        """Commit, retrying with backoff while the disk refuses (a full disk may recover
-        through retention or an operator); at a stop, one more try and then give up.
+        return self._commits.commit(batch, give_up, self._refused, self._stored)
 
-        The events go in transactions of up to ``self._chunk``: as many as gathered while
-        all is well, halved after each refusal (down to ``MIN_EVENTS_PER_COMMIT``), so a
-        commit fits again in what a nearly full disk gets back."""
-        attempt = 0
-        rest: WriteBatch | None = batch
-        while rest is not None:
-            part, later = _split(rest, self._chunk)
-            try:
-                self._store.write(part)
-            except StoreError as exc:
-                with self._cond:
-                    self._write_errors += 1
-                    stopping = self._stopping
-                if give_up or stopping:
-                    log.error("%s; %d events were not stored", exc, len(rest.events))
-                    return False
-                self._chunk = max(MIN_EVENTS_PER_COMMIT, min(self._chunk, len(part.events)) // 2)
-                delay = self._retry.delay(attempt, random.random())
-                attempt += 1
-                self._log_every("commit", logging.ERROR, "%s; retrying in %.1f s", exc, delay)
-                self._stop_requested.wait(delay)  # a stop ends the wait: one last try
-                # Fresh connections and an emptied WAL for the next try: a connection that
-                # hit a full disk may not write again, even once space is back.
-                self._store.release_space()
-                continue
-            with self._cond:
-                self._events_committed += len(part.events)
-            rest = later
-        self._chunk = MAX_EVENTS_PER_COMMIT
-        return True
+    def _refused(self) -> bool:
+        """A commit was refused: count it; whether the writer is stopping."""
+        with self._cond:
+            self._write_errors += 1
+            return self._stopping
+
+    def _stored(self, events: int) -> None:
+        with self._cond:
+            self._events_committed += events
 
     def _apply_retention(self, policy: RetentionPolicy) -> None:
         try:

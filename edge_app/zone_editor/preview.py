@@ -27,7 +27,8 @@ from edge_app.core.errors import EdgeAppError
 from edge_app.core.events import EventStamper
 from edge_app.pipeline.camera import CameraAnalytics, CameraResult
 from edge_app.pipeline.feed import SourceReader
-from edge_app.pipeline.runner import IDLE_WAIT_S, RunnerCamera, StreamRunner
+from edge_app.pipeline.runner import RunnerCamera, StreamRunner
+from edge_app.pipeline.stages import IDLE_WAIT_S
 from edge_app.segmentation import Segmenter
 from edge_app.segmentation.masks import tint_people
 from edge_app.sources import Source

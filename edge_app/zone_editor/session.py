@@ -2,7 +2,7 @@
 
 The page sends its drawing as a *draft* (JSON: the zones with their points in the file's
 units, and for each the index of the zone in the file it was edited from). Checking and
-saving turn the draft into the file's text first (``edge_app.config.zone_io``), read that text
+saving turn the draft into the file's text first (``edge_app.config.zone_render``), read that text
 back as YAML and validate it with ``parse_zones``: the exact code ``edge-app check`` runs,
 so the page shows the same messages and a saved file always passes ``check``.
 """
@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from edge_app.config.zone_io import ZONE_KEYS, render_zone_file, write_zone_file
+from edge_app.config.zone_io import write_zone_file
+from edge_app.config.zone_render import ZONE_KEYS, render_zone_file
 from edge_app.config.zones import ZoneSet, describe_zones, parse_zones
 from edge_app.core.errors import ConfigError, EdgeAppError
 from edge_app.zone_editor.reload import ReloadResult

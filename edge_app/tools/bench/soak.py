@@ -28,10 +28,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ import yaml
 
 from edge_app.tools.bench import soak_checks as checks
 from edge_app.tools.bench.soak_mqtt import Broker, Subscriber, retained_topics
+from edge_app.tools.bench.soak_probes import sampling_rss, store_seq, stored_events, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 DEVICE = "soak"
@@ -88,63 +87,6 @@ class SoakReport:
             "simulated_hours": round(self.simulated_s / 3600, 2),
             "seconds": round(self.seconds, 1),
         }
-
-
-# --- one daemon run -------------------------------------------------------------------------
-
-
-def store_seq(db: Path) -> int:
-    if not db.exists():
-        return 0
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        try:
-            value = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
-            mark = conn.execute("SELECT max(last_seq) FROM device_seqs").fetchone()[0]
-        except sqlite3.OperationalError:
-            return 0
-    return max(int(value or 0), int(mark or 0))
-
-
-def stored_events(db: Path) -> dict[str, int]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        return {str(i): int(s) for i, s in conn.execute("SELECT id, seq FROM events")}
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-@contextmanager
-def sampling_rss(pid: int) -> Iterator[list[float]]:
-    peak = [0.0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.1):
-            peak[0] = max(peak[0], rss_mb(pid))
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        thread.join(2)
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 class Soak:
