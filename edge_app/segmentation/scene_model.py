@@ -264,3 +264,34 @@ def edge_strength(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     gy = np.asarray(cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3), np.float32)
     strength: npt.NDArray[np.float32] = np.abs(gx) + np.abs(gy)
     return strength
+
+
+MIN_EMPTY_FRAC = 0.2
+"""Lighting is measured only when at least this share of the picture is free of people."""
+
+
+def relit(
+    background: npt.NDArray[np.uint8], frame: npt.NDArray[np.uint8], empty: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]:
+    """The background picture under the frame's lighting (the per-channel gain measured
+    where nobody is), for the model to learn under people: without it a slow drift
+    (daylight, dimmers) is never followed where someone stands, and the stale ring
+    around them grows into their blob."""
+    gain = channel_gain(background, frame, empty)
+    if gain is None or np.all(np.abs(gain - 1.0) < 0.003):
+        return background
+    return np.asarray(cv2.transform(background, np.diag(gain)), np.uint8)
+
+
+def channel_gain(
+    source: npt.NDArray[np.uint8], target: npt.NDArray[np.uint8], empty: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float64] | None:
+    """Per-channel gain that brings ``source`` to ``target``'s brightness, measured where
+    ``empty`` is set (nobody there); ``None`` when too little of the picture is empty.
+    Means of uint8 pictures are exact sums, whatever the number of threads."""
+    if np.count_nonzero(empty) < MIN_EMPTY_FRAC * empty.size:
+        return None
+    now = np.array(cv2.mean(source, empty)[:3])
+    wanted = np.array(cv2.mean(target, empty)[:3])
+    gain: npt.NDArray[np.float64] = wanted / np.maximum(now, 1.0)
+    return gain
