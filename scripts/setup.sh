@@ -164,3 +164,60 @@ ensure_postgresql() {
     apt_install postgresql || say "PostgreSQL is missing: the fleet tests will be skipped" \
         "(install it with: apt-get install postgresql)"
 }
+
+PYCUDA_VERSION="2026.1"
+CUDA_INCLUDE="${CUDA_INCLUDE:-/usr/local/cuda/include}"
+
+build_pycuda_wheel() {
+    # Builds pycuda's wheel into $1 against the CUDA toolkit's headers. pycuda links with
+    # -lcuda, the driver's library, which a machine without an NVIDIA driver lacks: it links
+    # against a one-function stand-in with the driver's soname instead (the extension then
+    # loads whatever libcuda.so.1 the machine has). cuRAND is left out (edge-app does not
+    # use it, and the toolkit may not have it).
+    local wheels="$1" tmp ok=0
+    command -v cc >/dev/null 2>&1 || { say "no C compiler to build pycuda"; return 1; }
+    tmp="$(mktemp -d)"
+    mkdir -p "$wheels" "$tmp/lib" &&
+        printf 'int cuInit(unsigned int flags) { return 100; }\n' >"$tmp/lib/libcuda.c" &&
+        cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$tmp/lib/libcuda.so.1" \
+            "$tmp/lib/libcuda.c" &&
+        ln -s libcuda.so.1 "$tmp/lib/libcuda.so" &&
+        "$VENV/bin/python" -m pip download -q --no-deps --no-binary pycuda \
+            "pycuda==$PYCUDA_VERSION" -d "$tmp" >/dev/null &&
+        tar -xzf "$tmp/pycuda-$PYCUDA_VERSION.tar.gz" -C "$tmp" &&
+        (cd "$tmp/pycuda-$PYCUDA_VERSION" &&
+            "$VENV/bin/python" configure.py --cuda-root="$(dirname "$CUDA_INCLUDE")" \
+                --cuda-inc-dir="$CUDA_INCLUDE" --no-cuda-enable-curand \
+                --cudadrv-lib-dir="$tmp/lib" >/dev/null &&
+            nice "$VENV/bin/python" -m pip wheel -q --no-deps -w "$wheels" . >/dev/null) ||
+        ok=1
+    rm -rf "$tmp"
+    return "$ok"
+}
+
+ensure_pycuda() {
+    # tests/test_pycuda_surface.py holds the fake pycuda.driver against the real one. pycuda
+    # has no wheel on PyPI: it compiles (a few minutes) against the CUDA toolkit's cuda.h,
+    # so it is installed only where the toolkit's headers are. The wheel is built once and
+    # kept in ~/.cache/edge-app/wheels (per pycuda, CUDA and Python version): a new venv
+    # installs it in seconds. Without the toolkit, or if the build fails, the test skips
+    # and says why.
+    [ -f "$CUDA_INCLUDE/cuda.h" ] || return 0
+    "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(not u.find_spec("pycuda"))' \
+        2>/dev/null && return 0
+    local cuda_version python_tag wheels wheel
+    cuda_version="$(awk '/^#define CUDA_VERSION /{print $3}' "$CUDA_INCLUDE/cuda.h")"
+    python_tag="$("$VENV/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
+    wheels="${XDG_CACHE_HOME:-$HOME/.cache}/edge-app/wheels/cuda-${cuda_version:-unknown}"
+    wheel="$(compgen -G "$wheels/pycuda-$PYCUDA_VERSION-$python_tag-*.whl" | head -n 1 || true)"
+    if [ -z "$wheel" ]; then
+        say "building pycuda $PYCUDA_VERSION against $CUDA_INCLUDE/cuda.h (once; a few minutes)"
+        build_pycuda_wheel "$wheels" || {
+            say "pycuda could not be built: tests/test_pycuda_surface.py will be skipped"
+            return 0
+        }
+        wheel="$(compgen -G "$wheels/pycuda-$PYCUDA_VERSION-$python_tag-*.whl" | head -n 1 || true)"
+    fi
+    [ -n "$wheel" ] && "$VENV/bin/python" -m pip install -q "$wheel" >/dev/null ||
+        say "pycuda could not be installed: tests/test_pycuda_surface.py will be skipped"
+}

@@ -8,6 +8,7 @@ ensure_mosquitto
 ensure_chromium
 ensure_postgresql
 ensure_promtool
+ensure_pycuda
 cd "$REPO_ROOT"
 echo "== ruff"; "$VENV/bin/ruff" check edge_app tests
 "$VENV/bin/ruff" format --check edge_app tests

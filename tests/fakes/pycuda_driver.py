@@ -6,10 +6,17 @@ as in pycuda. As in CUDA, each thread has its own context stack. Memory function
 current context (pycuda raises ``LogicError`` "invalid device context" otherwise). Every
 copy, kernel launch and synchronisation is appended to ``STATE.ops`` so tests can check the
 order of work on a stream.
+
+Errors carry pycuda's messages: "<CUDA function> failed: <the driver's text>" where the
+driver refuses, and pycuda's own wording where pycuda refuses before calling it (a stream
+without a current context, popping an empty stack, freeing twice), from pycuda's
+``src/cpp/cuda.hpp``. ``tests/test_pycuda_surface.py`` holds this module against the real
+``pycuda.driver``.
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -40,8 +47,10 @@ class MemoryError(Error):
     pass
 
 
-class device_attribute:
-    MULTIPROCESSOR_COUNT = "MULTIPROCESSOR_COUNT"
+class device_attribute(enum.IntEnum):
+    """pycuda's ``device_attribute``: an ``int`` enum of CUDA's ``CUdevice_attribute`` values."""
+
+    MULTIPROCESSOR_COUNT = 16
 
 
 @dataclass(frozen=True)
@@ -163,10 +172,17 @@ class Context:
     @staticmethod
     def pop() -> None:
         if not STATE.context_stack:
-            raise LogicError("cuCtxPopCurrent failed: invalid device context")
+            raise LogicError(
+                "context::pop failed: invalid device context - cannot pop non-current context"
+            )
         STATE.context_stack.pop()
 
     def detach(self) -> None:
+        if self.detached:
+            raise LogicError(
+                "context::detach failed: invalid device context - cannot detach from invalid "
+                "context"
+            )
         self.detached = True
 
     @staticmethod
@@ -186,7 +202,7 @@ class DeviceAllocation:
 
     def free(self) -> None:
         if self._address not in STATE.device_memory:
-            raise LogicError("cuMemFree failed: invalid argument")
+            raise LogicError("device_allocation::free failed: invalid resource handle")
         del STATE.device_memory[self._address]
 
 
@@ -208,7 +224,7 @@ class PagelockedHostAllocation(bytearray):
 
     def free(self) -> None:
         if self.freed:
-            raise LogicError("cuMemFreeHost failed: invalid value")
+            raise LogicError("pagelocked_host_allocation::free failed: invalid resource handle")
         self.freed = True
 
 
@@ -243,47 +259,73 @@ def resolve(pointer: int, nbytes: int) -> tuple[bytearray, int]:
     raise LogicError("cuMemcpy failed: invalid argument (not an allocated device range)")
 
 
-def _contiguous_bytes(buffer: Any) -> memoryview:
+def _host_bytes(buffer: Any, *, writable: bool) -> memoryview:
+    """The bytes of a contiguous host buffer, in memory order, refused as pycuda refuses them.
+
+    pycuda asks for a contiguous buffer (C or Fortran order), writable for a destination:
+    NumPy refuses others with ``ValueError``; a non-buffer is a ``TypeError``.
+    """
     view = memoryview(buffer)
-    if not view.c_contiguous:
-        raise TypeError("expected a single-segment buffer object")
+    if not view.contiguous:
+        raise ValueError("ndarray is not contiguous")
+    if writable and view.readonly:
+        raise ValueError("buffer source array is read-only")
+    if not view.c_contiguous:  # Fortran order: the same bytes, as they lie in memory
+        view = memoryview(np.asarray(buffer).ravel(order="K"))
     return view.cast("B")
 
 
 def _stream_handle(stream: Stream | None) -> int | None:
+    if stream is not None and not isinstance(stream, Stream):
+        # Boost.Python's ArgumentError, a TypeError, in pycuda.
+        raise TypeError(f"expected a pycuda Stream or None, got {type(stream).__name__}")
     return None if stream is None else stream.handle
 
 
-def memcpy_htod(dest: Any, src: Any) -> None:
-    memcpy_htod_async(dest, src, None, _sync=True)
-
-
-def memcpy_htod_async(
-    dest: Any, src: Any, stream: Stream | None = None, _sync: bool = False
-) -> None:
-    _require_context("cuMemcpyHtoDAsync")
+def _htod(call: str, dest: Any, src: Any, stream: Stream | None) -> None:
+    handle = _stream_handle(stream)
+    data = _host_bytes(src, writable=False)
+    _require_context(call)
     _maybe_fail("memcpy_htod")
-    data = _contiguous_bytes(src)
     memory, offset = resolve(int(dest), len(data))
     memory[offset : offset + len(data)] = data
-    STATE.ops.append(("htod", int(dest), len(data), _stream_handle(stream), _is_pagelocked(src)))
+    STATE.ops.append(("htod", int(dest), len(data), handle, _is_pagelocked(src)))
+
+
+def _dtoh(call: str, dest: Any, src: Any, stream: Stream | None) -> None:
+    handle = _stream_handle(stream)
+    target = _host_bytes(dest, writable=True)
+    _require_context(call)
+    _maybe_fail("memcpy_dtoh")
+    memory, offset = resolve(int(src), len(target))
+    target[:] = memory[offset : offset + len(target)]
+    STATE.ops.append(("dtoh", int(src), len(target), handle, _is_pagelocked(dest)))
+
+
+def memcpy_htod(dest: Any, src: Any) -> None:
+    _htod("cuMemcpyHtoD", dest, src, None)
+
+
+def memcpy_htod_async(dest: Any, src: Any, stream: Stream | None = None) -> None:
+    _htod("cuMemcpyHtoDAsync", dest, src, stream)
 
 
 def memcpy_dtoh(dest: Any, src: Any) -> None:
-    memcpy_dtoh_async(dest, src, None)
+    _dtoh("cuMemcpyDtoH", dest, src, None)
 
 
 def memcpy_dtoh_async(dest: Any, src: Any, stream: Stream | None = None) -> None:
-    _require_context("cuMemcpyDtoHAsync")
-    _maybe_fail("memcpy_dtoh")
-    target = _contiguous_bytes(dest)
-    memory, offset = resolve(int(src), len(target))
-    target[:] = memory[offset : offset + len(target)]
-    STATE.ops.append(("dtoh", int(src), len(target), _stream_handle(stream), _is_pagelocked(dest)))
+    _dtoh("cuMemcpyDtoHAsync", dest, src, stream)
 
 
 class Stream:
     def __init__(self, flags: int = 0) -> None:
+        # pycuda checks its own context stack before it calls cuStreamCreate.
+        if not STATE.context_stack:
+            raise LogicError(
+                "explicit_context_dependent failed: invalid device context - no currently "
+                "active context?"
+            )
         _require_context("cuStreamCreate")
         self.handle = next(STATE.stream_handles)
 
