@@ -154,9 +154,15 @@ def test_bench_cameras_runs_the_daemon_per_camera_count(
         assert cameras[count]["fps"] > 0 and cameras[count]["cores_busy"] > 0
         assert cameras[count]["dropped"] == 0  # file cameras wait, they never drop
     assert cameras["1"]["ratio"] == 1.0 and cameras["1"]["mb_per_added_camera"] is None
+    assert cameras["1"]["rss_mb_per_added_camera"] is None
     assert cameras["2"]["target"] == pytest.approx(0.8 * min(2, cameras["cpu_count"]))
     assert isinstance(cameras["2"]["mb_per_added_camera"], float)
+    assert isinstance(cameras["2"]["rss_mb_per_added_camera"], float)
+    if Path("/proc/self/status").exists():  # Linux: resident at the end, at most the peak
+        for count in ("1", "2"):
+            assert 0 < cameras[count]["rss_mb"] <= cameras[count]["peak_rss_mb"]
     assert "2 camera(s):" in result.stdout and "per added camera" in result.stdout
+    assert "resident at the end" in result.stdout
 
 
 def test_bench_replay_compares_decoding_alone_with_the_replay(

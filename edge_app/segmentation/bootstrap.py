@@ -18,11 +18,16 @@ the trail of passers-by is solid) is a person, reported as ``standing``: the mod
 them, and the segmenter keeps them in its masks until they leave.
 
 Everything is computed once, when the window is over; the samples are then dropped.
-Pure array work on uint8 pictures (exact, whatever the number of threads).
+Pure array work on uint8 pictures (exact, whatever the number of threads). Memory: the
+samples go into arrays made once (``_CAPACITY`` samples, grown if more come), and the
+estimate works through them in bands of rows (``_BAND_BYTES``), so a camera holds little
+more than its samples while it bootstraps (every camera does so at once when the daemon
+starts).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,6 +67,11 @@ _RESTLESS_MIN_SAMPLES = 10
 """Restlessness needs this many samples (two seconds at the sample rate)."""
 _MAD_TO_SIGMA = 1 / 1.265
 """The median of the largest of three channels' absolute Gaussian noise is 1.265 sigma."""
+_CAPACITY = 26
+"""Samples room is first made for: 5 s (the default ``bootstrap_s``) at the sample rate,
+the first one included; room for more is made as they come."""
+_BAND_BYTES = 1 << 18
+"""Samples' bytes the estimate works on at a time (a band of rows of every sample)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +105,16 @@ class Bootstrap:
     def __init__(self, min_blob_px: int, kernel_scale: float) -> None:
         self.min_blob_px = min_blob_px
         self._scale = kernel_scale
-        self._pictures: list[npt.NDArray[np.uint8]] = []
-        self._greys: list[npt.NDArray[np.uint8]] = []
-        self._details: list[npt.NDArray[np.uint8]] = []
+        # The samples in order: the first ``_count`` of each (made at the first sample).
+        self._pictures: npt.NDArray[np.uint8] | None = None  # (capacity, h, w, 3)
+        self._details: npt.NDArray[np.uint8] | None = None  # (capacity, H, W)
+        self._count = 0
         self.first_t: float | None = None
         self.last_t = -np.inf
 
     @property
     def samples(self) -> int:
-        return len(self._pictures)
+        return self._count
 
     def seconds(self, t: float) -> float:
         """Seconds of source clock the samples span at ``t``."""
@@ -115,63 +126,93 @@ class Bootstrap:
 
     def add(self, picture: npt.NDArray[np.uint8], detail: npt.NDArray[np.uint8], t: float) -> None:
         """A sample seen at ``t``: the mask-sized BGR ``picture`` and the frame's grey
-        ``detail`` (at most ``DETAIL_MAX_SIDE`` on its long side)."""
+        ``detail`` (at most ``DETAIL_MAX_SIDE`` on its long side); both are copied."""
+        pictures, details = self._pictures, self._details
+        if pictures is None or details is None:
+            pictures = np.empty((_CAPACITY, *picture.shape), np.uint8)
+            details = np.empty((_CAPACITY, *detail.shape), np.uint8)
+        elif picture.shape != pictures.shape[1:] or detail.shape != details.shape[1:]:
+            raise ValueError("every sample of a bootstrap has the size of the first")
+        elif self._count == pictures.shape[0]:
+            pictures, details = _grown(pictures), _grown(details)
+        self._pictures, self._details = pictures, details
+        pictures[self._count] = picture
+        details[self._count] = detail
+        self._count += 1
         if self.first_t is None:
             self.first_t = t
         self.last_t = t
-        self._pictures.append(picture.copy())
-        self._greys.append(np.asarray(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY), np.uint8))
-        self._details.append(detail.copy())
 
     def estimate(self) -> SceneEstimate:
         """The empty scene from the samples so far (at least one)."""
-        if not self._pictures:
+        if self._pictures is None or self._details is None or not self._count:
             raise ValueError("a bootstrap needs at least one sample")
-        pictures = np.stack(self._pictures)  # (K, h, w, 3)
-        greys = np.stack(self._greys).astype(np.int16)  # (K, h, w)
+        k = self._count
+        pictures = self._pictures[:k]  # (K, h, w, 3), a view
+        moving = self._moving(pictures)
+        h, w = pictures.shape[1:3]
+        background = np.empty((h, w, 3), np.uint8)
+        variance = np.empty((h, w), np.float32)
+        # Per pixel, so band by band: the bands' work arrays are all that is made.
+        for rows in _bands(h, k * w * 3):
+            band, band_moving = pictures[:, rows], moving[:, rows]
+            still = k - np.count_nonzero(band_moving, axis=0)  # (rows, w)
+            background[rows] = _median_of_still(band, band_moving, still)
+            variance[rows] = _noise_variance(band, band_moving, still, background[rows])
+        del moving
+        standing = np.zeros((h, w), bool)
+        if k >= _RESTLESS_MIN_SAMPLES:
+            details = self._details[:k]  # (K, H, W), a view
+            standing = self._standing(details, pictures[-1], background, variance)
+        return SceneEstimate(background, variance, standing)
+
+    def _moving(self, pictures: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+        """``(K, h, w)``: where each sample moves. A sample is moving where it differs
+        from a sample up to ``_MOTION_SPAN_S`` before or after it, and near that: the
+        inside of a passer-by of even colour changes little from one sample to the next,
+        and a group walking slowly covers a place for a good part of a second."""
         k = pictures.shape[0]
-        # A sample is moving where it differs from a sample up to _MOTION_SPAN_S before
-        # or after it, and near that: the inside of a passer-by of even colour changes
-        # little from one sample to the next, and a group walking slowly covers a place
-        # for a good part of a second.
-        moving = np.zeros(greys.shape, bool)
-        span = max(1, round(_MOTION_SPAN_S / SAMPLE_EVERY_S))
-        for gap in range(1, min(span, k - 1) + 1):
-            differs = np.abs(greys[gap:] - greys[:-gap]) > _MOTION_LEVEL
-            moving[gap:] |= differs
-            moving[:-gap] |= differs
+        moving = np.zeros(pictures.shape[:3], bool)
+        reach = min(max(1, round(_MOTION_SPAN_S / SAMPLE_EVERY_S)), k - 1)
+        before: list[npt.NDArray[np.uint8]] = []  # the greys of the last `reach` samples
+        for i in range(k):
+            grey = np.asarray(cv2.cvtColor(pictures[i], cv2.COLOR_BGR2GRAY), np.uint8)
+            for gap in range(1, min(reach, i) + 1):
+                differs = np.asarray(cv2.absdiff(grey, before[-gap])) > _MOTION_LEVEL
+                moving[i] |= differs
+                moving[i - gap] |= differs
+            before = [*before, grey][-reach:] if reach else []
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(9 * self._scale),) * 2)
         for i in range(k):
             moving[i] = cv2.dilate(moving[i].view(np.uint8), kernel).view(bool)
-        still = k - np.count_nonzero(moving, axis=0)  # (h, w)
-        background = _median_of_still(pictures, moving, still)
-        variance = _noise_variance(pictures, moving, still, background)
-        standing = np.zeros(still.shape, bool)
-        if k >= _RESTLESS_MIN_SAMPLES:
-            standing = self._standing(pictures[-1], background, variance)
-        return SceneEstimate(background, variance, standing)
+        return moving
 
     def _standing(
         self,
+        details: npt.NDArray[np.uint8],
         last: npt.NDArray[np.uint8],
         background: npt.NDArray[np.uint8],
         variance: npt.NDArray[np.float32],
     ) -> npt.NDArray[np.bool_]:
         """Restless outlines that enclose a person (their convex hulls, mask-sized), where
         the background holds what the last sample shows (the person is still there)."""
-        details = np.stack(self._details)  # (K, H, W)
-        k = details.shape[0]
-        median = np.partition(details, (k - 1) // 2, axis=0)[(k - 1) // 2]
-        away = np.zeros(median.shape, np.int32)
+        k, detail_h, detail_w = details.shape
+        middle = (k - 1) // 2
+        median = np.empty((detail_h, detail_w), np.uint8)
+        for rows in _bands(detail_h, k * detail_w):
+            median[rows] = np.partition(details[:, rows], middle, axis=0)[middle]
+        away = np.zeros(median.shape, np.min_scalar_type(k))  # samples away from the median
         for detail in details:
             away += np.asarray(cv2.absdiff(detail, median)) > _SWAY_LEVEL
-        restless = (away >= _RESTLESS_SHARE * k).astype(np.uint8)
+        # Counts are whole: at least the share of K is at least its ceiling.
+        restless = (away >= math.ceil(_RESTLESS_SHARE * k)).astype(np.uint8)
         h, w = background.shape[:2]
         found: npt.NDArray[np.bool_] = np.zeros((h, w), bool)
         if not restless.any():
             return found
-        detail_h, detail_w = restless.shape
-        ring = cv2.morphologyEx(restless, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        ring = np.asarray(
+            cv2.morphologyEx(restless, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)), np.uint8
+        )
         contours, _ = cv2.findContours(ring, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         hulls = np.zeros((detail_h, detail_w), np.uint8)
         min_area = self.min_blob_px * (detail_w * detail_h) / (w * h)
@@ -253,12 +294,12 @@ def _median_of_still(
     """Per pixel and channel: the (lower) median of the still samples, or of all samples
     where fewer than ``_MIN_STILL`` were still."""
     k = pictures.shape[0]
-    ordered_all = np.sort(pictures, axis=0)
-    median_all = ordered_all[(k - 1) // 2]
+    middle = (k - 1) // 2
+    median_all = np.partition(pictures, middle, axis=0)[middle]
     # Moving samples set to 255 sort last, so the still ones are the first `still`.
-    masked = pictures.copy()
-    masked[moving] = 255
-    ordered = np.sort(masked, axis=0)
+    ordered = pictures.copy()
+    ordered[moving] = 255
+    ordered.sort(axis=0)
     rank = np.clip((still - 1) // 2, 0, k - 1)
     median_still = np.take_along_axis(ordered, rank[None, :, :, None], axis=0)[0]
     use_still = (still >= _MIN_STILL)[:, :, None]
@@ -276,17 +317,33 @@ def _noise_variance(
     absolute deviation of the still samples; 0 where too few were still (the model then
     takes its default)."""
     k = pictures.shape[0]
-    deviation = np.max(np.abs(pictures.astype(np.int16) - background.astype(np.int16)), axis=3)
-    deviation = deviation.astype(np.uint8)
+    difference = np.maximum(pictures, background)
+    difference -= np.minimum(pictures, background)  # |picture - background|, exact in uint8
+    deviation = np.max(difference, axis=3)
+    del difference
     deviation[moving] = 255
-    ordered = np.sort(deviation, axis=0)
+    deviation.sort(axis=0)
     rank = np.clip((still - 1) // 2, 0, k - 1)
-    mad = np.take_along_axis(ordered, rank[None], axis=0)[0].astype(np.float32)
+    mad = np.take_along_axis(deviation, rank[None], axis=0)[0].astype(np.float32)
     sigma = _MAD_TO_SIGMA * mad
     variance: npt.NDArray[np.float32] = np.where(still >= _MIN_STILL, sigma * sigma, 0.0).astype(
         np.float32
     )
     return variance
+
+
+def _bands(height: int, row_bytes: int) -> list[slice]:
+    """Slices of ``height`` rows, each at most ``_BAND_BYTES`` of ``row_bytes`` a row
+    (at least one row)."""
+    step = max(1, _BAND_BYTES // max(1, row_bytes))
+    return [slice(top, min(top + step, height)) for top in range(0, height, step)]
+
+
+def _grown(samples: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """``samples`` in an array with room for half as many again."""
+    grown = np.empty((samples.shape[0] * 3 // 2 + 1, *samples.shape[1:]), np.uint8)
+    grown[: samples.shape[0]] = samples
+    return grown
 
 
 def _odd(value: float) -> int:

@@ -5,8 +5,10 @@ so its memory is its own: the daemon (``runtime.app.App``) with N file cameras t
 loop the same video, the ``background`` segmenter, the analytics and the SQLite sinks
 (MQTT off). After a warm-up, the frames analysed in a fixed window give the throughput,
 the process's CPU time over the same window how many cores were busy (and so the frames per
-CPU-second, which the machine's other work does not change), and its peak resident memory
-(``VmHWM``) the memory. ``camera_scaling`` runs the counts in turn,
+CPU-second, which the machine's other work does not change), its peak resident memory
+(``VmHWM``, the cold starts of every camera at once included) and its resident memory at the
+end of the window (``VmRSS``, the cameras past their cold start) the memory.
+``camera_scaling`` runs the counts in turn,
 ``repeats`` times, so every count sees the same load on the machine; the ratio of each
 count's throughput to one camera's is taken within each round.
 
@@ -33,11 +35,12 @@ from edge_app.core.errors import ConfigError
 from edge_app.tools.bench.inputs import BenchVideo
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB (Linux ``VmHWM``; 0 elsewhere)."""
+def _status_mb(field: str) -> float:
+    """A memory figure of this process in MB from Linux's ``/proc/self/status`` (``VmHWM``:
+    peak resident, ``VmRSS``: resident now); 0 elsewhere."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024 / 1e6
     except (OSError, ValueError):
         pass
@@ -92,6 +95,7 @@ def run_cameras(
             elapsed = time.perf_counter() - start
             cpu = time.process_time() - cpu_start
             frames = analysed[0] - frames_start
+            rss_mb = _status_mb("VmRSS")
             dropped = sum(cam.feed.dropped for cam in app.cameras.values())
         finally:
             app.request_stop()
@@ -102,7 +106,8 @@ def run_cameras(
             "frames": frames,
             "fps": frames / elapsed,
             "cores_busy": cpu / elapsed,
-            "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_mb": _status_mb("VmHWM"),
+            "rss_mb": rss_mb,
             "dropped": dropped,
         }
 
@@ -162,14 +167,8 @@ def camera_scaling(
             (run["fps"] / run["cores_busy"]) / (base["fps"] / base["cores_busy"])
             for run, base in zip(runs, one, strict=True)
         ]
-        per_camera_mb = (
-            [
-                (run["peak_rss_mb"] - base["peak_rss_mb"]) / (n - 1)
-                for run, base in zip(runs, one, strict=True)
-            ]
-            if n > 1
-            else []
-        )
+        per_camera_mb = _per_added_camera(runs, one, n, "peak_rss_mb")
+        resident_per_camera_mb = _per_added_camera(runs, one, n, "rss_mb")
         out[str(n)] = {
             "fps": max(run["fps"] for run in runs),
             "ratio": statistics.median(ratios),
@@ -180,9 +179,23 @@ def camera_scaling(
             "per_core": statistics.median(per_core),
             "peak_rss_mb": statistics.median(run["peak_rss_mb"] for run in runs),
             "mb_per_added_camera": statistics.median(per_camera_mb) if per_camera_mb else None,
+            "rss_mb": statistics.median(run["rss_mb"] for run in runs),
+            "rss_mb_per_added_camera": (
+                statistics.median(resident_per_camera_mb) if resident_per_camera_mb else None
+            ),
             "dropped": max(run["dropped"] for run in runs),
         }
     return out
+
+
+def _per_added_camera(
+    runs: list[dict[str, float]], one: list[dict[str, float]], n: int, field: str
+) -> list[float]:
+    """``field`` (MB) of each round's ``n``-camera run beyond the same round's one camera,
+    per added camera (none for one camera)."""
+    if n <= 1:
+        return []
+    return [(run[field] - base[field]) / (n - 1) for run, base in zip(runs, one, strict=True)]
 
 
 def print_camera_scaling(result: dict[str, Any]) -> None:
@@ -205,6 +218,13 @@ def print_camera_scaling(result: dict[str, Any]) -> None:
             line += (
                 f", {r['mb_per_added_camera']:+.1f} MB per added camera "
                 f"({beyond:+.1f} MB beyond its {buffers:.1f} MB of frame buffers; target <= 10)"
+            )
+        line += f"; resident at the end {r['rss_mb']:.0f} MB"
+        if r["rss_mb_per_added_camera"] is not None:
+            beyond = r["rss_mb_per_added_camera"] - buffers
+            line += (
+                f", {r['rss_mb_per_added_camera']:+.1f} MB per added camera "
+                f"({beyond:+.1f} MB beyond its frame buffers)"
             )
         print(line)
 
