@@ -2,10 +2,14 @@
 
 A background model that starts from one frame learns whoever is in it, and their ghosts
 stay when they leave. Instead, ``Bootstrap`` keeps a few samples of the first seconds and
-estimates each pixel's empty-scene colour as the temporal median of the samples in which
-the pixel was still: a passer-by covers a pixel for a fraction of a second and moves
-while doing so, so the median over the still samples is the floor. Pixels that were
-never still long enough take the plain median.
+estimates each pixel's empty-scene colour as the colour that recurs most across the whole
+window, counting mostly the samples in which nothing moved there: the densest cluster of
+the samples' colours (those within ``_MOTION_LEVEL`` of one another), each sample
+weighing ``_STILL_WEIGHT`` times more where the optical flow to its neighbouring samples
+is still. A passer-by covers a pixel for a fraction of a second; a group walking slowly
+covers it for most of the window, but its people's clothes differ and they move (the
+flow inside an even coat is that of the coat, where a difference between samples a
+second apart sees nothing), while the floor between and after them recurs and stays put.
 
 It also estimates each pixel's noise (the spread of its still samples) and finds people
 who stood through the whole window: a standing person is never perfectly still (weight
@@ -18,11 +22,11 @@ the trail of passers-by is solid) is a person, reported as ``standing``: the mod
 them, and the segmenter keeps them in its masks until they leave.
 
 Everything is computed once, when the window is over; the samples are then dropped.
-Pure array work on uint8 pictures (exact, whatever the number of threads). Memory: the
-samples go into arrays made once (``_CAPACITY`` samples, grown if more come), and the
-estimate works through them in bands of rows (``_BAND_BYTES``), so a camera holds little
-more than its samples while it bootstraps (every camera does so at once when the daemon
-starts).
+Pure array work on uint8 pictures and OpenCV's optical flow (the same whatever the number
+of threads). Memory: the samples go into arrays made once (``_CAPACITY`` samples, grown if
+more come), and the estimate works through them in bands of rows (``_BAND_BYTES``), so a
+camera holds little more than its samples while it bootstraps (every camera does so at
+once when the daemon starts).
 """
 
 from __future__ import annotations
@@ -46,9 +50,15 @@ MIN_SAMPLES = 6
 _MOTION_LEVEL = 12
 """Grey-level change between two samples that counts as motion (above camera noise)."""
 _MOTION_SPAN_S = 1.0
-"""Samples this far apart (seconds) are compared to find what moves."""
+"""Samples this far apart (seconds) are compared to find what moves (for the noise)."""
 _MIN_STILL = 3
-"""A pixel still in fewer samples takes the median of all of them."""
+"""A pixel still in fewer samples has no noise estimate (the model's default is used)."""
+_FLOW_PX = 1.5
+"""Optical flow between two samples (mask pixels at a long side of 320) that is motion."""
+_FLOW_WINDOW = 11
+"""Window of the optical flow (mask pixels at a long side of 320)."""
+_STILL_WEIGHT = 32
+"""How many times more a sample counts in the densest colour where its flow is still."""
 _RESTLESS_SHARE = 0.3
 """A pixel that differs from its median in at least this share of the samples is restless."""
 _SWAY_LEVEL = 10
@@ -67,6 +77,10 @@ _RESTLESS_MIN_SAMPLES = 10
 """Restlessness needs this many samples (two seconds at the sample rate)."""
 _MAD_TO_SIGMA = 1 / 1.265
 """The median of the largest of three channels' absolute Gaussian noise is 1.265 sigma."""
+_MOVED = 1
+"""Motion flag: the sample differs from one within ``_MOTION_SPAN_S`` (or is near that)."""
+_FLOWING = 2
+"""Motion flag: the optical flow to the sample before or after is at least ``_FLOW_PX``."""
 _CAPACITY = 26
 """Samples room is first made for: 5 s (the default ``bootstrap_s``) at the sample rate,
 the first one included; room for more is made as they come."""
@@ -149,43 +163,56 @@ class Bootstrap:
             raise ValueError("a bootstrap needs at least one sample")
         k = self._count
         pictures = self._pictures[:k]  # (K, h, w, 3), a view
-        moving = self._moving(pictures)
+        motion = self._motion(pictures)
         h, w = pictures.shape[1:3]
         background = np.empty((h, w, 3), np.uint8)
         variance = np.empty((h, w), np.float32)
         # Per pixel, so band by band: the bands' work arrays are all that is made.
         for rows in _bands(h, k * w * 3):
-            band, band_moving = pictures[:, rows], moving[:, rows]
+            band, band_motion = pictures[:, rows], motion[:, rows]
+            background[rows] = _densest_colour(band, (band_motion & _FLOWING) == 0)
+            # The noise is the spread of the still samples of the scene's own colour.
+            band_moving = ((band_motion & _MOVED) != 0) | ~_near(band, background[rows])
             still = k - np.count_nonzero(band_moving, axis=0)  # (rows, w)
-            background[rows] = _median_of_still(band, band_moving, still)
             variance[rows] = _noise_variance(band, band_moving, still, background[rows])
-        del moving
+        del motion
         standing = np.zeros((h, w), bool)
         if k >= _RESTLESS_MIN_SAMPLES:
             details = self._details[:k]  # (K, H, W), a view
             standing = self._standing(details, pictures[-1], background, variance)
         return SceneEstimate(background, variance, standing)
 
-    def _moving(self, pictures: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-        """``(K, h, w)``: where each sample moves. A sample is moving where it differs
-        from a sample up to ``_MOTION_SPAN_S`` before or after it, and near that: the
-        inside of a passer-by of even colour changes little from one sample to the next,
-        and a group walking slowly covers a place for a good part of a second."""
+    def _motion(self, pictures: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """``(K, h, w)`` flags of where each sample moves. ``_MOVED``: it differs from a
+        sample up to ``_MOTION_SPAN_S`` before or after it, or is near that (the inside
+        of a passer-by of even colour changes little from one sample to the next).
+        ``_FLOWING``: the optical flow to the sample before or after it is at least
+        ``_FLOW_PX``: the people of a group walking slowly move, even where their
+        picture changes little within a second."""
         k = pictures.shape[0]
-        moving = np.zeros(pictures.shape[:3], bool)
+        motion = np.zeros(pictures.shape[:3], np.uint8)
         reach = min(max(1, round(_MOTION_SPAN_S / SAMPLE_EVERY_S)), k - 1)
         before: list[npt.NDArray[np.uint8]] = []  # the greys of the last `reach` samples
+        window = _odd(_FLOW_WINDOW * self._scale)
+        flow_limit = (_FLOW_PX * self._scale) ** 2
         for i in range(k):
             grey = np.asarray(cv2.cvtColor(pictures[i], cv2.COLOR_BGR2GRAY), np.uint8)
             for gap in range(1, min(reach, i) + 1):
                 differs = np.asarray(cv2.absdiff(grey, before[-gap])) > _MOTION_LEVEL
-                moving[i] |= differs
-                moving[i - gap] |= differs
+                motion[i] |= differs
+                motion[i - gap] |= differs
+            if before:
+                flow = cv2.calcOpticalFlowFarneback(
+                    before[-1], grey, None, 0.5, 3, window, 3, 5, 1.1, 0
+                )
+                flowing = np.square(flow).sum(axis=2) >= flow_limit
+                motion[i - 1 : i + 1] |= np.where(flowing, _FLOWING, 0).astype(np.uint8)
             before = [*before, grey][-reach:] if reach else []
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(9 * self._scale),) * 2)
         for i in range(k):
-            moving[i] = cv2.dilate(moving[i].view(np.uint8), kernel).view(bool)
-        return moving
+            moved = np.asarray(cv2.dilate(motion[i] & _MOVED, kernel), np.uint8)
+            motion[i] = (motion[i] & _FLOWING) | moved
+        return motion
 
     def _standing(
         self,
@@ -286,25 +313,44 @@ def fill_holes(region: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     return filled
 
 
-def _median_of_still(
-    pictures: npt.NDArray[np.uint8],
-    moving: npt.NDArray[np.bool_],
-    still: npt.NDArray[np.intp],
+def _densest_colour(
+    pictures: npt.NDArray[np.uint8], still: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.uint8]:
-    """Per pixel and channel: the (lower) median of the still samples, or of all samples
-    where fewer than ``_MIN_STILL`` were still."""
+    """Per pixel: the colour that recurs most. Each sample's support is the weight of the
+    samples within ``_MOTION_LEVEL`` of it in every channel (itself included), a sample
+    weighing ``_STILL_WEIGHT`` where ``still`` and 1 elsewhere; the result is the
+    (lower) median, per channel, of the samples within ``_MOTION_LEVEL`` of the
+    best-supported one (the first of equals)."""
     k = pictures.shape[0]
-    middle = (k - 1) // 2
-    median_all = np.partition(pictures, middle, axis=0)[middle]
-    # Moving samples set to 255 sort last, so the still ones are the first `still`.
+    weight = np.where(still, _STILL_WEIGHT, 1).astype(np.uint8)  # (K, rows, w)
+    support = weight.astype(np.uint32)
+    low, high = (0, 0, 0), (_MOTION_LEVEL,) * 3
+    for i in range(k):
+        for j in range(i + 1, k):
+            near = np.asarray(cv2.inRange(cv2.absdiff(pictures[i], pictures[j]), low, high))
+            support[i] += np.asarray(cv2.bitwise_and(weight[j], near), np.uint8)
+            support[j] += np.asarray(cv2.bitwise_and(weight[i], near), np.uint8)
+    best = np.argmax(support, axis=0)
+    del support, weight
+    chosen = np.take_along_axis(pictures, best[None, :, :, None], axis=0)[0]
+    # Samples away from the chosen colour set to 255 sort last, so its cluster is first.
+    near = _near(pictures, chosen)
     ordered = pictures.copy()
-    ordered[moving] = 255
+    ordered[~near] = 255
     ordered.sort(axis=0)
-    rank = np.clip((still - 1) // 2, 0, k - 1)
-    median_still = np.take_along_axis(ordered, rank[None, :, :, None], axis=0)[0]
-    use_still = (still >= _MIN_STILL)[:, :, None]
-    median: npt.NDArray[np.uint8] = np.where(use_still, median_still, median_all).astype(np.uint8)
-    return median
+    rank = (np.count_nonzero(near, axis=0) - 1) // 2  # the chosen sample is one: >= 0
+    densest: npt.NDArray[np.uint8] = np.take_along_axis(ordered, rank[None, :, :, None], axis=0)[0]
+    return densest
+
+
+def _near(pictures: npt.NDArray[np.uint8], colour: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """``(K, rows, w)``: where each sample is within ``_MOTION_LEVEL`` of ``colour`` in
+    every channel."""
+    near = np.empty(pictures.shape[:3], bool)
+    for i, picture in enumerate(pictures):
+        band = cv2.inRange(cv2.absdiff(picture, colour), (0, 0, 0), (_MOTION_LEVEL,) * 3)
+        near[i] = np.asarray(band) != 0
+    return near
 
 
 def _noise_variance(
