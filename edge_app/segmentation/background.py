@@ -6,8 +6,9 @@ no less than ``shadow_threshold`` of its brightness) are never reported as peopl
 
 **Cold start.** The empty scene is not one frame (whoever stands in it would become
 background, and leave a ghost): for ``bootstrap_s`` seconds the camera's frames are
-sampled, and the empty scene is their per-pixel median over the samples in which the
-pixel was still (``Bootstrap``). Until then the masks come from the first frame's picture
+sampled, and each pixel's empty scene is the colour that recurs most across them, samples
+where the picture stood still counting most, so a group walking slowly through it is not
+learned in (``Bootstrap``). Until then the masks come from the first frame's picture
 and say ``warming_up``: the daemon marks what it counts from them, replay and eval
 segment those frames again with the finished model. People who stood through the whole
 window are found from their restless outline and kept in the masks (``standing``) until
