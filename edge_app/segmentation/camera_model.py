@@ -241,7 +241,7 @@ class CameraModel:
             foreground[self.standing] = 1
             shadow[self.standing] = 0
         fg, labels, count, blobs = self._blobs(foreground, shadow)
-        self.empty = _u8(cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0)
+        self.empty = (cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0).view(np.uint8)
         person = (blobs & (fg > 0)).view(np.uint8)
         if self.bootstrap is not None:
             return person
@@ -266,7 +266,8 @@ class CameraModel:
         fg_area = np.bincount(labels[fg > 0], minlength=count)
         fg_area[0] = 0
         kept = fg_area >= self.min_blob_px
-        return fg, labels, count, kept[labels]
+        blobs: npt.NDArray[np.bool_] = np.take(kept, labels)  # faster than kept[labels]
+        return fg, labels, count, blobs
 
     def _to_model_exposure(self, small: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """The frame times the per-channel gain that matches the model where the last frame
