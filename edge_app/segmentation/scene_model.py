@@ -287,19 +287,21 @@ def channel_gain(
     count = cv2.countNonZero(empty)
     if count < MIN_EMPTY_FRAC * empty.size:
         return None
-    now = _masked_mean(source, empty, count)
-    wanted = _masked_mean(target, empty, count)
+    _, set_255 = cv2.threshold(empty, 0, 255, cv2.THRESH_BINARY)
+    keep = np.asarray(cv2.cvtColor(set_255, cv2.COLOR_GRAY2BGR), np.uint8)  # 0/255 BGR
+    now = _masked_mean(source, keep, count)
+    wanted = _masked_mean(target, keep, count)
     gain: npt.NDArray[np.float64] = wanted / np.maximum(now, 1.0)
     return gain
 
 
 def _masked_mean(
-    picture: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], count: int
+    picture: npt.NDArray[np.uint8], keep: npt.NDArray[np.uint8], count: int
 ) -> npt.NDArray[np.float64]:
-    """Per-channel mean of a BGR picture where ``mask`` (``count`` pixels) is set: what
-    ``cv2.mean(picture, mask)`` returns (the exact integer sum times ``1 / count``), from
-    the vectorised sum of the masked picture rather than OpenCV's per-pixel masked loop."""
-    total = cv2.sumElems(cv2.bitwise_and(picture, picture, mask=mask))
+    """Per-channel mean of a BGR picture where ``keep`` (a 0/255 BGR mask of ``count``
+    pixels) is set: what ``cv2.mean`` with the one-channel mask returns (the exact integer
+    sum times ``1 / count``), from plain vectorised passes rather than a masked one."""
+    total = cv2.sumElems(cv2.bitwise_and(picture, keep))
     return np.array(total[:3]) * (1.0 / count)
 
 
