@@ -123,14 +123,11 @@ class SceneModel:
             return
         now = np.take(picture.reshape(-1, 3), where, axis=0).astype(np.float32)
         mean = np.take(self.background.reshape(-1, 3), where, axis=0).astype(np.float32)
-        dot = np.einsum("ij,ij->i", now, mean)
-        norm = np.maximum(np.einsum("ij,ij->i", mean, mean), 1.0)
-        a = dot / norm  # the darkening factor that best explains the pixel
+        norm = np.maximum(_row_dot(mean, mean), 1.0)
+        a = _row_dot(now, mean) / norm  # the darkening factor that best explains the pixel
         rest = now - a[:, None] * mean
         limit = self.var_threshold * np.take(self._variance.reshape(-1), where) * a * a
-        dark = (
-            (a >= self.shadow_threshold) & (a <= 1.0) & (np.einsum("ij,ij->i", rest, rest) < limit)
-        )
+        dark = (a >= self.shadow_threshold) & (a <= 1.0) & (_row_dot(rest, rest) < limit)
         hits = where[dark]
         foreground.reshape(-1)[hits] = 0
         shadow.reshape(-1)[hits] = 1
@@ -185,6 +182,18 @@ class SceneModel:
             raise ValueError(f"background state is for a {size} mask, this camera's is {self.size}")
         sigma = noise.astype(np.float32) / 16.0
         self.seed(background, sigma * sigma)
+
+
+def _row_dot(
+    x: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.floating[Any]]:
+    """Dot products of the rows of two ``(n, 3)`` float32 arrays: the three products,
+    then their sum from the first channel on, each rounded to float32 by itself (never a
+    fused multiply-add, so the same on every platform; on x86-64 what
+    ``np.einsum("ij,ij->i", x, y)`` gives, in a third of its time)."""
+    product = x * y
+    dot: npt.NDArray[np.floating[Any]] = (product[:, 0] + product[:, 1]) + product[:, 2]
+    return dot
 
 
 def encode_png(picture: npt.NDArray[np.uint8]) -> str:
