@@ -23,6 +23,7 @@ from edge_app.pipeline.coldstart import learn_ahead
 from edge_app.segmentation.background import BackgroundSegmenter, mask_size_for
 from edge_app.segmentation.base import Segmenter, create_segmenter
 from edge_app.segmentation.masks import mask_in_frame
+from edge_app.segmentation.scene_model import channel_gain
 from edge_app.sources.file import FileSource
 from tests.conftest import shared_data
 
@@ -514,6 +515,22 @@ def test_masks_do_not_depend_on_the_number_of_threads() -> None:
     finally:
         cv2.setNumThreads(threads)
     assert all(np.array_equal(a, b) for a, b in zip(alone, many, strict=True))
+
+
+def test_exposure_gain_is_the_ratio_of_the_masked_means_exactly() -> None:
+    # The gain's means are summed without OpenCV's masked loop; they must be cv2.mean's.
+    rng = np.random.default_rng(5)
+    for size in ((320, 240), (320, 180), (97, 61)):
+        w, h = size
+        source = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        target = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        empty = (rng.random((h, w)) < 0.7).astype(np.uint8) * rng.integers(1, 256, dtype=np.uint8)
+        gain = channel_gain(source, target, empty)
+        mask = (empty > 0).astype(np.uint8)
+        now = np.array(cv2.mean(source, mask)[:3])
+        wanted = np.array(cv2.mean(target, mask)[:3])
+        assert gain is not None
+        assert np.array_equal(gain, wanted / np.maximum(now, 1.0))
 
 
 def test_camera_exposure_step_keeps_a_still_person_and_adds_no_floor() -> None:

@@ -229,7 +229,7 @@ class CameraModel:
         frame = small  # as it is, for the model to learn
         small = self._to_model_exposure(small)
         foreground, shadow = self.scene.classify(small)
-        changed = np.count_nonzero(foreground) + np.count_nonzero(shadow)
+        changed = cv2.countNonZero(foreground) + cv2.countNonZero(shadow)
         if changed > _SUDDEN_CHANGE_FRAC * foreground.size:
             gain = view_gain(frame, self.scene) if self.bootstrap is None else None
             if gain is None:  # a moved camera, another scene, or lights while warming up
@@ -241,8 +241,8 @@ class CameraModel:
             foreground[self.standing] = 1
             shadow[self.standing] = 0
         fg, labels, count, blobs = self._blobs(foreground, shadow)
-        self.empty = _u8(cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0)
-        person = (blobs & (fg > 0)).view(np.uint8)
+        self.empty = (cv2.dilate(blobs.view(np.uint8), self.protect_kernel) == 0).view(np.uint8)
+        person = (blobs & fg.view(np.bool_)).view(np.uint8)
         if self.bootstrap is not None:
             return person
         if t - self.ref_t >= _MOTION_WINDOW_S:
@@ -256,17 +256,18 @@ class CameraModel:
     def _blobs(
         self, foreground: npt.NDArray[np.uint8], shadow: npt.NDArray[np.uint8]
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32], int, npt.NDArray[np.bool_]]:
-        """The cleaned foreground, the labels of foreground and shadow together, their
+        """The cleaned foreground (0/1), the labels of foreground and shadow together, their
         count, and the person blobs (with their shadows; small ones dropped)."""
         fg = _u8(cv2.morphologyEx(foreground, cv2.MORPH_OPEN, self.open_kernel))
         fg = _u8(cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self.close_kernel))
         tracked = fg | _u8(cv2.morphologyEx(shadow, cv2.MORPH_OPEN, self.open_kernel))
         count, label_image = cv2.connectedComponents(tracked, connectivity=8)
         labels: npt.NDArray[np.int32] = np.asarray(label_image, np.int32)
-        fg_area = np.bincount(labels[fg > 0], minlength=count)
+        fg_area = np.bincount(labels[fg.view(np.bool_)], minlength=count)
         fg_area[0] = 0
         kept = fg_area >= self.min_blob_px
-        return fg, labels, count, kept[labels]
+        blobs: npt.NDArray[np.bool_] = np.take(kept, labels)  # faster than kept[labels]
+        return fg, labels, count, blobs
 
     def _to_model_exposure(self, small: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """The frame times the per-channel gain that matches the model where the last frame
@@ -308,7 +309,7 @@ class CameraModel:
         moved_px = np.bincount(labels[moved], minlength=count)
         moving = moved_px >= np.maximum(4, _MOTION_MIN_FRAC * area)
         moving[0] = False
-        self.still_since[moving[labels]] = t
+        self.still_since[np.take(moving, labels)] = t
         absorbed = blobs & ((t - self.still_since) >= self.hold_s)
         ghosts = self._ghosts(gray, blobs, moved)
         if ghosts is not None:
@@ -379,7 +380,7 @@ class CameraModel:
         ghost[0] = False
         if not ghost.any():
             return None
-        found = ghost[part]
+        found = np.take(ghost, part)
         # With the rim of the part (the model's edge) and what it encloses.
         found = fill_holes(cv2.dilate(found.view(np.uint8), kernel) > 0) & blobs
         return found

@@ -7,8 +7,9 @@ foreground when its squared colour distance to the mean exceeds ``var_threshold`
 the variance; a foreground pixel is *shadow* when it is the mean darkened, with the same
 colour, to no less than ``shadow_threshold`` of its brightness (MOG2's test).
 
-Per frame everything is integer work on uint8 pictures and the shadow test runs only on
-the foreground pixels, so a frame costs a fraction of MOG2's (see docs/benchmarks.md), and
+Per frame everything is exact work on uint8 pictures (squared differences are summed in
+float32, which holds those integers exactly) and the shadow test runs only on the
+foreground pixels, so a frame costs a fraction of MOG2's (see docs/benchmarks.md), and
 results do not depend on how many threads OpenCV uses.
 """
 
@@ -59,7 +60,7 @@ class SceneModel:
         self._mean = np.zeros((h, w, 3), np.float32)
         self._variance = np.full((h, w), DEFAULT_VARIANCE, np.float32)
         self.background = np.zeros((h, w, 3), np.uint8)
-        self._limit = np.zeros((h, w), np.uint16)  # var_threshold * variance, rounded up
+        self._limit = np.zeros((h, w), np.float32)  # var_threshold * variance, rounded up
         self._grey = np.zeros((h, w), np.uint8)
         self._grey_floor = np.zeros((h, w), np.uint8)
         self._refresh()
@@ -96,9 +97,7 @@ class SceneModel:
         self, picture: npt.NDArray[np.uint8]
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         """``(foreground, shadow)`` 0/1 masks of a mask-sized BGR picture."""
-        diff = cv2.absdiff(picture, self.background)
-        square = cv2.multiply(diff, diff, dtype=cv2.CV_16U)
-        distance = np.asarray(cv2.transform(square, _ONES), np.uint16)  # saturates at 65535
+        distance = squared_distance(picture, self.background)
         foreground = (distance > self._limit).view(np.uint8)
         shadow = np.zeros_like(foreground)
         if self.detect_shadows:
@@ -118,20 +117,17 @@ class SceneModel:
         grey = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
         darker = cv2.compare(grey, self._grey, cv2.CMP_LT)
         bright_enough = cv2.compare(grey, self._grey_floor, cv2.CMP_GE)
-        maybe = cv2.bitwise_and(darker, bright_enough, mask=foreground)
-        where = np.flatnonzero(maybe)
+        maybe = cv2.bitwise_and(cv2.bitwise_and(darker, bright_enough), foreground)  # 0/1
+        where = np.flatnonzero(maybe.view(np.bool_))
         if not where.shape[0]:
             return
-        now = picture.reshape(-1, 3)[where].astype(np.float32)
-        mean = self.background.reshape(-1, 3)[where].astype(np.float32)
-        dot = np.einsum("ij,ij->i", now, mean)
-        norm = np.maximum(np.einsum("ij,ij->i", mean, mean), 1.0)
-        a = dot / norm  # the darkening factor that best explains the pixel
+        now = np.take(picture.reshape(-1, 3), where, axis=0).astype(np.float32)
+        mean = np.take(self.background.reshape(-1, 3), where, axis=0).astype(np.float32)
+        norm = np.maximum(_row_dot(mean, mean), 1.0)
+        a = _row_dot(now, mean) / norm  # the darkening factor that best explains the pixel
         rest = now - a[:, None] * mean
-        limit = self.var_threshold * self._variance.reshape(-1)[where] * a * a
-        dark = (
-            (a >= self.shadow_threshold) & (a <= 1.0) & (np.einsum("ij,ij->i", rest, rest) < limit)
-        )
+        limit = self.var_threshold * np.take(self._variance.reshape(-1), where) * a * a
+        dark = (a >= self.shadow_threshold) & (a <= 1.0) & (_row_dot(rest, rest) < limit)
         hits = where[dark]
         foreground.reshape(-1)[hits] = 0
         shadow.reshape(-1)[hits] = 1
@@ -139,9 +135,7 @@ class SceneModel:
     def learn(self, picture: npt.NDArray[np.uint8], rate: float) -> None:
         """Move the model ``rate`` (0..1) of the way to ``picture``; the variance follows
         the squared differences where they are noise (below the foreground limit)."""
-        diff = cv2.absdiff(picture, self.background)
-        square = cv2.multiply(diff, diff, dtype=cv2.CV_16U)
-        distance = np.asarray(cv2.transform(square, _ONES), np.uint16).astype(np.float32)
+        distance = squared_distance(picture, self.background)
         noise = distance <= self._limit
         # Per channel: the squared distance over three channels, a third each.
         sample = np.where(noise, distance / 3.0, self._variance)
@@ -158,7 +152,7 @@ class SceneModel:
         self._refresh_limit()
 
     def _refresh_limit(self) -> None:
-        self._limit = np.ceil(self.var_threshold * self._variance).astype(np.uint16)
+        self._limit = np.ceil(self.var_threshold * self._variance)
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -188,6 +182,18 @@ class SceneModel:
             raise ValueError(f"background state is for a {size} mask, this camera's is {self.size}")
         sigma = noise.astype(np.float32) / 16.0
         self.seed(background, sigma * sigma)
+
+
+def _row_dot(
+    x: npt.NDArray[np.floating[Any]], y: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.floating[Any]]:
+    """Dot products of the rows of two ``(n, 3)`` float32 arrays: the three products,
+    then their sum from the first channel on, each rounded to float32 by itself (never a
+    fused multiply-add, so the same on every platform; on x86-64 what
+    ``np.einsum("ij,ij->i", x, y)`` gives, in a third of its time)."""
+    product = x * y
+    dot: npt.NDArray[np.floating[Any]] = (product[:, 0] + product[:, 1]) + product[:, 2]
+    return dot
 
 
 def encode_png(picture: npt.NDArray[np.uint8]) -> str:
@@ -241,9 +247,7 @@ def view_gain(picture: npt.NDArray[np.uint8], model: SceneModel) -> npt.NDArray[
     relit = np.clip(background.astype(np.float32) * gain.astype(np.float32), 0, 255).astype(
         np.uint8
     )
-    diff = cv2.absdiff(picture, relit)
-    square = cv2.multiply(diff, diff, dtype=cv2.CV_16U)
-    distance = np.asarray(cv2.transform(square, _ONES), np.uint16)
+    distance = squared_distance(picture, relit)
     explained = np.count_nonzero(distance <= model.var_threshold * MAX_VARIANCE)
     if explained < _VIEW_EXPLAINED * distance.size:
         return None
@@ -289,9 +293,32 @@ def channel_gain(
     """Per-channel gain that brings ``source`` to ``target``'s brightness, measured where
     ``empty`` is set (nobody there); ``None`` when too little of the picture is empty.
     Means of uint8 pictures are exact sums, whatever the number of threads."""
-    if np.count_nonzero(empty) < MIN_EMPTY_FRAC * empty.size:
+    count = cv2.countNonZero(empty)
+    if count < MIN_EMPTY_FRAC * empty.size:
         return None
-    now = np.array(cv2.mean(source, empty)[:3])
-    wanted = np.array(cv2.mean(target, empty)[:3])
+    _, set_255 = cv2.threshold(empty, 0, 255, cv2.THRESH_BINARY)
+    keep = np.asarray(cv2.cvtColor(set_255, cv2.COLOR_GRAY2BGR), np.uint8)  # 0/255 BGR
+    now = _masked_mean(source, keep, count)
+    wanted = _masked_mean(target, keep, count)
     gain: npt.NDArray[np.float64] = wanted / np.maximum(now, 1.0)
     return gain
+
+
+def _masked_mean(
+    picture: npt.NDArray[np.uint8], keep: npt.NDArray[np.uint8], count: int
+) -> npt.NDArray[np.float64]:
+    """Per-channel mean of a BGR picture where ``keep`` (a 0/255 BGR mask of ``count``
+    pixels) is set: what ``cv2.mean`` with the one-channel mask returns (the exact integer
+    sum times ``1 / count``), from plain vectorised passes rather than a masked one."""
+    total = cv2.sumElems(cv2.bitwise_and(picture, keep))
+    return np.array(total[:3]) * (1.0 / count)
+
+
+def squared_distance(
+    picture: npt.NDArray[np.uint8], background: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float32]:
+    """Per pixel, the squared colour distance of two BGR pictures (float32, exact: sums
+    of three squared uint8 differences are integers well within float32's precision)."""
+    diff = cv2.absdiff(picture, background)
+    square = cv2.multiply(diff, diff, dtype=cv2.CV_32F)
+    return np.asarray(cv2.transform(square, _ONES), np.float32)
