@@ -20,6 +20,7 @@ from edge_app.config.base import (
     StrictModel,
     check_client_id,
     check_host,
+    check_password_has_username,
     check_topic_prefix,
 )
 from edge_app.config.segmenter import (
@@ -176,8 +177,7 @@ class MqttConfig(StrictModel):
     def _password_needs_username(
         cls, value: SecretRef | None, info: ValidationInfo
     ) -> SecretRef | None:
-        if value is not None and "username" in info.data and info.data["username"] is None:
-            raise ValueError("is set without mqtt.username; add the username")
+        check_password_has_username(value, info, "mqtt.username")
         return value
 
     @model_validator(mode="after")
@@ -223,8 +223,7 @@ class BridgeConfig(StrictModel):
     def _password_needs_username(
         cls, value: SecretRef | None, info: ValidationInfo
     ) -> SecretRef | None:
-        if value is not None and "username" in info.data and info.data["username"] is None:
-            raise ValueError("is set without bridge.username; add the username")
+        check_password_has_username(value, info, "bridge.username")
         return value
 
     @model_validator(mode="after")

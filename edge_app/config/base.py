@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     SecretStr,
+    ValidationInfo,
     model_validator,
 )
 
@@ -104,6 +105,15 @@ def check_client_id(value: str | None) -> str | None:
     if len(value.encode("utf-8")) > MQTT_STRING_BYTES:
         raise ValueError(f"is longer than MQTT's {MQTT_STRING_BYTES} bytes")
     return value
+
+
+def check_password_has_username(
+    value: object, info: ValidationInfo, username: str = "username"
+) -> None:
+    """``ValueError`` when a password ``value`` is set while the model's ``username``
+    field (named ``username`` in the message) was given as ``None``."""
+    if value is not None and "username" in info.data and info.data["username"] is None:
+        raise ValueError(f"is set without {username}; add the username")
 
 
 def check_host(value: str) -> str:

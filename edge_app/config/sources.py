@@ -17,6 +17,7 @@ from edge_app.config.base import (
     SLUG_PATTERN,
     SecretRef,
     StrictModel,
+    check_password_has_username,
 )
 
 MAX_SIDE = 16_384
@@ -103,8 +104,7 @@ class RtspSourceConfig(StrictModel):
     def _password_needs_username(
         cls, value: SecretRef | None, info: ValidationInfo
     ) -> SecretRef | None:
-        if value is not None and "username" in info.data and info.data["username"] is None:
-            raise ValueError("is set without username; add the username")
+        check_password_has_username(value, info)
         return value
 
 
